@@ -1,0 +1,60 @@
+/* backend.h: the op table every backend implements.
+ *
+ * model.c is written once against these ops. A backend owns its memory:
+ * buffers come from alloc() and may live on a device; model.c never reads or
+ * writes their contents except through to_device()/to_host(). All activations
+ * are fp32; weights are struct tensor in F32/F16/BF16. Shapes are noted as
+ * [rows, cols] with T = tokens in the step. */
+#ifndef TESSERA_BACKEND_H
+#define TESSERA_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../kernels/cpu/kernels.h"
+#include "weights.h"
+
+struct backend;
+
+struct backend_ops {
+    const char *name;
+    void *(*alloc)(struct backend *b, size_t bytes);
+    void (*free)(struct backend *b, void *p);
+    void (*to_device)(struct backend *b, void *dst, const void *src, size_t bytes);
+    void (*to_host)(struct backend *b, void *dst, const void *src, size_t bytes);
+    /* Makes a host weight usable by the backend (CPU: the same view). */
+    void (*upload_weight)(struct backend *b, const struct tensor *host, struct tensor *dev);
+
+    /* out[T, H] = table[ids[t]] */
+    void (*embed)(struct backend *b, float *out, const struct tensor *table, const int32_t *ids, int T);
+    /* If residual: x += residual first (in place). Then out = rmsnorm(x) * w.
+     * x, residual, out: [T, H]; w: [H]. */
+    void (*rmsnorm)(struct backend *b, float *out, float *x, const float *residual,
+                    const float *w, int T, int H, float eps);
+    /* y[T, w->rows] = x[T, w->cols] w^T */
+    void (*matmul)(struct backend *b, float *y, const float *x, const struct tensor *w, int T);
+    /* In place on x: [T, n_heads, hd]; cos, sin: [T, hd/2]. */
+    void (*rope)(struct backend *b, float *x, int T, int n_heads, int hd, const float *cos,
+                 const float *sin);
+    /* k, v: [T, n_kv_heads * hd] into their paged slots. */
+    void (*kv_write)(struct backend *b, const struct kv_layer *kv, const float *k, const float *v,
+                     const int64_t *slots, int T);
+    /* out, q: [T, n_heads * hd]; causal over each token's own sequence. */
+    void (*attention)(struct backend *b, float *out, const float *q, const struct kv_layer *kv,
+                      const struct attn_batch *ab);
+    /* out[n] = silu(gate[n]) * up[n] */
+    void (*silu_mul)(struct backend *b, float *out, const float *gate, const float *up, int64_t n);
+    /* Sum over tensor-parallel ranks, in place; a no-op with one rank. */
+    void (*all_reduce)(struct backend *b, float *buf, int64_t n);
+    void (*destroy)(struct backend *b);
+};
+
+struct backend {
+    const struct backend_ops *ops;
+};
+
+/* The CPU backend with n_threads compute threads (including the caller) and
+ * attention scratch for contexts up to max_ctx tokens. */
+struct backend *backend_cpu_create(int n_threads, int max_ctx);
+
+#endif

@@ -1,0 +1,218 @@
+/* backend_cpu.c: the op table over kernels/cpu, split across a thread pool.
+ *
+ * Each op cuts its outermost parallel index into tasks; tiny ops (a decode
+ * step's norms and element-wise ops) run on the calling thread, where waking
+ * the pool would cost more than the work. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "err.h"
+#include "threadpool.h"
+
+/* Below this many elements an element-wise op stays on one thread. */
+#define SERIAL_ELEMS 16384
+
+struct backend_cpu {
+    struct backend base;
+    threadpool *pool;
+    int n_threads, max_ctx;
+    float *scratch; /* [n_threads, max_ctx] for attention scores */
+};
+
+static struct backend_cpu *cpu(struct backend *b) { return (struct backend_cpu *)b; }
+
+/* [lo, hi) of task i when n items are cut into n_tasks pieces aligned to align */
+static void split(int64_t n, int n_tasks, int i, int64_t align, int64_t *lo, int64_t *hi)
+{
+    int64_t units = (n + align - 1) / align;
+    int64_t u0 = units * i / n_tasks, u1 = units * (i + 1) / n_tasks;
+    *lo = u0 * align < n ? u0 * align : n;
+    *hi = u1 * align < n ? u1 * align : n;
+}
+
+static void *cpu_alloc(struct backend *b, size_t bytes)
+{
+    (void)b;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes ? bytes : 64)) return NULL;
+    return p;
+}
+
+static void cpu_free(struct backend *b, void *p)
+{
+    (void)b;
+    free(p);
+}
+
+static void cpu_copy(struct backend *b, void *dst, const void *src, size_t bytes)
+{
+    (void)b;
+    memcpy(dst, src, bytes);
+}
+
+static void cpu_upload_weight(struct backend *b, const struct tensor *host, struct tensor *dev)
+{
+    (void)b;
+    *dev = *host;
+}
+
+static void cpu_embed(struct backend *b, float *out, const struct tensor *table, const int32_t *ids, int T)
+{
+    (void)b;
+    embed_ref(out, table->data, table->dtype, ids, (int)table->cols, 0, T);
+}
+
+struct rms_job {
+    float *out, *x;
+    const float *residual, *w;
+    int T, H, n_tasks;
+    float eps;
+};
+
+static void rms_task(void *ctx, int i, int thread)
+{
+    (void)thread;
+    struct rms_job *j = ctx;
+    int64_t t0, t1;
+    split(j->T, j->n_tasks, i, 1, &t0, &t1);
+    if (j->residual) add(j->x, j->residual, t0 * j->H, t1 * j->H);
+    rmsnorm(j->out, j->x, j->w, j->H, j->eps, (int)t0, (int)t1);
+}
+
+static void cpu_rmsnorm(struct backend *b, float *out, float *x, const float *residual,
+                        const float *w, int T, int H, float eps)
+{
+    struct rms_job j = {out, x, residual, w, T, H, 1, eps};
+    if ((int64_t)T * H >= SERIAL_ELEMS) j.n_tasks = T < cpu(b)->n_threads ? T : cpu(b)->n_threads;
+    threadpool_run(cpu(b)->pool, rms_task, &j, j.n_tasks);
+}
+
+struct mm_job {
+    float *y;
+    const float *x;
+    const struct tensor *w;
+    int T, n_tasks;
+};
+
+static void mm_task(void *ctx, int i, int thread)
+{
+    (void)thread;
+    struct mm_job *j = ctx;
+    int64_t n0, n1;
+    split(j->w->rows, j->n_tasks, i, 3, &n0, &n1); /* 3: the row tile of matmul_avx2 */
+    if (n1 > n0) matmul(j->y, (int)j->w->rows, j->x, j->w->data, j->w->dtype, j->T, (int)j->w->cols, (int)n0, (int)n1);
+}
+
+static void cpu_matmul(struct backend *b, float *y, const float *x, const struct tensor *w, int T)
+{
+    struct mm_job j = {y, x, w, T, cpu(b)->n_threads};
+    if ((int64_t)w->rows * w->cols * T < SERIAL_ELEMS) j.n_tasks = 1;
+    threadpool_run(cpu(b)->pool, mm_task, &j, j.n_tasks);
+}
+
+static void cpu_rope(struct backend *b, float *x, int T, int n_heads, int hd, const float *cos,
+                     const float *sin)
+{
+    (void)b;
+    rope(x, n_heads, hd, cos, sin, 0, T);
+}
+
+static void cpu_kv_write(struct backend *b, const struct kv_layer *kv, const float *k,
+                         const float *v, const int64_t *slots, int T)
+{
+    (void)b;
+    kv_write_ref(kv, k, v, slots, 0, T);
+}
+
+struct attn_job {
+    struct backend_cpu *b;
+    float *out;
+    const float *q;
+    const struct kv_layer *kv;
+    const struct attn_batch *ab;
+    int n_tasks;
+};
+
+static void attn_task(void *ctx, int i, int thread)
+{
+    struct attn_job *j = ctx;
+    int64_t i0, i1;
+    split((int64_t)j->ab->n_tokens * j->ab->n_heads, j->n_tasks, i, 1, &i0, &i1);
+    attention(j->out, j->q, j->kv, j->ab, j->b->scratch + (size_t)thread * j->b->max_ctx, i0, i1);
+}
+
+static void cpu_attention(struct backend *b, float *out, const float *q, const struct kv_layer *kv,
+                          const struct attn_batch *ab)
+{
+    int64_t items = (int64_t)ab->n_tokens * ab->n_heads;
+    /* causal work grows along the sequence: more tasks than threads balance it */
+    int n_tasks = cpu(b)->n_threads * 4;
+    if (n_tasks > items) n_tasks = (int)items;
+    struct attn_job j = {cpu(b), out, q, kv, ab, n_tasks};
+    threadpool_run(cpu(b)->pool, attn_task, &j, n_tasks);
+}
+
+struct ew_job {
+    float *out;
+    const float *a, *c;
+    int64_t n;
+    int n_tasks;
+};
+
+static void silu_task(void *ctx, int i, int thread)
+{
+    (void)thread;
+    struct ew_job *j = ctx;
+    int64_t i0, i1;
+    split(j->n, j->n_tasks, i, 8, &i0, &i1);
+    silu_mul(j->out, j->a, j->c, i0, i1);
+}
+
+static void cpu_silu_mul(struct backend *b, float *out, const float *gate, const float *up, int64_t n)
+{
+    struct ew_job j = {out, gate, up, n, n >= SERIAL_ELEMS ? cpu(b)->n_threads : 1};
+    threadpool_run(cpu(b)->pool, silu_task, &j, j.n_tasks);
+}
+
+static void cpu_all_reduce(struct backend *b, float *buf, int64_t n)
+{
+    (void)b, (void)buf, (void)n; /* one rank: nothing to sum */
+}
+
+static void cpu_destroy(struct backend *b)
+{
+    if (!b) return;
+    threadpool_destroy(cpu(b)->pool);
+    free(cpu(b)->scratch);
+    free(b);
+}
+
+static const struct backend_ops cpu_ops = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .to_device = cpu_copy,
+    .to_host = cpu_copy,
+    .upload_weight = cpu_upload_weight,
+    .embed = cpu_embed,
+    .rmsnorm = cpu_rmsnorm,
+    .matmul = cpu_matmul,
+    .rope = cpu_rope,
+    .kv_write = cpu_kv_write,
+    .attention = cpu_attention,
+    .silu_mul = cpu_silu_mul,
+    .all_reduce = cpu_all_reduce,
+    .destroy = cpu_destroy,
+};
+
+struct backend *backend_cpu_create(int n_threads, int max_ctx)
+{
+    struct backend_cpu *b = xcalloc(1, sizeof(*b));
+    b->base.ops = &cpu_ops;
+    b->n_threads = n_threads < 1 ? threadpool_default_threads() : n_threads;
+    b->max_ctx = max_ctx;
+    b->pool = threadpool_create(b->n_threads);
+    b->scratch = xmalloc((size_t)b->n_threads * max_ctx * sizeof(float));
+    return &b->base;
+}

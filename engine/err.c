@@ -1,0 +1,62 @@
+/* err.c: thread-local last error message and checked allocation. */
+#include "err.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+static _Thread_local char last_msg[1024];
+
+int err_set(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const char *err_msg(void) { return last_msg; }
+
+const char *err_str(int code)
+{
+    switch (code) {
+    case ERR_OK: return "ok";
+    case ERR_IO: return "i/o error";
+    case ERR_FORMAT: return "malformed file";
+    case ERR_MODEL: return "unusable model";
+    case ERR_UNSUPPORTED: return "unsupported";
+    case ERR_NOMEM: return "out of memory";
+    case ERR_INVALID: return "invalid argument";
+    }
+    return "unknown error";
+}
+
+static void *oom(size_t n)
+{
+    fprintf(stderr, "out of memory allocating %zu bytes\n", n);
+    abort();
+}
+
+void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    return p ? p : oom(n);
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    return p ? p : oom(n * size);
+}
+
+void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    return q ? q : oom(n);
+}
+
+char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    return memcpy(xmalloc(n), s, n);
+}

@@ -1,0 +1,54 @@
+/* err.h: error codes and the last error message of the calling thread.
+ *
+ * Functions that can fail on bad input return 0 or a negative ERR_* code and
+ * leave a one-line message (naming the file and the problem) that err_msg()
+ * returns until the next err_set() on the same thread. */
+#ifndef TESSERA_ERR_H
+#define TESSERA_ERR_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+enum {
+    ERR_OK = 0,
+    ERR_IO = -1,       /* missing or unreadable file */
+    ERR_FORMAT = -2,   /* malformed content: JSON, safetensors header */
+    ERR_MODEL = -3,    /* well-formed but unusable: missing tensor, shape */
+    ERR_UNSUPPORTED = -4,
+    ERR_NOMEM = -5,
+    ERR_INVALID = -6,  /* bad argument from a caller or user */
+};
+
+/* Sets the thread's message (printf-style) and returns code. */
+int err_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *err_msg(void);
+const char *err_str(int code);
+
+/* Invariant checks that stay on in release builds. */
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,  \
+                    #cond);                                                    \
+            abort();                                                           \
+        }                                                                      \
+    } while (0)
+
+#define CHECKF(cond, ...)                                                      \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__,  \
+                    #cond);                                                    \
+            fprintf(stderr, __VA_ARGS__);                                      \
+            fputc('\n', stderr);                                               \
+            abort();                                                           \
+        }                                                                      \
+    } while (0)
+
+/* malloc family that aborts on failure: for sizes fixed at start-up. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+#endif

@@ -1,0 +1,244 @@
+/* model.c: the Llama forward, written once against the backend op table.
+ *
+ *   x = embed(ids)
+ *   for each layer:
+ *     h = rmsnorm(x)                       (fused: x += residual first)
+ *     q, k, v = h Wq, h Wk, h Wv; rope(q, k); kv_write(k, v)
+ *     a = attention(q, paged K/V)          (causal, GQA, varlen)
+ *     residual = all_reduce(a Wo)
+ *     h = rmsnorm(x += residual)
+ *     residual = all_reduce((silu(h Wgate) * h Wup) Wdown)
+ *   logits = rmsnorm(x += residual)[output rows] Wlm
+ */
+#include "model.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "err.h"
+#include "safetensors.h"
+#include "weights.h"
+
+struct model {
+    struct model_config cfg;
+    struct model_params p;
+    struct backend *b;
+    safetensors *st;
+    struct weights host;         /* views into the mapping */
+    struct weights dev;          /* the same, usable by the backend */
+    struct kv_layer *kv;         /* [n_layers] */
+    float *inv_freq;             /* host [hd/2] */
+    int max_blocks;
+    /* host staging for rope tables */
+    float *h_cos, *h_sin;
+    /* device activations, sized for max_step_tokens */
+    float *x, *xn, *q, *k, *v, *att, *res, *gate, *up, *xo, *logits, *cos, *sin;
+    int32_t *d_ids, *d_pos, *d_tok_seq, *d_bt, *d_out;
+    int64_t *d_slots;
+};
+
+static void *balloc(struct backend *b, size_t n)
+{
+    void *p = b->ops->alloc(b, n);
+    CHECKF(p, "backend %s: cannot allocate %zu bytes", b->ops->name, n);
+    return p;
+}
+
+static void upload_weights(model *m)
+{
+    struct backend *b = m->b;
+    struct weights *h = &m->host, *d = &m->dev;
+    *d = *h;
+    d->layers = xcalloc(h->n_layers, sizeof(*d->layers));
+    d->owned = NULL;
+    d->n_owned = 0;
+    b->ops->upload_weight(b, &h->embed, &d->embed);
+    b->ops->upload_weight(b, &h->lm_head, &d->lm_head);
+    for (int l = 0; l < h->n_layers; l++) {
+        const struct layer_weights *hl = &h->layers[l];
+        struct layer_weights *dl = &d->layers[l];
+        *dl = *hl;
+        const struct tensor *src[] = {&hl->wq, &hl->wk, &hl->wv, &hl->wo, &hl->w_gate, &hl->w_up, &hl->w_down};
+        struct tensor *dst[] = {&dl->wq, &dl->wk, &dl->wv, &dl->wo, &dl->w_gate, &dl->w_up, &dl->w_down};
+        for (int i = 0; i < 7; i++) b->ops->upload_weight(b, src[i], dst[i]);
+        /* norm vectors are small fp32 arrays: copy them to the device */
+        size_t nb = m->cfg.hidden_size * sizeof(float);
+        dl->attn_norm = balloc(b, nb);
+        dl->mlp_norm = balloc(b, nb);
+        b->ops->to_device(b, dl->attn_norm, hl->attn_norm, nb);
+        b->ops->to_device(b, dl->mlp_norm, hl->mlp_norm, nb);
+    }
+    size_t nb = m->cfg.hidden_size * sizeof(float);
+    d->final_norm = balloc(b, nb);
+    b->ops->to_device(b, d->final_norm, h->final_norm, nb);
+}
+
+static void alloc_buffers(model *m)
+{
+    struct backend *b = m->b;
+    const struct model_config *c = &m->cfg;
+    size_t T = m->p.max_step_tokens, H = c->hidden_size, hd = c->head_dim;
+    size_t nq = (size_t)m->dev.n_heads * hd, nkv = (size_t)m->dev.n_kv_heads * hd, I = m->dev.inter;
+    size_t f = sizeof(float);
+    m->x = balloc(b, T * H * f);
+    m->xn = balloc(b, T * H * f);
+    m->res = balloc(b, T * H * f);
+    m->q = balloc(b, T * nq * f);
+    m->att = balloc(b, T * nq * f);
+    m->k = balloc(b, T * nkv * f);
+    m->v = balloc(b, T * nkv * f);
+    m->gate = balloc(b, T * I * f);
+    m->up = balloc(b, T * I * f);
+    m->xo = balloc(b, T * H * f);
+    m->logits = balloc(b, T * (size_t)c->vocab_size * f);
+    m->cos = balloc(b, T * hd / 2 * f);
+    m->sin = balloc(b, T * hd / 2 * f);
+    m->h_cos = xmalloc(T * hd / 2 * f);
+    m->h_sin = xmalloc(T * hd / 2 * f);
+    m->d_ids = balloc(b, T * sizeof(int32_t));
+    m->d_pos = balloc(b, T * sizeof(int32_t));
+    m->d_tok_seq = balloc(b, T * sizeof(int32_t));
+    m->d_out = balloc(b, T * sizeof(int32_t));
+    m->d_slots = balloc(b, T * sizeof(int64_t));
+    m->d_bt = balloc(b, (size_t)m->p.max_seqs * m->max_blocks * sizeof(int32_t));
+    size_t kv_bytes = (size_t)m->p.num_kv_blocks * m->p.block_size * nkv * f;
+    m->kv = xcalloc(c->n_layers, sizeof(*m->kv));
+    for (int l = 0; l < c->n_layers; l++) {
+        m->kv[l] = (struct kv_layer){balloc(b, kv_bytes), balloc(b, kv_bytes), m->p.block_size,
+                                     m->dev.n_kv_heads, (int)hd};
+    }
+}
+
+int model_load(model **out, const char *dir, struct backend *b, const struct model_params *p)
+{
+    model *m = xcalloc(1, sizeof(*m));
+    m->b = b;
+    m->p = *p;
+    int rc = model_config_load(&m->cfg, dir);
+    if (!rc) rc = st_open(&m->st, dir);
+    if (!rc) rc = weights_load(&m->host, &m->cfg, m->st, p->rank, p->world);
+    if (rc) {
+        st_close(m->st);
+        free(m);
+        return rc;
+    }
+    m->max_blocks = (m->cfg.max_pos + p->block_size - 1) / p->block_size;
+    m->inv_freq = xmalloc(m->cfg.head_dim / 2 * sizeof(float));
+    model_config_rope_inv_freq(&m->cfg, m->inv_freq);
+    upload_weights(m);
+    alloc_buffers(m);
+    *out = m;
+    return 0;
+}
+
+void model_destroy(model *m)
+{
+    if (!m) return;
+    struct backend *b = m->b;
+    void *bufs[] = {m->x, m->xn, m->res, m->q, m->att, m->k, m->v, m->gate, m->up, m->xo,
+                    m->logits, m->cos, m->sin, m->d_ids, m->d_pos, m->d_tok_seq, m->d_out,
+                    m->d_slots, m->d_bt, m->dev.final_norm};
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) b->ops->free(b, bufs[i]);
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        b->ops->free(b, m->kv[l].k);
+        b->ops->free(b, m->kv[l].v);
+        b->ops->free(b, m->dev.layers[l].attn_norm);
+        b->ops->free(b, m->dev.layers[l].mlp_norm);
+    }
+    free(m->kv);
+    free(m->dev.layers);
+    weights_free(&m->host);
+    st_close(m->st);
+    free(m->inv_freq);
+    free(m->h_cos);
+    free(m->h_sin);
+    free(m);
+}
+
+const struct model_config *model_get_config(const model *m) { return &m->cfg; }
+int model_max_blocks_per_seq(const model *m) { return m->max_blocks; }
+
+/* Copies the step plan to the device and fills the rope tables. */
+static void upload_plan(model *m, const struct step_batch *sb)
+{
+    struct backend *b = m->b;
+    int T = sb->n_tokens, half = m->cfg.head_dim / 2;
+    for (int t = 0; t < T; t++) {
+        for (int i = 0; i < half; i++) {
+            float a = (float)sb->positions[t] * m->inv_freq[i];
+            m->h_cos[(size_t)t * half + i] = cosf(a);
+            m->h_sin[(size_t)t * half + i] = sinf(a);
+        }
+    }
+    b->ops->to_device(b, m->cos, m->h_cos, (size_t)T * half * sizeof(float));
+    b->ops->to_device(b, m->sin, m->h_sin, (size_t)T * half * sizeof(float));
+    b->ops->to_device(b, m->d_ids, sb->token_ids, T * sizeof(int32_t));
+    b->ops->to_device(b, m->d_pos, sb->positions, T * sizeof(int32_t));
+    b->ops->to_device(b, m->d_tok_seq, sb->tok_seq, T * sizeof(int32_t));
+    b->ops->to_device(b, m->d_slots, sb->slots, T * sizeof(int64_t));
+    b->ops->to_device(b, m->d_out, sb->output_tokens, sb->n_outputs * sizeof(int32_t));
+    b->ops->to_device(b, m->d_bt, sb->block_tables, (size_t)sb->n_seqs * sb->max_blocks * sizeof(int32_t));
+}
+
+static int check_batch(const model *m, const struct step_batch *sb)
+{
+    if (sb->n_tokens <= 0 || sb->n_tokens > m->p.max_step_tokens || sb->n_seqs <= 0 ||
+        sb->n_seqs > m->p.max_seqs || sb->n_outputs < 0 || sb->n_outputs > sb->n_tokens ||
+        sb->max_blocks > m->max_blocks)
+        return err_set(ERR_INVALID, "step batch exceeds the model's limits");
+    int64_t n_slots = (int64_t)m->p.num_kv_blocks * m->p.block_size;
+    for (int t = 0; t < sb->n_tokens; t++) {
+        if (sb->token_ids[t] < 0 || sb->token_ids[t] >= m->cfg.vocab_size)
+            return err_set(ERR_INVALID, "token id %d is outside the vocabulary", sb->token_ids[t]);
+        if (sb->positions[t] < 0 || sb->positions[t] >= sb->max_blocks * m->p.block_size ||
+            sb->slots[t] < 0 || sb->slots[t] >= n_slots || sb->tok_seq[t] < 0 || sb->tok_seq[t] >= sb->n_seqs)
+            return err_set(ERR_INVALID, "token %d has a bad position, slot or sequence", t);
+    }
+    return 0;
+}
+
+int model_forward(model *m, const struct step_batch *sb, float *logits)
+{
+    int rc = check_batch(m, sb);
+    if (rc) return rc;
+    struct backend *b = m->b;
+    const struct backend_ops *o = b->ops;
+    const struct model_config *c = &m->cfg;
+    const struct weights *w = &m->dev;
+    int T = sb->n_tokens, H = c->hidden_size, hd = c->head_dim;
+    float eps = c->rms_norm_eps;
+    upload_plan(m, sb);
+
+    struct attn_batch ab = {T, w->n_heads, m->d_tok_seq, m->d_pos, m->d_bt, sb->max_blocks,
+                            1.0f / sqrtf((float)hd)};
+    o->embed(b, m->x, &w->embed, m->d_ids, T);
+    const float *pending = NULL; /* residual not yet added into x */
+    for (int l = 0; l < c->n_layers; l++) {
+        const struct layer_weights *L = &w->layers[l];
+        o->rmsnorm(b, m->xn, m->x, pending, L->attn_norm, T, H, eps);
+        o->matmul(b, m->q, m->xn, &L->wq, T);
+        o->matmul(b, m->k, m->xn, &L->wk, T);
+        o->matmul(b, m->v, m->xn, &L->wv, T);
+        o->rope(b, m->q, T, w->n_heads, hd, m->cos, m->sin);
+        o->rope(b, m->k, T, w->n_kv_heads, hd, m->cos, m->sin);
+        o->kv_write(b, &m->kv[l], m->k, m->v, m->d_slots, T);
+        o->attention(b, m->att, m->q, &m->kv[l], &ab);
+        o->matmul(b, m->res, m->att, &L->wo, T);
+        o->all_reduce(b, m->res, (int64_t)T * H);
+        o->rmsnorm(b, m->xn, m->x, m->res, L->mlp_norm, T, H, eps);
+        o->matmul(b, m->gate, m->xn, &L->w_gate, T);
+        o->matmul(b, m->up, m->xn, &L->w_up, T);
+        o->silu_mul(b, m->gate, m->gate, m->up, (int64_t)T * w->inter);
+        o->matmul(b, m->res, m->gate, &L->w_down, T);
+        o->all_reduce(b, m->res, (int64_t)T * H);
+        pending = m->res;
+    }
+    if (sb->n_outputs == 0) return 0;
+    /* x += residual over all rows, then only the output rows go on */
+    o->rmsnorm(b, m->xn, m->x, pending, w->final_norm, T, H, eps);
+    struct tensor rows = {DTYPE_F32, T, H, m->xn};
+    o->embed(b, m->xo, &rows, m->d_out, sb->n_outputs);
+    o->matmul(b, m->logits, m->xo, &w->lm_head, sb->n_outputs);
+    o->to_host(b, logits, m->logits, (size_t)sb->n_outputs * c->vocab_size * sizeof(float));
+    return 0;
+}

@@ -1,0 +1,52 @@
+/* model.h: a loaded Llama-family model and its forward over one step.
+ *
+ * model_forward() runs one forward over a flattened batch: any mix of prefill
+ * chunks and decode tokens of several sequences (the step plan). Each token
+ * carries its position and KV slot; each sequence its block table row. The
+ * logits of the tokens listed in output_tokens come back to the host. */
+#ifndef TESSERA_MODEL_H
+#define TESSERA_MODEL_H
+
+#include <stdint.h>
+
+#include "backend.h"
+#include "model_config.h"
+
+typedef struct model model;
+
+struct model_params {
+    int num_kv_blocks;   /* KV pool size in blocks */
+    int block_size;      /* tokens per KV block (16) */
+    int max_step_tokens; /* most tokens in one forward */
+    int max_seqs;        /* most sequences in one forward */
+    int rank, world;     /* tensor-parallel slice to load */
+};
+
+/* Host-side step plan, as the scheduler produces it. */
+struct step_batch {
+    int n_tokens;
+    const int32_t *token_ids;    /* [n_tokens] */
+    const int32_t *positions;    /* [n_tokens] */
+    const int64_t *slots;        /* [n_tokens] KV slot to write */
+    const int32_t *tok_seq;      /* [n_tokens] index of the token's sequence */
+    int n_seqs;
+    const int32_t *block_tables; /* [n_seqs, max_blocks] */
+    int max_blocks;
+    int n_outputs;
+    const int32_t *output_tokens; /* [n_outputs] tokens whose logits are wanted */
+};
+
+/* Loads config, weights (this rank's slice) and allocates the KV cache on b.
+ * Returns 0 or a negative ERR_* with err_msg() naming the file and problem. */
+int model_load(model **out, const char *dir, struct backend *b, const struct model_params *p);
+void model_destroy(model *m);
+
+const struct model_config *model_get_config(const model *m);
+/* Most blocks one sequence can use (max positions / block size). */
+int model_max_blocks_per_seq(const model *m);
+
+/* logits: host [n_outputs, vocab_size]. Returns 0 or ERR_INVALID for a batch
+ * that exceeds the limits given at load. */
+int model_forward(model *m, const struct step_batch *sb, float *logits);
+
+#endif

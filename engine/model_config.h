@@ -1,0 +1,48 @@
+/* model_config.h: config.json and generation_config.json of a Hugging Face
+ * Llama-family folder -> struct model_config. */
+#ifndef TESSERA_MODEL_CONFIG_H
+#define TESSERA_MODEL_CONFIG_H
+
+#include <stdbool.h>
+
+#include "../kernels/dtype.h"
+
+#define MODEL_MAX_EOS 8
+
+enum rope_type { ROPE_DEFAULT = 0, ROPE_LINEAR, ROPE_LLAMA3 };
+
+struct rope_scaling {
+    enum rope_type type;
+    float factor;
+    float low_freq_factor, high_freq_factor; /* llama3 */
+    int original_max_pos;                    /* llama3 */
+};
+
+struct model_config {
+    char arch[64]; /* "LlamaForCausalLM" or "MistralForCausalLM" */
+    int hidden_size, intermediate_size, n_layers;
+    int n_heads, n_kv_heads, head_dim;
+    int vocab_size, max_pos;
+    float rms_norm_eps, rope_theta;
+    struct rope_scaling rope_scaling;
+    bool tie_word_embeddings;
+    enum dtype torch_dtype; /* as declared; tensors carry their own */
+    int bos_token_id;       /* -1 when unknown */
+    int eos_ids[MODEL_MAX_EOS];
+    int n_eos;
+    /* generation_config.json sampling defaults; < 0 when not given */
+    float gen_temperature, gen_top_p;
+    int gen_top_k;
+};
+
+/* Reads dir/config.json (required) and dir/generation_config.json (optional,
+ * its eos/bos ids win). Returns 0 or a negative ERR_* with err_msg() naming
+ * the file and the problem. */
+int model_config_load(struct model_config *c, const char *dir);
+
+/* inv_freq[hd/2] with rope_scaling applied, computed as transformers does. */
+void model_config_rope_inv_freq(const struct model_config *c, float *inv_freq);
+
+bool model_config_is_eos(const struct model_config *c, int id);
+
+#endif

@@ -1,0 +1,45 @@
+/* safetensors.h: memory-mapped safetensors files, single or sharded.
+ *
+ * st_open() maps model.safetensors, or every shard that
+ * model.safetensors.index.json names, validates each header against the file
+ * (dtype, shape, offsets inside the data, no overlap with the header) and
+ * exposes read-only tensor views that point into the mappings. */
+#ifndef TESSERA_SAFETENSORS_H
+#define TESSERA_SAFETENSORS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../kernels/dtype.h"
+
+#define ST_MAX_DIMS 4
+
+struct st_tensor {
+    const char *name;
+    const char *file;        /* path of the file holding it */
+    bool dtype_ok;           /* false: a dtype we cannot compute with */
+    char dtype_name[8];      /* as written in the header, e.g. "BF16" */
+    enum dtype dtype;
+    int ndim;
+    int64_t shape[ST_MAX_DIMS];
+    const void *data;        /* into the mapping; valid until st_close() */
+    size_t nbytes;
+};
+
+typedef struct safetensors safetensors;
+
+/* Opens the weights of model folder dir. Returns 0, or a negative ERR_* with
+ * err_msg() naming the file and the problem. */
+int st_open(safetensors **out, const char *dir);
+void st_close(safetensors *st);
+
+/* NULL when absent. */
+const struct st_tensor *st_find(const safetensors *st, const char *name);
+int st_count(const safetensors *st);
+const struct st_tensor *st_at(const safetensors *st, int i);
+
+/* Parses one file; exposed for tests of header validation. */
+int st_open_file(safetensors **out, const char *path);
+
+#endif

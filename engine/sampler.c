@@ -1,0 +1,183 @@
+/* sampler.c: penalties, temperature, top-k/top-p/min-p and a seeded draw. */
+#include "sampler.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+
+struct sampling_params sampling_params_default(void)
+{
+    return (struct sampling_params){.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f,
+                                    .repetition_penalty = 1.0f};
+}
+
+const char *sampling_params_check(const struct sampling_params *p)
+{
+    if (!(p->temperature >= 0.0f) || !isfinite(p->temperature)) return "temperature";
+    if (!(p->top_p > 0.0f && p->top_p <= 1.0f)) return "top_p";
+    if (!(p->min_p >= 0.0f && p->min_p <= 1.0f)) return "min_p";
+    if (!(p->repetition_penalty > 0.0f) || !isfinite(p->repetition_penalty)) return "repetition_penalty";
+    if (!(p->presence_penalty >= -2.0f && p->presence_penalty <= 2.0f)) return "presence_penalty";
+    if (!(p->frequency_penalty >= -2.0f && p->frequency_penalty <= 2.0f)) return "frequency_penalty";
+    return NULL;
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t next_u64(uint64_t *s)
+{
+    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return r;
+}
+
+double sampler_uniform(struct sampler *s) { return (next_u64(s->rng) >> 11) * 0x1.0p-53; }
+
+void sampler_init(struct sampler *s, const struct sampling_params *p, int vocab,
+                  const int32_t *prompt, int n_prompt)
+{
+    memset(s, 0, sizeof(*s));
+    s->p = *p;
+    s->vocab = vocab;
+    uint64_t seed = p->seed;
+    if (!p->has_seed) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec + (uintptr_t)s;
+    }
+    for (int i = 0; i < 4; i++) s->rng[i] = splitmix64(&seed);
+    s->counts = xcalloc(vocab, sizeof(int32_t));
+    s->seen = xcalloc(vocab, 1);
+    s->cand = xmalloc(vocab * sizeof(struct cand));
+    for (int i = 0; i < n_prompt; i++)
+        if (prompt[i] >= 0 && prompt[i] < vocab) s->seen[prompt[i]] = 1;
+}
+
+void sampler_deinit(struct sampler *s)
+{
+    free(s->counts);
+    free(s->seen);
+    free(s->cand);
+    memset(s, 0, sizeof(*s));
+}
+
+void sampler_accept(struct sampler *s, int32_t id)
+{
+    if (id < 0 || id >= s->vocab) return;
+    s->counts[id]++;
+    s->seen[id] = 1;
+}
+
+static void apply_penalties(struct sampler *s, float *logits)
+{
+    const struct sampling_params *p = &s->p;
+    bool rep = p->repetition_penalty != 1.0f;
+    bool pf = p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f;
+    if (!rep && !pf) return;
+    for (int i = 0; i < s->vocab; i++) {
+        if (rep && s->seen[i])
+            logits[i] = logits[i] > 0 ? logits[i] / p->repetition_penalty : logits[i] * p->repetition_penalty;
+        if (pf && s->counts[i])
+            logits[i] -= p->frequency_penalty * s->counts[i] + p->presence_penalty;
+    }
+}
+
+static int32_t argmax(const float *x, int n)
+{
+    int32_t best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+static int cand_desc(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+    if (x->logit != y->logit) return x->logit < y->logit ? 1 : -1;
+    return x->id - y->id;
+}
+
+/* Moves the k largest of c[0..n) to the front, sorted descending. */
+static void top_k_sorted(struct cand *c, int n, int k)
+{
+    int lo = 0, hi = n - 1;
+    while (lo < hi) { /* quickselect: c[0..k) ends up holding the k largest */
+        struct cand pivot = c[(lo + hi) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (cand_desc(&c[i], &pivot) < 0) i++;
+            while (cand_desc(&c[j], &pivot) > 0) j--;
+            if (i <= j) {
+                struct cand t = c[i];
+                c[i++] = c[j];
+                c[j--] = t;
+            }
+        }
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else break;
+    }
+    qsort(c, k, sizeof(*c), cand_desc);
+}
+
+int32_t sampler_sample(struct sampler *s, float *logits)
+{
+    const struct sampling_params *p = &s->p;
+    apply_penalties(s, logits);
+    if (p->temperature < 1e-5f) return argmax(logits, s->vocab);
+    int n = s->vocab;
+    for (int i = 0; i < n; i++) s->cand[i] = (struct cand){logits[i] / p->temperature, i};
+    int sorted;
+    if (p->top_k > 0 && p->top_k < n) {
+        n = sorted = p->top_k;
+        top_k_sorted(s->cand, s->vocab, n);
+    } else {
+        /* sort the top 64 (enough for most nucleus cuts), all only when needed */
+        sorted = n < 64 ? n : 64;
+        top_k_sorted(s->cand, n, sorted);
+    }
+    float mx = s->cand[0].logit;
+    double total = 0.0;
+    for (int i = 0; i < n; i++) total += exp((double)s->cand[i].logit - mx);
+    if (p->top_p < 1.0f) {
+        double cum = 0.0;
+        int i = 0;
+        for (;; i++) {
+            if (i == sorted && sorted < n) top_k_sorted(s->cand, n, sorted = n);
+            cum += exp((double)s->cand[i].logit - mx) / total;
+            if (cum >= p->top_p || i == n - 1) break;
+        }
+        n = i + 1;
+    }
+    if (p->min_p > 0.0f) { /* p_i >= min_p * p_max  <=>  logit_i >= mx + log(min_p) */
+        float cut = mx + logf(p->min_p);
+        if (sorted < n) top_k_sorted(s->cand, n, sorted = n);
+        int i = 1;
+        while (i < n && s->cand[i].logit >= cut) i++;
+        n = i;
+    }
+    total = 0.0;
+    for (int i = 0; i < n; i++) total += exp((double)s->cand[i].logit - mx);
+    double r = sampler_uniform(s) * total, cum = 0.0;
+    for (int i = 0; i < n; i++) {
+        cum += exp((double)s->cand[i].logit - mx);
+        if (r < cum) return s->cand[i].id;
+    }
+    return s->cand[n - 1].id;
+}

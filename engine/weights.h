@@ -1,0 +1,51 @@
+/* weights.h: Hugging Face tensor names -> per-layer weights of one
+ * tensor-parallel rank.
+ *
+ * Megatron sharding over `world` ranks: q/k/v and gate/up keep the rows
+ * (output features) of this rank's heads or intermediate slice; o_proj and
+ * down_proj keep the columns (input features) and the caller all-reduces
+ * their output. KV heads are replicated when there are fewer than ranks. The
+ * embedding, the final norm and the LM head are replicated on every rank.
+ * Row slices point into the safetensors mapping (no copy); column slices are
+ * gathered into owned buffers. With world = 1 nothing is copied except the
+ * 1-D norm weights, converted to fp32. */
+#ifndef TESSERA_WEIGHTS_H
+#define TESSERA_WEIGHTS_H
+
+#include "model_config.h"
+#include "safetensors.h"
+
+/* A 2-D weight [rows, cols], row-major, stored as dtype. */
+struct tensor {
+    enum dtype dtype;
+    int64_t rows, cols;
+    const void *data;
+};
+
+struct layer_weights {
+    float *attn_norm, *mlp_norm;       /* [hidden] */
+    struct tensor wq, wk, wv;          /* [local heads * hd, hidden] */
+    struct tensor wo;                  /* [hidden, local heads * hd] */
+    struct tensor w_gate, w_up;        /* [local inter, hidden] */
+    struct tensor w_down;              /* [hidden, local inter] */
+};
+
+struct weights {
+    int rank, world;
+    int n_heads, n_kv_heads, inter;    /* this rank's share */
+    struct tensor embed;               /* [vocab, hidden] */
+    struct tensor lm_head;             /* [vocab, hidden]; = embed when tied */
+    float *final_norm;                 /* [hidden] */
+    struct layer_weights *layers;
+    int n_layers;
+    void **owned;                      /* buffers to free */
+    int n_owned;
+};
+
+/* Returns 0 or a negative ERR_* with err_msg() naming the tensor, its file
+ * and the problem (missing, wrong shape, unsupported dtype, not divisible). */
+int weights_load(struct weights *w, const struct model_config *c, const safetensors *st,
+                 int rank, int world);
+void weights_free(struct weights *w);
+
+#endif

@@ -1,0 +1,248 @@
+/* avx2.c: AVX2 + FMA + F16C fast paths of the CPU kernels.
+ *
+ * Compiled with per-function target attributes, so the file builds with any
+ * -march and the dispatcher (dispatch.c) picks these only on CPUs that have
+ * the instructions. Each function computes what its `_ref` twin in ref.c
+ * computes, up to fp32 summation order. */
+#include <immintrin.h>
+#include <math.h>
+
+#include "kernels.h"
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline))
+
+// ---------------------------------------------------------------------------
+// helpers
+
+/* Eight consecutive weights at w[i..i+8) of type wt, as fp32. */
+INLINE AVX2 __m256 load8(const void *w, enum dtype wt, size_t i)
+{
+    const uint16_t *h = (const uint16_t *)w + i;
+    switch (wt) {
+    case DTYPE_F32:
+        return _mm256_loadu_ps((const float *)w + i);
+    case DTYPE_F16:
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+    case DTYPE_BF16:
+        break;
+    }
+    __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)h));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+}
+
+INLINE AVX2 float hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* exp(x) for 8 lanes: Cephes-style range reduction and degree-5 polynomial,
+ * about 2 ulp on [-87, 88]; inputs are clamped to the finite range. */
+INLINE AVX2 __m256 exp8(__m256 x)
+{
+    x = _mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f));
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.3365447504f));
+    __m256 fx = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f));
+    fx = _mm256_floor_ps(fx);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    __m256i n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(n));
+}
+
+INLINE AVX2 float dot(const float *a, const float *b, int n)
+{
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+    float s = hsum(acc);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* y[i] += a * x[i] */
+INLINE AVX2 void axpy(float *y, float a, const float *x, int n)
+{
+    __m256 av = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+// ---------------------------------------------------------------------------
+// matmul: register tiles of RN weight rows x RT tokens (at most 3 x 4, so the
+// 12 accumulators, 3 weight vectors and 1 activation vector fill the 16 ymm
+// registers). Each weight vector is loaded (and converted) once per RT tokens.
+
+INLINE AVX2 void tile(int RN, int RT, float *y, int ldy, const float *x,
+                      const void *w, enum dtype wt, int K, int n, int t)
+{
+    __m256 acc[3][4];
+    const char *wr[3];
+    for (int r = 0; r < RN; r++) {
+        wr[r] = (const char *)w + (size_t)(n + r) * K * dtype_size(wt);
+        for (int c = 0; c < RT; c++) acc[r][c] = _mm256_setzero_ps();
+    }
+    const float *xt = x + (size_t)t * K;
+    int k = 0;
+    for (; k + 8 <= K; k += 8) {
+        __m256 wv[3];
+        for (int r = 0; r < RN; r++) wv[r] = load8(wr[r], wt, k);
+        for (int c = 0; c < RT; c++) {
+            __m256 xv = _mm256_loadu_ps(xt + (size_t)c * K + k);
+            for (int r = 0; r < RN; r++) acc[r][c] = _mm256_fmadd_ps(wv[r], xv, acc[r][c]);
+        }
+    }
+    for (int r = 0; r < RN; r++) {
+        for (int c = 0; c < RT; c++) {
+            float s = hsum(acc[r][c]);
+            for (int kk = k; kk < K; kk++) s += xt[(size_t)c * K + kk] * dtype_get(wr[r], wt, kk);
+            y[(size_t)(t + c) * ldy + n + r] = s;
+        }
+    }
+}
+
+INLINE AVX2 void tiles_for_rows(int RN, float *y, int ldy, const float *x,
+                                const void *w, enum dtype wt, int T, int K, int n)
+{
+    int t = 0;
+    for (; t + 4 <= T; t += 4) tile(RN, 4, y, ldy, x, w, wt, K, n, t);
+    switch (T - t) {
+    case 3: tile(RN, 3, y, ldy, x, w, wt, K, n, t); break;
+    case 2: tile(RN, 2, y, ldy, x, w, wt, K, n, t); break;
+    case 1: tile(RN, 1, y, ldy, x, w, wt, K, n, t); break;
+    }
+}
+
+INLINE AVX2 void matmul_typed(float *y, int ldy, const float *x, const void *w,
+                              enum dtype wt, int T, int K, int n0, int n1)
+{
+    int n = n0;
+    for (; n + 3 <= n1; n += 3) tiles_for_rows(3, y, ldy, x, w, wt, T, K, n);
+    for (; n < n1; n++) tiles_for_rows(1, y, ldy, x, w, wt, T, K, n);
+}
+
+AVX2 void matmul_avx2(float *y, int ldy, const float *x, const void *w, enum dtype wt,
+                      int T, int K, int n0, int n1)
+{
+    switch (wt) {
+    case DTYPE_F32: matmul_typed(y, ldy, x, w, DTYPE_F32, T, K, n0, n1); break;
+    case DTYPE_F16: matmul_typed(y, ldy, x, w, DTYPE_F16, T, K, n0, n1); break;
+    case DTYPE_BF16: matmul_typed(y, ldy, x, w, DTYPE_BF16, T, K, n0, n1); break;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// element-wise and row-wise ops
+
+AVX2 void rmsnorm_avx2(float *out, const float *x, const float *w, int H, float eps,
+                       int t0, int t1)
+{
+    for (int t = t0; t < t1; t++) {
+        const float *xt = x + (size_t)t * H;
+        float *ot = out + (size_t)t * H;
+        float inv = 1.0f / sqrtf(dot(xt, xt, H) / H + eps);
+        __m256 iv = _mm256_set1_ps(inv);
+        int i = 0;
+        for (; i + 8 <= H; i += 8)
+            _mm256_storeu_ps(ot + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(xt + i), iv),
+                                                   _mm256_loadu_ps(w + i)));
+        for (; i < H; i++) ot[i] = xt[i] * inv * w[i];
+    }
+}
+
+AVX2 void rope_avx2(float *x, int n_heads, int hd, const float *cos, const float *sin,
+                    int t0, int t1)
+{
+    int half = hd / 2;
+    for (int t = t0; t < t1; t++) {
+        const float *c = cos + (size_t)t * half, *s = sin + (size_t)t * half;
+        for (int h = 0; h < n_heads; h++) {
+            float *v = x + ((size_t)t * n_heads + h) * hd;
+            int i = 0;
+            for (; i + 8 <= half; i += 8) {
+                __m256 a = _mm256_loadu_ps(v + i), b = _mm256_loadu_ps(v + i + half);
+                __m256 cv = _mm256_loadu_ps(c + i), sv = _mm256_loadu_ps(s + i);
+                _mm256_storeu_ps(v + i, _mm256_fmsub_ps(a, cv, _mm256_mul_ps(b, sv)));
+                _mm256_storeu_ps(v + i + half, _mm256_fmadd_ps(b, cv, _mm256_mul_ps(a, sv)));
+            }
+            for (; i < half; i++) {
+                float a = v[i], b = v[i + half];
+                v[i] = a * c[i] - b * s[i];
+                v[i + half] = b * c[i] + a * s[i];
+            }
+        }
+    }
+}
+
+AVX2 void silu_mul_avx2(float *out, const float *gate, const float *up, int64_t i0, int64_t i1)
+{
+    int64_t i = i0;
+    __m256 one = _mm256_set1_ps(1.0f);
+    for (; i + 8 <= i1; i += 8) {
+        __m256 g = _mm256_loadu_ps(gate + i);
+        __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+        __m256 sg = _mm256_div_ps(g, _mm256_add_ps(one, e));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(sg, _mm256_loadu_ps(up + i)));
+    }
+    silu_mul_ref(out, gate, up, i, i1);
+}
+
+AVX2 void add_avx2(float *x, const float *y, int64_t i0, int64_t i1)
+{
+    int64_t i = i0;
+    for (; i + 8 <= i1; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < i1; i++) x[i] += y[i];
+}
+
+// ---------------------------------------------------------------------------
+// attention: the reference's three passes with vector dot products and axpy.
+
+AVX2 void attention_avx2(float *out, const float *q, const struct kv_layer *kv,
+                         const struct attn_batch *b, float *scratch, int64_t i0, int64_t i1)
+{
+    int hd = kv->head_dim, group = b->n_heads / kv->n_kv_heads, bs = kv->block_size;
+    int64_t row = (int64_t)kv->n_kv_heads * hd;
+    for (int64_t i = i0; i < i1; i++) {
+        int t = (int)(i / b->n_heads), h = (int)(i % b->n_heads), kvh = h / group;
+        const int32_t *bt = b->block_tables + (size_t)b->tok_seq[t] * b->max_blocks;
+        const float *qt = q + (size_t)i * hd;
+        int n_ctx = b->positions[t] + 1;
+        float mx = -INFINITY;
+        for (int p = 0; p < n_ctx; p++) {
+            int64_t slot = (int64_t)bt[p / bs] * bs + p % bs;
+            scratch[p] = dot(qt, kv->k + slot * row + (int64_t)kvh * hd, hd) * b->scale;
+            mx = scratch[p] > mx ? scratch[p] : mx;
+        }
+        float sum = 0.0f;
+        int p = 0;
+        for (; p + 8 <= n_ctx; p += 8) {
+            __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(scratch + p), _mm256_set1_ps(mx)));
+            _mm256_storeu_ps(scratch + p, e);
+            sum += hsum(e);
+        }
+        for (; p < n_ctx; p++) {
+            scratch[p] = expf(scratch[p] - mx);
+            sum += scratch[p];
+        }
+        float *o = out + (size_t)i * hd, inv = 1.0f / sum;
+        for (int d = 0; d < hd; d++) o[d] = 0.0f;
+        for (p = 0; p < n_ctx; p++) {
+            int64_t slot = (int64_t)bt[p / bs] * bs + p % bs;
+            axpy(o, scratch[p] * inv, kv->v + slot * row + (int64_t)kvh * hd, hd);
+        }
+    }
+}

@@ -1,0 +1,95 @@
+/* kernels.h: CPU kernels for the Llama forward, fp32 compute.
+ *
+ * Each op has a scalar reference (`_ref`, plain loops written to be read) and
+ * a fast entry point that uses AVX2/FMA/F16C when the CPU has them and falls
+ * back to the reference otherwise. Ops that the backend splits across threads
+ * take a half-open work range [i0, i1) over their outermost parallel index;
+ * a single-threaded caller passes the full range. */
+#ifndef TESSERA_KERNELS_CPU_H
+#define TESSERA_KERNELS_CPU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../dtype.h"
+
+/* True when the AVX2+FMA+F16C paths are in use (checked once). */
+bool kcpu_have_avx2(void);
+/* Forces the reference paths (tests and benchmarks compare both). */
+void kcpu_force_ref(bool on);
+
+/* y[t, n] = sum_k x[t, k] * w[n, k] for n in [n0, n1), t in [0, T).
+ *   y: [T, ldy] fp32, x: [T, K] fp32, w: [N, K] in wt (a Linear weight). */
+void matmul_ref(float *y, int ldy, const float *x, const void *w, enum dtype wt,
+                int T, int K, int n0, int n1);
+void matmul(float *y, int ldy, const float *x, const void *w, enum dtype wt,
+            int T, int K, int n0, int n1);
+
+/* out[t] = x[t] / rms(x[t]) * w for rows t in [t0, t1); x, out: [T, H]. */
+void rmsnorm_ref(float *out, const float *x, const float *w, int H, float eps,
+                 int t0, int t1);
+void rmsnorm(float *out, const float *x, const float *w, int H, float eps,
+             int t0, int t1);
+
+/* HF rotate-half RoPE in place on rows t in [t0, t1) of x: [T, n_heads, hd].
+ * cos, sin: [T, hd/2], precomputed for each token's position. */
+void rope_ref(float *x, int n_heads, int hd, const float *cos, const float *sin,
+              int t0, int t1);
+void rope(float *x, int n_heads, int hd, const float *cos, const float *sin,
+          int t0, int t1);
+
+/* out[i] = silu(gate[i]) * up[i] for i in [i0, i1). */
+void silu_mul_ref(float *out, const float *gate, const float *up, int64_t i0, int64_t i1);
+void silu_mul(float *out, const float *gate, const float *up, int64_t i0, int64_t i1);
+
+/* x[i] += y[i] for i in [i0, i1). */
+void add_ref(float *x, const float *y, int64_t i0, int64_t i1);
+void add(float *x, const float *y, int64_t i0, int64_t i1);
+
+/* out[t] = table[ids[t]] (converted to fp32) for t in [t0, t1); table: [V, H]. */
+void embed_ref(float *out, const void *table, enum dtype dt, const int32_t *ids,
+               int H, int t0, int t1);
+
+/* Paged KV cache of one layer: [num_blocks, block_size, n_kv_heads, hd] fp32,
+ * token slot s = block_id * block_size + offset. */
+struct kv_layer {
+    float *k, *v;
+    int block_size, n_kv_heads, head_dim;
+};
+
+/* Writes k, v: [T, n_kv_heads * hd] into the slots slots[t], t in [t0, t1). */
+void kv_write_ref(const struct kv_layer *kv, const float *k, const float *v,
+                  const int64_t *slots, int t0, int t1);
+
+/* The queries of one step, flattened over sequences (varlen). Token t belongs
+ * to sequence tok_seq[t], sits at positions[t] and attends causally to the
+ * positions 0..positions[t] of its sequence, read through its block table. */
+struct attn_batch {
+    int n_tokens, n_heads;
+    const int32_t *tok_seq;      /* [T] */
+    const int32_t *positions;    /* [T] */
+    const int32_t *block_tables; /* [n_seqs, max_blocks] */
+    int max_blocks;
+    float scale;                 /* usually 1/sqrt(hd) */
+};
+
+/* out, q: [T, n_heads, hd]. Work items i = t * n_heads + h in [i0, i1).
+ * scratch: at least (max context) floats. */
+void attention_ref(float *out, const float *q, const struct kv_layer *kv,
+                   const struct attn_batch *b, float *scratch, int64_t i0, int64_t i1);
+void attention(float *out, const float *q, const struct kv_layer *kv,
+               const struct attn_batch *b, float *scratch, int64_t i0, int64_t i1);
+
+/* Fast paths, exposed for tests; call only when kcpu_have_avx2(). */
+void matmul_avx2(float *y, int ldy, const float *x, const void *w, enum dtype wt,
+                 int T, int K, int n0, int n1);
+void rmsnorm_avx2(float *out, const float *x, const float *w, int H, float eps,
+                  int t0, int t1);
+void rope_avx2(float *x, int n_heads, int hd, const float *cos, const float *sin,
+               int t0, int t1);
+void silu_mul_avx2(float *out, const float *gate, const float *up, int64_t i0, int64_t i1);
+void add_avx2(float *x, const float *y, int64_t i0, int64_t i1);
+void attention_avx2(float *out, const float *q, const struct kv_layer *kv,
+                    const struct attn_batch *b, float *scratch, int64_t i0, int64_t i1);
+
+#endif

@@ -1,0 +1,22 @@
+/* cli.h: subcommands of the tessera binary and small option helpers. */
+#ifndef TESSERA_CLI_H
+#define TESSERA_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define TESSERA_VERSION "0.1.0"
+
+/* Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad model folder. */
+enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+int cmd_generate(int argc, char **argv);
+
+/* Option parsing: "--name value" or "--name=value". Returns true when argv[*i]
+ * is option name; *val gets its value (and *i advances past it). */
+bool cli_opt(int argc, char **argv, int *i, const char *name, const char **val);
+bool cli_int(const char *name, const char *s, long lo, long hi, long *out);
+bool cli_float(const char *name, const char *s, double lo, double hi, double *out);
+bool cli_u64(const char *name, const char *s, uint64_t *out);
+
+#endif

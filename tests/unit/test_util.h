@@ -1,0 +1,41 @@
+/* test_util.h: helpers shared by the unit tests. */
+#ifndef TESSERA_TEST_UTIL_H
+#define TESSERA_TEST_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../kernels/dtype.h"
+
+/* ../shared/models/stories260K, or $TESSERA_STORIES260K. */
+const char *stories260k_dir(void);
+
+/* A fresh empty directory under /tmp; removed by rm_rf. */
+char *make_tmpdir(void);
+void rm_rf(const char *dir);
+void write_file(const char *dir, const char *name, const void *data, size_t n);
+void write_text(const char *dir, const char *name, const char *text);
+/* Reads a whole file; NULL if missing. */
+void *read_file(const char *path, size_t *n);
+
+/* A tensor to write with write_safetensors. */
+struct test_tensor {
+    const char *name;
+    const char *dtype; /* "F32", "F16", "BF16", or anything for error cases */
+    int ndim;
+    int64_t shape[4];
+    const void *data;  /* NULL: zero bytes */
+    size_t nbytes;     /* bytes of data */
+};
+void write_safetensors(const char *path, const struct test_tensor *t, int n);
+
+/* Deterministic uniform floats in [lo, hi). */
+void fill_uniform(float *x, size_t n, float lo, float hi, uint64_t *state);
+uint64_t rng_next(uint64_t *state);
+
+/* Max |a - b| / (atol + rtol * |b|) over n values: <= 1 means close. Prints
+ * the first mismatches with label. */
+bool all_close(const float *a, const float *b, size_t n, float atol, float rtol, const char *label);
+
+#endif

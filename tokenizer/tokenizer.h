@@ -1,0 +1,65 @@
+/* tokenizer.h: the tokenizer C API (SentencePiece models) and the streaming
+ * detokenizer.
+ *
+ * tok_load() reads dir/tokenizer.model and, when present,
+ * dir/tokenizer_config.json (add_bos_token, bos/eos/unk tokens). */
+#ifndef TESSERA_TOKENIZER_H
+#define TESSERA_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tokenizer tokenizer;
+
+/* Returns 0 or a negative error code; *err gets one line naming the file and
+ * the problem. */
+int tok_load(tokenizer **out, const char *dir, char *err, size_t err_cap);
+void tok_free(tokenizer *t);
+
+/* Token ids of text into ids[cap], with BOS first when add_bos. Returns the
+ * count, or -(count needed) when cap is too small. */
+int tok_encode(const tokenizer *t, const char *text, size_t len, bool add_bos, int32_t *ids, int cap);
+/* Text of ids into out[cap] (not NUL-terminated); control tokens give no
+ * text, ids outside the vocabulary give none either. Returns the byte
+ * count, or -(count needed) when cap is too small. */
+long tok_decode(const tokenizer *t, const int32_t *ids, int n, char *out, size_t cap);
+
+int tok_vocab_size(const tokenizer *t);
+/* Borrowed, valid while t lives; NULL outside the vocabulary. */
+const char *tok_id_to_piece(const tokenizer *t, int id);
+/* -1 when the piece is not in the vocabulary. */
+int tok_piece_to_id(const tokenizer *t, const char *piece);
+int tok_bos_id(const tokenizer *t);
+int tok_eos_id(const tokenizer *t);
+int tok_unk_id(const tokenizer *t);
+/* tokenizer_config.json's add_bos_token (default true). */
+bool tok_add_bos(const tokenizer *t);
+
+/* Streaming detokenizer: turns a growing list of ids into text pieces that
+ * never end inside a UTF-8 character and keep the leading space SentencePiece
+ * drops from the first piece of a decode. It decodes a short window of ids
+ * (the vLLM/TGI offsets method) so each step costs O(window). */
+struct detok {
+    const tokenizer *tok;
+    int32_t *ids;
+    int n, cap;
+    int prefix_off, read_off;
+    char *a, *b;      /* decode buffers */
+    size_t a_cap, b_cap;
+};
+
+/* context: ids already shown (the prompt), used only to get spacing right. */
+void detok_init(struct detok *d, const tokenizer *t, const int32_t *context, int n_context);
+void detok_deinit(struct detok *d);
+/* Adds id; *text gets the new complete text (borrowed until the next call)
+ * and the return value is its length (0 when held back). */
+long detok_push(struct detok *d, int32_t id, const char **text);
+/* At the end of a stream: whatever is still held back, even if incomplete. */
+long detok_flush(struct detok *d, const char **text);
+
+/* Length of the longest prefix of s[0..n) that ends on a UTF-8 character
+ * boundary (drops a trailing incomplete sequence only). */
+size_t utf8_complete_prefix(const char *s, size_t n);
+
+#endif

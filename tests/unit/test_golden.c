@@ -1,0 +1,152 @@
+/* test_golden.c: the forward against Hugging Face transformers.
+ *
+ * tests/data/golden/<model>/ holds tiny random-weight models written by
+ * transformers (scripts/make_golden.py) and the logits transformers computed
+ * in float32 for an 80-token prompt. The stories260K cases hold transformers'
+ * greedy continuations of the real trained model. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../../engine/backend.h"
+#include "../../engine/err.h"
+#include "../../engine/kv_cache.h"
+#include "../../engine/model.h"
+#include "../../engine/single.h"
+#include "../../tokenizer/tokenizer.h"
+#include "test_util.h"
+
+/* Max abs logit error allowed at every position. The references are fp32
+ * forwards of the same weights (BF16/F16 files are upcast exactly to fp32 by
+ * transformers, as we do), so only summation order differs: errors are
+ * ~1e-6 relative to logits of magnitude ~1-10. */
+#define LOGIT_ATOL 1e-4f
+
+static const char *GOLDEN[] = {"llama-gqa-f32", "llama-tied-f32", "llama-odd-f32", "llama-bf16",
+                               "mistral-f16-sharded"};
+
+struct loaded {
+    struct backend *b;
+    model *m;
+    kv_pool *pool;
+};
+
+static struct loaded load(const char *dir, int threads, int max_ctx)
+{
+    struct loaded L;
+    L.b = backend_cpu_create(threads, max_ctx);
+    struct model_params mp = {.num_kv_blocks = (max_ctx + 15) / 16 + 4, .block_size = 16,
+                              .max_step_tokens = 128, .max_seqs = 1, .rank = 0, .world = 1};
+    int rc = model_load(&L.m, dir, L.b, &mp);
+    cr_assert_eq(rc, 0, "%s: %s", dir, err_msg());
+    L.pool = kv_pool_create(mp.num_kv_blocks, 16);
+    return L;
+}
+
+static void unload(struct loaded *L)
+{
+    kv_pool_destroy(L->pool);
+    model_destroy(L->m);
+    L->b->ops->destroy(L->b);
+}
+
+/* Logits of the whole prompt, computed in chunks of `chunk` tokens, after a
+ * dummy sequence took `skew` blocks so the block table is not the identity. */
+static float *forward_all(struct loaded *L, const int32_t *ids, int n, int chunk, int skew)
+{
+    int V = model_get_config(L->m)->vocab_size;
+    float *logits = malloc((size_t)n * V * sizeof(float));
+    struct kv_seq dummy = {0}, s = {0};
+    cr_assert(kv_seq_reserve(L->pool, &dummy, skew * 16));
+    cr_assert_eq(single_forward(L->m, L->pool, &s, 0, ids, n, chunk, true, logits), 0, "%s", err_msg());
+    kv_seq_release(L->pool, &s);
+    kv_seq_release(L->pool, &dummy);
+    return logits;
+}
+
+static void check_golden(const char *name)
+{
+    char dir[256], path[300];
+    snprintf(dir, sizeof(dir), "tests/data/golden/%s", name);
+    snprintf(path, sizeof(path), "%s/reference.json", dir);
+    json_error_t je;
+    json_t *ref = json_load_file(path, 0, &je);
+    cr_assert_not_null(ref, "%s: %s", path, je.text);
+    json_t *jids = json_object_get(ref, "prompt_ids");
+    int n = (int)json_array_size(jids), V = (int)json_integer_value(json_object_get(ref, "vocab_size"));
+    int32_t *ids = malloc(n * sizeof(int32_t));
+    for (int i = 0; i < n; i++) ids[i] = (int32_t)json_integer_value(json_array_get(jids, i));
+    snprintf(path, sizeof(path), "%s/%s", dir, json_string_value(json_object_get(ref, "logits_file")));
+    size_t nbytes;
+    float *want = read_file(path, &nbytes);
+    cr_assert(want && nbytes == (size_t)n * V * sizeof(float), "%s: size", path);
+
+    struct loaded L = load(dir, 2, 256);
+    cr_assert_eq(model_get_config(L.m)->vocab_size, V);
+    float *got = forward_all(&L, ids, n, 128, 0);
+    cr_assert(all_close(got, want, (size_t)n * V, LOGIT_ATOL, 0, name), "%s: whole prompt", name);
+    free(got);
+    /* chunked prefill over a shuffled pool gives the same logits */
+    got = forward_all(&L, ids, n, 7, 3);
+    cr_assert(all_close(got, want, (size_t)n * V, LOGIT_ATOL, 0, name), "%s: chunks of 7", name);
+    free(got);
+    /* the scalar reference kernels too */
+    kcpu_force_ref(true);
+    got = forward_all(&L, ids, n, 32, 1);
+    kcpu_force_ref(false);
+    cr_assert(all_close(got, want, (size_t)n * V, LOGIT_ATOL, 0, name), "%s: reference kernels", name);
+    free(got);
+    unload(&L);
+    free(want);
+    free(ids);
+    json_decref(ref);
+}
+
+Test(golden, llama_gqa_f32) { check_golden(GOLDEN[0]); }
+Test(golden, llama_tied_f32) { check_golden(GOLDEN[1]); }
+Test(golden, llama_odd_hidden_llama3_rope) { check_golden(GOLDEN[2]); }
+Test(golden, llama_bf16_linear_rope) { check_golden(GOLDEN[3]); }
+Test(golden, mistral_f16_sharded) { check_golden(GOLDEN[4]); }
+
+/* Greedy continuations of stories260K, token for token. */
+Test(golden, stories260k_greedy_matches_transformers)
+{
+    json_error_t je;
+    json_t *g = json_load_file("tests/data/stories260K_greedy.json", 0, &je);
+    cr_assert_not_null(g, "%s", je.text);
+    char err[512];
+    tokenizer *tok;
+    cr_assert_eq(tok_load(&tok, stories260k_dir(), err, sizeof(err)), 0, "%s", err);
+    struct loaded L = load(stories260k_dir(), 2, 512);
+    int V = model_get_config(L.m)->vocab_size;
+    float *logits = malloc(V * sizeof(float));
+    size_t ci;
+    json_t *c;
+    json_t *cases = json_object_get(g, "cases");
+    cr_assert(json_array_size(cases) >= 3);
+    json_array_foreach(cases, ci, c) {
+        const char *prompt = json_string_value(json_object_get(c, "prompt"));
+        json_t *jp = json_object_get(c, "prompt_ids"), *jo = json_object_get(c, "output_ids");
+        int32_t ids[512];
+        int n = tok_encode(tok, prompt, strlen(prompt), true, ids, 512);
+        cr_assert_eq((size_t)n, json_array_size(jp), "%s: prompt length", prompt);
+        for (int i = 0; i < n; i++) cr_assert_eq(ids[i], json_integer_value(json_array_get(jp, i)));
+        struct kv_seq s = {0};
+        cr_assert_eq(single_forward(L.m, L.pool, &s, 0, ids, n, 64, false, logits), 0);
+        for (size_t k = 0; k < json_array_size(jo); k++) {
+            int best = 0;
+            for (int v = 1; v < V; v++)
+                if (logits[v] > logits[best]) best = v;
+            cr_assert_eq(best, json_integer_value(json_array_get(jo, k)), "\"%s\": token %zu differs", prompt, k);
+            int32_t next = best;
+            cr_assert_eq(single_forward(L.m, L.pool, &s, n + (int)k, &next, 1, 1, false, logits), 0);
+        }
+        kv_seq_release(L.pool, &s);
+    }
+    free(logits);
+    unload(&L);
+    tok_free(tok);
+    json_decref(g);
+}

@@ -66,6 +66,13 @@ static float *forward_all(struct loaded *L, const int32_t *ids, int n, int chunk
     return logits;
 }
 
+static float max_abs_diff(const float *a, const float *b, size_t n)
+{
+    float m = 0;
+    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(a[i] - b[i]));
+    return m;
+}
+
 static void check_golden(const char *name)
 {
     char dir[256], path[300];
@@ -86,6 +93,7 @@ static void check_golden(const char *name)
     struct loaded L = load(dir, 2, 256);
     cr_assert_eq(model_get_config(L.m)->vocab_size, V);
     float *got = forward_all(&L, ids, n, 128, 0);
+    cr_log_info("%s: max abs logit error %.3g", name, max_abs_diff(got, want, (size_t)n * V));
     cr_assert(all_close(got, want, (size_t)n * V, LOGIT_ATOL, 0, name), "%s: whole prompt", name);
     free(got);
     /* chunked prefill over a shuffled pool gives the same logits */

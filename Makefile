@@ -109,11 +109,10 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q build-essential pkg-config \
 	  libjansson-dev libsentencepiece-dev sentencepiece libcriterion-dev libuv1-dev \
 	  node-llhttp libopenmpi-dev openmpi-bin python3 python3-venv
-	@echo "for make bench also: apt-get install python3-torch (llama.cpp's GGUF converter imports torch)"
 	$(MAKE) $(VENV)/.ok
 
 bench: $(BUILD)/tessera demo
-	/usr/bin/python3 benchmarks/bench_cpu.py --setup
+	$(PYTHON) benchmarks/bench_cpu.py --setup
 
 clean:
 	rm -rf $(BUILD)

@@ -1,21 +1,38 @@
 #!/usr/bin/env python3
 """Records the reference data the unit tests compare against, with Hugging
-Face transformers (and sentencepiece). Writes, under tests/data/:
+Face transformers (and sentencepiece). Deterministic (fixed seeds): a re-run
+with the same library versions rewrites the same bytes. Writes, under tests/data/:
 
   golden/<name>/       tiny random-weight models saved by transformers
-                       (config.json, safetensors, generation_config.json), and
-      reference.json   the prompt ids and metadata
-      logits.f32       transformers' float32 logits, little-endian [80, vocab]
-  stories260K_greedy.json     greedy continuations (200 tokens) of the real
-                              model ../shared/models/stories260K
-  stories260K_tokenizer.json  ids of tests/data/tokenizer_corpus.txt from the
-                              sentencepiece package and from LlamaTokenizer
+                       (config.json, model.safetensors or shards +
+                       model.safetensors.index.json, generation_config.json):
+                       llama-gqa-f32, llama-tied-f32, llama-odd-f32 (hidden 36,
+                       llama3 rope), llama-bf16 (linear rope),
+                       mistral-f16-sharded (head_dim 32, 7 shards), and
+      reference.json   the 80 prompt ids and metadata (versions, max |logit|)
+      logits.f32       transformers' float32 logits of the saved weights
+                       (BF16/F16 upcast exactly to float32), one forward over
+                       the whole prompt: little-endian float32 [80, vocab]
+      logits_bf16.f32  (llama-bf16 only) the same computed in bfloat16; its
+                       max abs difference to logits.f32 is in reference.json
+                       as bf16_compute_max_abs_diff_vs_fp32
+  stories260K_greedy.json     greedy continuations (200 tokens, a manual
+                              argmax loop with the KV cache: no EOS stop, no
+                              logit processors) of the real model
+                              ../shared/models/stories260K, with the smallest
+                              top-1/top-2 logit gap per prompt
+  tokenizer_corpus.txt        CORPUS below, one line per case (UTF-8)
+  stories260K_tokenizer.json  ids of each corpus line from the sentencepiece
+                              package and from transformers' LlamaTokenizer
+                              (slow), and sentencepiece's decode of the ids
 
-CI does not run this (it needs torch). To re-record, on Debian:
-  apt-get install python3-torch python3-sentencepiece
+CI does not run this (it needs torch). To re-record, on Debian
+(python3-torch 1.13, python3-sentencepiece; do not pip install torch):
+  apt-get install python3-torch python3-sentencepiece python3-numpy
   /usr/bin/python3 -m venv --system-site-packages VENV
   VENV/bin/pip install 'transformers<4.46' safetensors
   VENV/bin/python scripts/make_golden.py
+$TESSERA_STORIES260K overrides the stories260K folder. No model hub is used.
 """
 import json
 import math
@@ -65,6 +82,54 @@ STORY_PROMPTS = ["Once upon a time", "Tom and Lily went to the park. They saw",
                  "The little dog was very sad because", "One day, a big bird"]
 
 
+# tests/data/tokenizer_corpus.txt, one case a line (a newline only ends a line).
+# Invisible characters are written as escapes. The 512-piece stories260K vocab
+# has no piece for most non-ASCII characters, so those lines exercise byte fallback.
+CORPUS = [
+    'Once upon a time, there was a little girl named Lily.',
+    'Hello world',
+    '  two leading spaces and two trailing  ',
+    'tabs\tbetween\twords\tand\t\ttwo tabs',
+    'runs of     five spaces     here',
+    'multiple spaces    inside   a  sentence.',
+    'Numbers: 3.14159, 2026-11-24, 1,000,000 and 42.',
+    '0123456789 9876543210',
+    'Punctuation!? (parentheses) [brackets] {braces} <angles> "quotes" \'single\' -- em\u2014dash \u2026 ellipsis',
+    'café naïve façade Ærø coöperate jalapeño',
+    'Ελληνικά γράμματα και λέξεις',
+    'Привет, как дела? Всё хорошо.',
+    '中文字符测试 日本語のテキスト 한국어 문장',
+    'Emoji: 😀 🎉 🚀 👍🏽',
+    'Family: 👩\u200d👩\u200d👧 and flags 🇯🇵 🇫🇷',
+    'Combining: e\u0301 vs \u00e9, a\u0308 vs \u00e4',
+    'Rare: ꙮ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 ∮ ∞ ≠ ≤ ≥ ← → ⇒',
+    'The dog ran to the park and played with a\u00a0big red ball.',
+    'She said, "I want to play!" and laughed.',
+    'x=1; y=x*2+3; print(y)  # code',
+    'https://example.org/path?query=1&lang=en',
+    '   ',
+    ' ',
+    'single',
+    'A',
+    'Mixed: Lily 爱 🐶 and Tom ❤\ufe0f Ben.',
+    'Ünïcödé ÄÖÜ äöü ß',
+    'Arabic: مرحبا بالعالم Hebrew: שלום עולם',
+    'Thai: สวัสดีครับ Hindi: नमस्ते दुनिया',
+    'Zero width: a\u200bb and non-breaking space: a\u00a0b',
+    'Math: ∑_{i=1}^{n} i² = n(n+1)/2',
+    'Repeated letters: aaaaaaaaaaaa\u00a0bbbbbbbb zzzz',
+    'UPPERCASE WORDS AND lowercase words',
+    'The end. The end! The end?',
+    '\tleading tab, trailing tab and space\t ',
+    'Kana: ひらがな カタカナ ｶﾀｶﾅ, full width: ＡＢＣ１２３',
+    'Skin tones and keycaps: 👋🏽 👍🏿 1\ufe0f\u20e3 #\ufe0f\u20e3, rainbow flag: 🏳\ufe0f\u200d🌈',
+    'Rare CJK and symbols: 𠀀 𪚥 龘 © ® ™ § ¶ † ‡ • ‰ € £ ¥ ₹',
+    'Stacked marks: Z\u0334\u0327\u034ea\u0337l\u0336g\u0338o\u0335, Vietnamese: Tiếng Việt có dấu',
+    'Lily\'s mom said: "It\'s 5 o\'clock, time for dinner."',
+    '',
+]
+
+
 def randomize(model, seed):
     """Weights large enough that errors show: linear ~N(0, 0.15), norms 1 + 0.1 N."""
     g = torch.Generator().manual_seed(seed)
@@ -89,15 +154,22 @@ def make_tiny(name, seed):
     randomize(model, seed)
     out = DATA / "golden" / name
     shutil.rmtree(out, ignore_errors=True)
+    rotary = {k: v.clone() for k, v in model.named_buffers() if k.endswith("inv_freq")}
     model.to(dtype).save_pretrained(out, safe_serialization=True, **save_kw)
     rng = np.random.default_rng(seed)
     ids = [1] + [int(x) for x in rng.integers(0, cfg.vocab_size, N_PROMPT - 1)]
     # the reference: the saved folder loaded back, computed in float32
     ref = model_cls.from_pretrained(out, torch_dtype=torch.float32, attn_implementation="eager").eval()
     logits = logits_of(ref, ids)
-    if dtype == torch.float32:
-        mem = logits_of(model.float(), ids)
-        assert np.array_equal(mem, logits), f"{name}: reloaded model differs"
+    # the in-memory model (for BF16/F16: its stored weights upcast) agrees exactly;
+    # .to(dtype) also rounded the rotary inv_freq buffers, which from_pretrained
+    # computes in float32 whatever the dtype, so those are put back first
+    model.float()
+    for k, v in model.named_buffers():
+        if k in rotary:
+            v.copy_(rotary[k])
+    mem = logits_of(model, ids)
+    assert np.array_equal(mem, logits), f"{name}: reloaded model differs"
     logits.astype("<f4").tofile(out / "logits.f32")
     meta = {"prompt_ids": ids, "vocab_size": cfg.vocab_size, "n_positions": N_PROMPT,
             "logits_file": "logits.f32", "stored_dtype": str(dtype).replace("torch.", ""),
@@ -105,8 +177,10 @@ def make_tiny(name, seed):
             "torch_version": torch.__version__, "max_abs_logit": float(np.abs(logits).max())}
     if dtype == torch.bfloat16:  # (torch 1.13 has no float16 matmul on the CPU)
         low = model_cls.from_pretrained(out, torch_dtype=dtype, attn_implementation="eager").eval()
-        diff = float(np.abs(logits_of(low, ids) - logits).max())
-        meta[f"{meta['stored_dtype']}_compute_max_abs_diff_vs_fp32"] = diff
+        low_logits = logits_of(low, ids)
+        low_logits.astype("<f4").tofile(out / "logits_bf16.f32")
+        meta["logits_bf16_file"] = "logits_bf16.f32"
+        meta["bf16_compute_max_abs_diff_vs_fp32"] = float(np.abs(low_logits - logits).max())
     (out / "reference.json").write_text(json.dumps(meta, indent=1) + "\n")
     print(f"{name}: max |logit| {meta['max_abs_logit']:.3f}", {k: v for k, v in meta.items() if "diff" in k})
 
@@ -133,7 +207,8 @@ def greedy_stories():
         below = [i for i, g in enumerate(gaps) if g < 1e-3]
         cases.append({"prompt": prompt, "prompt_ids": ids, "output_ids": out,
                       "min_top2_gap": min(gaps), "first_step_below_1e-3": below[0] if below else None})
-        print(repr(prompt), "->", repr(tok.decode(out)[:160]), f"min gap {min(gaps):.2e}")
+        print(f"{prompt!r} (min top-2 gap {min(gaps):.2e} at step {gaps.index(min(gaps))}):")
+        print("   ", repr(tok.decode(ids + out, skip_special_tokens=True)))
     (DATA / "stories260K_greedy.json").write_text(
         json.dumps({"model": "stories260K", "n_new_tokens": 200, "cases": cases}) + "\n")
 
@@ -141,9 +216,9 @@ def greedy_stories():
 def tokenizer_cases():
     sp = sentencepiece.SentencePieceProcessor(model_file=str(STORIES / "tokenizer.model"))
     hf = LlamaTokenizer.from_pretrained(STORIES, legacy=True)
-    lines = (DATA / "tokenizer_corpus.txt").read_text(encoding="utf-8").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
+    assert all("\n" not in line and "\r" not in line for line in CORPUS)
+    (DATA / "tokenizer_corpus.txt").write_text("".join(line + "\n" for line in CORPUS), encoding="utf-8")
+    lines = CORPUS
     cases, same = [], True
     for line in lines:
         ids = sp.encode(line)

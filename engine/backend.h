@@ -53,8 +53,8 @@ struct backend {
     const struct backend_ops *ops;
 };
 
-/* The CPU backend with n_threads compute threads (including the caller) and
- * attention scratch for contexts up to max_ctx tokens. */
-struct backend *backend_cpu_create(int n_threads, int max_ctx);
+/* The CPU backend with n_threads compute threads (including the caller);
+ * n_threads < 1: one per online core. */
+struct backend *backend_cpu_create(int n_threads);
 
 #endif

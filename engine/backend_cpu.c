@@ -17,7 +17,7 @@ struct backend_cpu {
     struct backend base;
     threadpool *pool;
     int n_threads, max_ctx;
-    float *scratch; /* [n_threads, max_ctx] for attention scores */
+    float *scratch; /* [n_threads, max_ctx] for attention scores, grown on demand */
 };
 
 static struct backend_cpu *cpu(struct backend *b) { return (struct backend_cpu *)b; }
@@ -145,12 +145,20 @@ static void attn_task(void *ctx, int i, int thread)
 static void cpu_attention(struct backend *b, float *out, const float *q, const struct kv_layer *kv,
                           const struct attn_batch *ab)
 {
+    struct backend_cpu *c = cpu(b);
+    int ctx = 0; /* scores scratch: the longest context in the batch */
+    for (int t = 0; t < ab->n_tokens; t++) ctx = ab->positions[t] + 1 > ctx ? ab->positions[t] + 1 : ctx;
+    if (ctx > c->max_ctx) {
+        free(c->scratch);
+        c->scratch = xmalloc((size_t)c->n_threads * ctx * sizeof(float));
+        c->max_ctx = ctx;
+    }
     int64_t items = (int64_t)ab->n_tokens * ab->n_heads;
     /* causal work grows along the sequence: more tasks than threads balance it */
-    int n_tasks = cpu(b)->n_threads * 4;
+    int n_tasks = c->n_threads * 4;
     if (n_tasks > items) n_tasks = (int)items;
-    struct attn_job j = {cpu(b), out, q, kv, ab, n_tasks};
-    threadpool_run(cpu(b)->pool, attn_task, &j, n_tasks);
+    struct attn_job j = {c, out, q, kv, ab, n_tasks};
+    threadpool_run(c->pool, attn_task, &j, n_tasks);
 }
 
 struct ew_job {
@@ -206,13 +214,11 @@ static const struct backend_ops cpu_ops = {
     .destroy = cpu_destroy,
 };
 
-struct backend *backend_cpu_create(int n_threads, int max_ctx)
+struct backend *backend_cpu_create(int n_threads)
 {
     struct backend_cpu *b = xcalloc(1, sizeof(*b));
     b->base.ops = &cpu_ops;
     b->n_threads = n_threads < 1 ? threadpool_default_threads() : n_threads;
-    b->max_ctx = max_ctx;
     b->pool = threadpool_create(b->n_threads);
-    b->scratch = xmalloc((size_t)b->n_threads * max_ctx * sizeof(float));
     return &b->base;
 }

@@ -7,16 +7,10 @@
 
 #include "../engine/backend.h"
 #include "../engine/err.h"
-#include "../engine/kv_cache.h"
-#include "../engine/model.h"
-#include "../engine/sampler.h"
-#include "../engine/single.h"
+#include "../engine/engine.h"
 #include "../engine/threadpool.h"
 #include "../tokenizer/tokenizer.h"
 #include "cli.h"
-
-#define BLOCK_SIZE 16
-#define PREFILL_CHUNK 512
 
 struct gen_opts {
     const char *model_dir, *prompt;
@@ -158,82 +152,63 @@ static int run(struct gen_opts *o, const bool *set)
         fprintf(stderr, "tessera: %s\n", err);
         return EXIT_USAGE;
     }
+    struct backend *b = backend_cpu_create((int)o->threads);
+    struct engine_config ec = engine_config_default();
+    ec.max_num_seqs = 1;
+    ec.log = false;
+    engine *e;
+    if (engine_create(&e, o->model_dir, b, &ec)) {
+        fprintf(stderr, "tessera: %s\n", err_msg());
+        b->ops->destroy(b);
+        tok_free(tok);
+        return EXIT_USAGE;
+    }
+    const struct model_config *cfg = engine_model_config(e);
+    int rc = 0;
+    if (tok_vocab_size(tok) > cfg->vocab_size) {
+        fprintf(stderr, "tessera: %s/tokenizer.model: %d pieces but the model has vocab_size %d\n",
+                o->model_dir, tok_vocab_size(tok), cfg->vocab_size);
+        rc = EXIT_USAGE;
+    }
     int cap = (int)strlen(o->prompt) + 8;
     int32_t *ids = xmalloc(cap * sizeof(int32_t));
     int n_prompt = tok_encode(tok, o->prompt, strlen(o->prompt), tok_add_bos(tok), ids, cap);
     CHECK(n_prompt >= 0);
-    /* the model config first, to size the KV pool */
-    struct model_config cfg;
-    if (model_config_load(&cfg, o->model_dir)) {
+    default_sampling(o, cfg, &o->sp, set);
+    int32_t tok_eos = tok_eos_id(tok);
+    struct engine_request req = {.prompt = ids, .n_prompt = n_prompt, .sampling = o->sp,
+                                 .max_tokens = (int)o->max_tokens, .stop_ids = &tok_eos,
+                                 .n_stop_ids = tok_eos >= 0 && !o->ignore_eos, .ignore_eos = o->ignore_eos,
+                                 .logprobs = -1};
+    if (!rc && o->max_tokens > 0 && engine_submit(e, &req) < 0) {
         fprintf(stderr, "tessera: %s\n", err_msg());
-        tok_free(tok);
-        free(ids);
-        return EXIT_USAGE;
-    }
-    int ctx = n_prompt + (int)o->max_tokens;
-    if (ctx > cfg.max_pos) ctx = cfg.max_pos;
-    struct backend *b = backend_cpu_create((int)o->threads, cfg.max_pos);
-    struct model_params mp = {.num_kv_blocks = (ctx + BLOCK_SIZE - 1) / BLOCK_SIZE + 1,
-                              .block_size = BLOCK_SIZE, .max_step_tokens = PREFILL_CHUNK,
-                              .max_seqs = 1, .rank = 0, .world = 1};
-    model *m;
-    if (model_load(&m, o->model_dir, b, &mp)) {
-        fprintf(stderr, "tessera: %s\n", err_msg());
-        b->ops->destroy(b);
-        tok_free(tok);
-        free(ids);
-        return EXIT_USAGE;
-    }
-    if (tok_vocab_size(tok) > cfg.vocab_size) {
-        fprintf(stderr, "tessera: %s/tokenizer.model: %d pieces but the model has vocab_size %d\n",
-                o->model_dir, tok_vocab_size(tok), cfg.vocab_size);
-        model_destroy(m);
-        b->ops->destroy(b);
-        tok_free(tok);
-        free(ids);
-        return EXIT_USAGE;
-    }
-    default_sampling(o, &cfg, &o->sp, set);
-    int rc = 0;
-    if (n_prompt >= cfg.max_pos) {
-        fprintf(stderr, "tessera: the prompt has %d tokens; the model's context is %d\n", n_prompt, cfg.max_pos);
         rc = EXIT_RUNTIME;
     }
-    kv_pool *pool = kv_pool_create(mp.num_kv_blocks, BLOCK_SIZE);
-    struct kv_seq seq = {0};
-    struct sampler smp;
-    sampler_init(&smp, &o->sp, cfg.vocab_size, ids, n_prompt);
     struct detok dt;
     detok_init(&dt, tok, ids, n_prompt);
-    float *logits = xmalloc((size_t)cfg.vocab_size * sizeof(float));
     if (o->echo && !o->print_ids) put(o->prompt, (long)strlen(o->prompt));
 
     double t0 = now(), t1 = t0;
-    int n_gen = 0, n_past = 0;
-    int32_t next = -1;
+    int n_gen = 0;
+    bool done = rc || o->max_tokens == 0;
     const char *text;
     long len;
-    if (!rc && o->max_tokens > 0) {
-        if (single_forward(m, pool, &seq, 0, ids, n_prompt, PREFILL_CHUNK, false, logits)) {
-            fprintf(stderr, "tessera: %s\n", err_msg());
+    while (!done) {
+        if (engine_step(e) < 0) {
             rc = EXIT_RUNTIME;
+            break;
         }
-        n_past = n_prompt;
-        t1 = now();
-    }
-    while (!rc && n_gen < o->max_tokens) {
-        next = sampler_sample(&smp, logits);
-        sampler_accept(&smp, next);
-        n_gen++;
-        bool eos = !o->ignore_eos && (model_config_is_eos(&cfg, next) || next == tok_eos_id(tok));
-        if (o->print_ids) printf("%s%d", n_gen > 1 ? " " : "", next);
-        else if (!eos && (len = detok_push(&dt, next, &text)) > 0) put(text, len);
-        if (eos || n_gen == o->max_tokens || n_past + 1 > cfg.max_pos) break;
-        if (single_forward(m, pool, &seq, n_past, &next, 1, 1, false, logits)) {
-            fprintf(stderr, "tessera: %s\n", err_msg());
-            rc = EXIT_RUNTIME;
+        struct engine_event ev;
+        while (engine_poll(e, &ev, 1) == 1) {
+            if (ev.token >= 0) {
+                if (++n_gen == 1) t1 = now();
+                bool eos = ev.finish == FINISH_STOP;
+                if (o->print_ids) printf("%s%d", n_gen > 1 ? " " : "", ev.token);
+                else if (!eos && (len = detok_push(&dt, ev.token, &text)) > 0) put(text, len);
+            }
+            if (ev.finish != FINISH_NONE) done = true;
+            if (ev.finish == FINISH_ABORT) rc = EXIT_RUNTIME;
         }
-        n_past++;
     }
     if (!o->print_ids && (len = detok_flush(&dt, &text)) > 0) put(text, len);
     double t2 = now();
@@ -243,12 +218,8 @@ static int run(struct gen_opts *o, const bool *set)
         fprintf(stderr, "prefill: %d tokens in %.3f s (%.1f tok/s); decode: %d tokens in %.3f s (%.1f tok/s)\n",
                 n_prompt, t1 - t0, n_prompt / (t1 - t0 > 0 ? t1 - t0 : 1e-9), n_gen > 0 ? n_gen - 1 : 0,
                 t2 - t1, (n_gen > 1 ? n_gen - 1 : 0) / (t2 - t1 > 0 ? t2 - t1 : 1e-9));
-    free(logits);
     detok_deinit(&dt);
-    sampler_deinit(&smp);
-    kv_seq_release(pool, &seq);
-    kv_pool_destroy(pool);
-    model_destroy(m);
+    engine_destroy(e);
     b->ops->destroy(b);
     tok_free(tok);
     free(ids);

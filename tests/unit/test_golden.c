@@ -36,12 +36,12 @@ struct loaded {
 static struct loaded load(const char *dir, int threads, int max_ctx)
 {
     struct loaded L;
-    L.b = backend_cpu_create(threads, max_ctx);
+    L.b = backend_cpu_create(threads);
     struct model_params mp = {.num_kv_blocks = (max_ctx + 15) / 16 + 4, .block_size = 16,
                               .max_step_tokens = 128, .max_seqs = 1, .rank = 0, .world = 1};
     int rc = model_load(&L.m, dir, L.b, &mp);
     cr_assert_eq(rc, 0, "%s: %s", dir, err_msg());
-    L.pool = kv_pool_create(mp.num_kv_blocks, 16);
+    L.pool = kv_pool_create(mp.num_kv_blocks, 16, false);
     return L;
 }
 

@@ -1,0 +1,471 @@
+/* engine.c: inbox -> scheduler -> forward -> sampler -> outbox. */
+#include "engine.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+#include "kv_cache.h"
+#include "model.h"
+#include "scheduler.h"
+
+struct engine {
+    struct engine_config c;
+    struct backend *b;
+    model *m;
+    const struct model_config *cfg;
+    kv_pool *pool;
+    sched *sched;
+    int max_model_len;
+    float *logits;              /* host [max_num_seqs, vocab] */
+    float *raw;                 /* host [vocab]: a row before sampling, for logprobs */
+    /* sequences the engine thread knows (waiting or running) */
+    struct sequence **live;
+    int n_live, cap_live;
+    int64_t computed_tokens, generated_tokens;
+
+    /* inbox: guarded by mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct sequence **inbox;
+    int n_inbox, cap_inbox;
+    uint64_t *aborts;
+    int n_aborts, cap_aborts;
+    uint64_t next_id;
+    bool stop, started;
+    pthread_t thread;
+
+    /* outbox and stats: guarded by out_mu */
+    pthread_mutex_t out_mu;
+    struct engine_event *out;
+    int n_out, cap_out;
+    struct engine_stats stats;
+    void (*wake)(void *);
+    void *wake_arg;
+
+    /* events of the current step, engine thread only */
+    struct engine_event *step_ev;
+    int n_step_ev, cap_step_ev;
+};
+
+const char *finish_reason_name(enum finish_reason r)
+{
+    switch (r) {
+    case FINISH_STOP: return "stop";
+    case FINISH_LENGTH: return "length";
+    case FINISH_ABORT: return "abort";
+    case FINISH_NONE: break;
+    }
+    return NULL;
+}
+
+struct engine_config engine_config_default(void)
+{
+    return (struct engine_config){.max_num_batched_tokens = 512, .max_num_seqs = 64,
+                                  .prefix_caching = true, .block_size = 16, .log = true};
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* MemAvailable from /proc/meminfo in bytes; 0 when unknown. */
+static int64_t mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    long long kb = 0;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) break;
+    fclose(f);
+    return kb * 1024;
+}
+
+#define GROW(arr, n, cap)                                               \
+    do {                                                                \
+        if ((n) == (cap)) {                                             \
+            (cap) = (cap) ? 2 * (cap) : 16;                             \
+            (arr) = xrealloc((arr), (size_t)(cap) * sizeof(*(arr)));    \
+        }                                                               \
+    } while (0)
+
+int engine_create(engine **out, const char *dir, struct backend *b, const struct engine_config *c)
+{
+    *out = NULL;
+    struct model_config cfg;
+    int rc = model_config_load(&cfg, dir);
+    if (rc) return rc;
+    if (c->max_num_batched_tokens < 1 || c->max_num_seqs < 1 || c->block_size < 1 || c->max_model_len < 0 ||
+        c->kv_cache_memory < 0)
+        return err_set(ERR_INVALID, "engine limits must be positive");
+    int max_len = c->max_model_len ? c->max_model_len : cfg.max_pos;
+    if (max_len > cfg.max_pos)
+        return err_set(ERR_INVALID, "--max-model-len %d exceeds the model's max_position_embeddings %d",
+                       max_len, cfg.max_pos);
+
+    /* K and V, fp32, every layer */
+    int64_t per_block = 2LL * cfg.n_layers * cfg.n_kv_heads * cfg.head_dim * sizeof(float) * c->block_size;
+    int64_t blocks_per_seq = (max_len + c->block_size - 1) / c->block_size;
+    int64_t want = c->kv_cache_memory;
+    if (!want) {
+        want = blocks_per_seq * c->max_num_seqs * per_block;
+        int64_t avail = mem_available() / 4;
+        if (avail > 0 && want > avail) want = avail;
+    }
+    int64_t num_blocks = want / per_block;
+    if (num_blocks < 1)
+        return err_set(ERR_INVALID, "KV cache memory of %lld bytes holds no block (one block: %lld bytes)",
+                       (long long)want, (long long)per_block);
+    if (num_blocks > INT32_MAX / c->block_size) num_blocks = INT32_MAX / c->block_size;
+
+    engine *e = xcalloc(1, sizeof(*e));
+    e->c = *c;
+    e->b = b;
+    e->max_model_len = max_len;
+    struct model_params mp = {.num_kv_blocks = (int)num_blocks, .block_size = c->block_size,
+                              .max_step_tokens = c->max_num_batched_tokens, .max_seqs = c->max_num_seqs,
+                              .rank = 0, .world = 1};
+    if ((rc = model_load(&e->m, dir, b, &mp))) {
+        free(e);
+        return rc;
+    }
+    e->cfg = model_get_config(e->m);
+    e->pool = kv_pool_create((int)num_blocks, c->block_size, c->prefix_caching);
+    struct sched_config sc = {c->max_num_batched_tokens, c->max_num_seqs, max_len};
+    e->sched = sched_create(&sc, e->pool);
+    e->logits = xmalloc((size_t)c->max_num_seqs * e->cfg->vocab_size * sizeof(float));
+    e->raw = xmalloc((size_t)e->cfg->vocab_size * sizeof(float));
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    pthread_mutex_init(&e->out_mu, NULL);
+    e->next_id = 1;
+    e->stats.kv_blocks_total = (int)num_blocks;
+    if (c->log)
+        fprintf(stderr, "tessera: KV cache: %lld blocks of %d tokens (%.1f MiB), %lld tokens: %.2f full contexts of %d; "
+                "prefix caching %s\n", (long long)num_blocks, c->block_size, num_blocks * per_block / 1048576.0,
+                (long long)num_blocks * c->block_size, (double)num_blocks / blocks_per_seq, max_len,
+                c->prefix_caching ? "on" : "off");
+    *out = e;
+    return 0;
+}
+
+static void seq_free(struct sequence *s)
+{
+    sampler_deinit(&s->sampler);
+    free(s->tokens);
+    free(s->stop_ids);
+    free(s);
+}
+
+void engine_destroy(engine *e)
+{
+    if (!e) return;
+    if (e->started) {
+        pthread_mutex_lock(&e->mu);
+        e->stop = true;
+        pthread_cond_signal(&e->cv);
+        pthread_mutex_unlock(&e->mu);
+        pthread_join(e->thread, NULL);
+    }
+    for (int i = 0; i < e->n_live; i++) {
+        sched_remove(e->sched, e->live[i]);
+        seq_free(e->live[i]);
+    }
+    for (int i = 0; i < e->n_inbox; i++) seq_free(e->inbox[i]);
+    free(e->live);
+    free(e->inbox);
+    free(e->aborts);
+    free(e->out);
+    free(e->step_ev);
+    free(e->logits);
+    free(e->raw);
+    sched_destroy(e->sched);
+    kv_pool_destroy(e->pool);
+    model_destroy(e->m);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->cv);
+    pthread_mutex_destroy(&e->out_mu);
+    free(e);
+}
+
+const struct model_config *engine_model_config(const engine *e) { return e->cfg; }
+int engine_max_model_len(const engine *e) { return e->max_model_len; }
+
+int64_t engine_submit(engine *e, const struct engine_request *r)
+{
+    const char *bad = sampling_params_check(&r->sampling);
+    if (bad) return err_set(ERR_INVALID, "bad sampling parameter %s", bad);
+    if (r->logprobs > ENGINE_MAX_LOGPROBS)
+        return err_set(ERR_INVALID, "logprobs must be at most %d", ENGINE_MAX_LOGPROBS);
+    int rc = sched_check(e->sched, r->n_prompt, r->max_tokens);
+    if (rc) return rc;
+    for (int i = 0; i < r->n_prompt; i++)
+        if (r->prompt[i] < 0 || r->prompt[i] >= e->cfg->vocab_size)
+            return err_set(ERR_INVALID, "prompt token %d is outside the vocabulary", r->prompt[i]);
+
+    struct sequence *s = xcalloc(1, sizeof(*s));
+    s->cap = r->n_prompt + 16;
+    s->tokens = xmalloc(s->cap * sizeof(int32_t));
+    memcpy(s->tokens, r->prompt, r->n_prompt * sizeof(int32_t));
+    s->n_tokens = s->n_prompt = r->n_prompt;
+    s->max_tokens = r->max_tokens > 0 ? r->max_tokens : e->max_model_len;
+    s->n_stop_ids = r->n_stop_ids + (r->ignore_eos ? 0 : e->cfg->n_eos);
+    s->stop_ids = xmalloc((s->n_stop_ids + 1) * sizeof(int32_t));
+    if (r->n_stop_ids) memcpy(s->stop_ids, r->stop_ids, r->n_stop_ids * sizeof(int32_t));
+    if (!r->ignore_eos) memcpy(s->stop_ids + r->n_stop_ids, e->cfg->eos_ids, e->cfg->n_eos * sizeof(int32_t));
+    s->logprobs = r->logprobs;
+    sampler_init(&s->sampler, &r->sampling, e->cfg->vocab_size, r->prompt, r->n_prompt);
+    s->t_arrival = now();
+
+    pthread_mutex_lock(&e->mu);
+    s->id = e->next_id++;
+    GROW(e->inbox, e->n_inbox, e->cap_inbox);
+    e->inbox[e->n_inbox++] = s;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    return (int64_t)s->id;
+}
+
+void engine_abort(engine *e, uint64_t id)
+{
+    pthread_mutex_lock(&e->mu);
+    GROW(e->aborts, e->n_aborts, e->cap_aborts);
+    e->aborts[e->n_aborts++] = id;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+int engine_poll(engine *e, struct engine_event *ev, int cap)
+{
+    pthread_mutex_lock(&e->out_mu);
+    int n = e->n_out < cap ? e->n_out : cap;
+    if (n == 0) {
+        pthread_mutex_unlock(&e->out_mu);
+        return 0;
+    }
+    memcpy(ev, e->out, n * sizeof(*ev));
+    memmove(e->out, e->out + n, (e->n_out - n) * sizeof(*ev));
+    e->n_out -= n;
+    pthread_mutex_unlock(&e->out_mu);
+    return n;
+}
+
+void engine_set_wake(engine *e, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&e->out_mu);
+    e->wake = fn;
+    e->wake_arg = arg;
+    pthread_mutex_unlock(&e->out_mu);
+}
+
+struct engine_stats engine_stats(engine *e)
+{
+    pthread_mutex_lock(&e->out_mu);
+    struct engine_stats st = e->stats;
+    pthread_mutex_unlock(&e->out_mu);
+    return st;
+}
+
+// ---------------------------------------------------------------------------
+// the step, on the engine thread
+
+static struct engine_event *new_event(engine *e, const struct sequence *s)
+{
+    GROW(e->step_ev, e->n_step_ev, e->cap_step_ev);
+    struct engine_event *ev = &e->step_ev[e->n_step_ev++];
+    memset(ev, 0, sizeof(*ev));
+    ev->id = s->id;
+    ev->token = -1;
+    ev->n_prompt = s->n_prompt;
+    ev->n_cached = s->n_cached;
+    ev->n_generated = s->n_tokens - s->n_prompt;
+    return ev;
+}
+
+/* Removes s from the scheduler and the live list and frees it. */
+static void retire(engine *e, struct sequence *s)
+{
+    sched_remove(e->sched, s);
+    for (int i = 0; i < e->n_live; i++)
+        if (e->live[i] == s) {
+            e->live[i] = e->live[--e->n_live];
+            break;
+        }
+    seq_free(s);
+}
+
+static void take_inbox(engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    struct sequence **in = e->inbox;
+    int n_in = e->n_inbox;
+    uint64_t *ab = e->aborts;
+    int n_ab = e->n_aborts;
+    e->inbox = NULL;
+    e->n_inbox = e->cap_inbox = 0;
+    e->aborts = NULL;
+    e->n_aborts = e->cap_aborts = 0;
+    pthread_mutex_unlock(&e->mu);
+
+    for (int i = 0; i < n_in; i++) {
+        sched_add(e->sched, in[i]);
+        GROW(e->live, e->n_live, e->cap_live);
+        e->live[e->n_live++] = in[i];
+    }
+    for (int i = 0; i < n_ab; i++)
+        for (int j = 0; j < e->n_live; j++)
+            if (e->live[j]->id == ab[i]) {
+                new_event(e, e->live[j])->finish = FINISH_ABORT;
+                retire(e, e->live[j]);
+                break;
+            }
+    free(in);
+    free(ab);
+}
+
+/* The n largest entries of x[V], largest first (ties: lower id). */
+static void top_n(const float *x, int V, int n, int32_t *ids, float *vals)
+{
+    int k = 0;
+    for (int i = 0; i < V; i++) {
+        if (k == n && !(x[i] > vals[n - 1])) continue;
+        int j = k < n ? k++ : n - 1;
+        while (j > 0 && x[i] > vals[j - 1]) {
+            ids[j] = ids[j - 1];
+            vals[j] = vals[j - 1];
+            j--;
+        }
+        ids[j] = i;
+        vals[j] = x[i];
+    }
+}
+
+static float log_sum_exp(const float *x, int V)
+{
+    float mx = -INFINITY;
+    for (int i = 0; i < V; i++) mx = x[i] > mx ? x[i] : mx;
+    double s = 0;
+    for (int i = 0; i < V; i++) s += exp((double)x[i] - mx);
+    return mx + (float)log(s);
+}
+
+static bool is_stop(const struct sequence *s, int32_t tok)
+{
+    for (int i = 0; i < s->n_stop_ids; i++)
+        if (s->stop_ids[i] == tok) return true;
+    return false;
+}
+
+/* Samples s's next token from its logits row and posts it; true if s ended. */
+static bool sample_one(engine *e, struct sequence *s, float *row, double t)
+{
+    int V = e->cfg->vocab_size;
+    struct engine_event *ev = new_event(e, s);
+    float lse = 0;
+    if (s->logprobs >= 0) {
+        memcpy(e->raw, row, V * sizeof(float));
+        lse = log_sum_exp(row, V);
+        ev->n_top = s->logprobs;
+        if (ev->n_top) top_n(row, V, ev->n_top, ev->top_ids, ev->top_logprobs);
+        for (int i = 0; i < ev->n_top; i++) ev->top_logprobs[i] -= lse;
+    }
+    int32_t tok = sampler_sample(&s->sampler, row);
+    sampler_accept(&s->sampler, tok);
+    if (s->n_tokens == s->cap) {
+        s->cap *= 2;
+        s->tokens = xrealloc(s->tokens, s->cap * sizeof(int32_t));
+    }
+    s->tokens[s->n_tokens++] = tok;
+    if (s->n_tokens == s->n_prompt + 1) s->t_first_token = t;
+    ev->token = tok;
+    ev->logprob = s->logprobs >= 0 ? e->raw[tok] - lse : 0;
+    ev->n_generated = s->n_tokens - s->n_prompt;
+    if (is_stop(s, tok)) ev->finish = FINISH_STOP;
+    else if (ev->n_generated >= s->max_tokens || s->n_tokens >= e->max_model_len) ev->finish = FINISH_LENGTH;
+    e->generated_tokens++;
+    return ev->finish != FINISH_NONE;
+}
+
+static void publish(engine *e)
+{
+    struct sched_stats ss = sched_stats(e->sched);
+    struct kv_pool_stats ps = kv_pool_stats(e->pool);
+    pthread_mutex_lock(&e->out_mu);
+    for (int i = 0; i < e->n_step_ev; i++) {
+        GROW(e->out, e->n_out, e->cap_out);
+        e->out[e->n_out++] = e->step_ev[i];
+    }
+    struct engine_stats *st = &e->stats;
+    st->running = ss.running;
+    st->waiting = ss.waiting;
+    st->preemptions = ss.preemptions;
+    st->prefill_chunks = ss.prefill_chunks;
+    st->steps = ss.steps;
+    st->kv_blocks_used = kv_pool_num_used(e->pool);
+    st->kv_blocks_cached = kv_pool_num_cached(e->pool);
+    st->prefix_queries = ps.queries;
+    st->prefix_hits = ps.hits;
+    st->prompt_tokens = e->computed_tokens;
+    st->generation_tokens = e->generated_tokens;
+    void (*wake)(void *) = e->n_step_ev ? e->wake : NULL;
+    void *arg = e->wake_arg;
+    pthread_mutex_unlock(&e->out_mu);
+    e->n_step_ev = 0;
+    if (wake) wake(arg);
+}
+
+int engine_step(engine *e)
+{
+    take_inbox(e);
+    const struct sched_plan *p = sched_schedule(e->sched);
+    int rc = 0;
+    if (p->n_seqs) {
+        rc = model_forward(e->m, &p->batch, e->logits);
+        if (rc) { /* a plan the model refuses is a bug: end its sequences */
+            fprintf(stderr, "tessera: engine step failed: %s\n", err_msg());
+            for (int i = p->n_seqs - 1; i >= 0; i--) {
+                new_event(e, p->seqs[i])->finish = FINISH_ABORT;
+                retire(e, p->seqs[i]);
+            }
+        } else {
+            sched_advance(e->sched);
+            e->computed_tokens += p->batch.n_tokens;
+            double t = now();
+            int k = 0;
+            for (int i = 0; i < p->n_seqs; i++) /* retire() leaves the plan's arrays alone */
+                if (p->sample[i] && sample_one(e, p->seqs[i], e->logits + (size_t)k++ * e->cfg->vocab_size, t))
+                    retire(e, p->seqs[i]);
+            rc = 1;
+        }
+    }
+    publish(e);
+    return rc;
+}
+
+static void *engine_main(void *arg)
+{
+    engine *e = arg;
+    for (;;) {
+        pthread_mutex_lock(&e->mu);
+        while (!e->stop && !e->n_inbox && !e->n_aborts && sched_idle(e->sched)) pthread_cond_wait(&e->cv, &e->mu);
+        bool stop = e->stop;
+        pthread_mutex_unlock(&e->mu);
+        if (stop) return NULL;
+        engine_step(e);
+    }
+}
+
+int engine_start(engine *e)
+{
+    if (pthread_create(&e->thread, NULL, engine_main, e)) return err_set(ERR_NOMEM, "cannot start the engine thread");
+    e->started = true;
+    return 0;
+}

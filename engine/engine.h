@@ -1,0 +1,95 @@
+/* engine.h: the serving engine: requests in, tokens out.
+ *
+ * The engine owns the model, the KV block pool and the scheduler. Each step
+ * it drains submitted requests and aborts, plans a batch (scheduler.h), runs
+ * one forward, samples the sequences that reached the end of their known
+ * tokens, and posts one event per sampled token to an outbox. It runs on its
+ * own thread (engine_start) or is stepped by the caller (engine_step); the
+ * two are not mixed. submit, abort, poll and stats are thread-safe; the wake
+ * hook is called on the engine thread after each step that posted events
+ * (the server binds it to uv_async_send). */
+#ifndef TESSERA_ENGINE_H
+#define TESSERA_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "model_config.h"
+#include "sampler.h"
+#include "sequence.h"
+
+#define ENGINE_MAX_LOGPROBS 20
+
+struct engine_config {
+    int max_num_batched_tokens; /* tokens per step (512) */
+    int max_num_seqs;           /* sequences running at once (64) */
+    int max_model_len;          /* 0: the model's max_position_embeddings */
+    int64_t kv_cache_memory;    /* bytes of K/V; 0: enough for max_num_seqs full contexts,
+                                 * at most a quarter of the available memory */
+    bool prefix_caching;        /* (true) */
+    int block_size;             /* tokens per KV block (16) */
+    bool log;                   /* startup line on stderr (true) */
+};
+struct engine_config engine_config_default(void);
+
+struct engine_request {
+    const int32_t *prompt;
+    int n_prompt;
+    struct sampling_params sampling;
+    int max_tokens;             /* generated tokens at most; <= 0: up to the context */
+    const int32_t *stop_ids;    /* extra stop token ids */
+    int n_stop_ids;
+    bool ignore_eos;            /* do not stop on the model's eos ids */
+    int logprobs;               /* -1: none; else the top-n alternatives (n <= 20) */
+};
+
+/* One sampled token, or the end of a request. */
+struct engine_event {
+    uint64_t id;
+    int32_t token;              /* -1 when none (abort) */
+    float logprob;              /* of token, from the model's raw distribution */
+    int n_top;
+    int32_t top_ids[ENGINE_MAX_LOGPROBS];
+    float top_logprobs[ENGINE_MAX_LOGPROBS];
+    enum finish_reason finish;  /* FINISH_NONE while the request goes on */
+    int n_prompt, n_cached, n_generated;
+};
+
+struct engine_stats {
+    int running, waiting;
+    int64_t preemptions, prefill_chunks, steps;
+    int kv_blocks_total, kv_blocks_used, kv_blocks_cached;
+    int64_t prefix_queries, prefix_hits;  /* in tokens */
+    int64_t prompt_tokens, generation_tokens; /* computed so far */
+};
+
+typedef struct engine engine;
+
+/* Loads dir's model on b with c's limits, sizes the KV pool and creates the
+ * scheduler. 0, or a negative ERR_* with err_msg() set. */
+int engine_create(engine **out, const char *dir, struct backend *b, const struct engine_config *c);
+/* Stops the thread if started; frees everything (b stays the caller's). */
+void engine_destroy(engine *e);
+
+const struct model_config *engine_model_config(const engine *e);
+int engine_max_model_len(const engine *e);
+
+/* Validates and queues a request: its id (> 0), or a negative ERR_* with
+ * err_msg() saying why (empty prompt, longer than the context or the pool,
+ * bad sampling parameters or logprobs count). */
+int64_t engine_submit(engine *e, const struct engine_request *r);
+/* Ends request id (if still live) with FINISH_ABORT at the next step. */
+void engine_abort(engine *e, uint64_t id);
+/* Moves up to cap pending events into ev; returns how many. */
+int engine_poll(engine *e, struct engine_event *ev, int cap);
+void engine_set_wake(engine *e, void (*fn)(void *arg), void *arg);
+struct engine_stats engine_stats(engine *e);
+
+/* Caller-driven mode: takes in submitted requests and aborts and runs one
+ * step. Returns 1 if a forward ran, 0 when idle, negative on error. */
+int engine_step(engine *e);
+/* Thread mode: starts the engine thread. */
+int engine_start(engine *e);
+
+#endif

@@ -222,40 +222,133 @@ AVX2 void add_avx2(float *x, const float *y, int64_t i0, int64_t i1)
 }
 
 // ---------------------------------------------------------------------------
-// attention: the reference's three passes with vector dot products and axpy.
+// attention: the reference's three passes (scores, softmax, weighted sum of
+// V), vectorised across positions: scores of 8 positions at a time from 8
+// independent accumulators reduced together (one hadd tree instead of 8
+// horizontal sums), and the output kept in registers, 64 dimensions at a
+// time, while the positions stream by.
+
+/* K or V row of kv head kvh at each position, walking the block table. */
+struct kv_walk {
+    const float *base;
+    const int32_t *bt;
+    int64_t row, block_stride, head_off;
+    int bs, blk, off;
+};
+
+INLINE const float *walk_next(struct kv_walk *w)
+{
+    const float *r = w->base + (int64_t)w->bt[w->blk] * w->block_stride + w->off * w->row + w->head_off;
+    if (++w->off == w->bs) {
+        w->off = 0;
+        w->blk++;
+    }
+    return r;
+}
+
+/* [q.k0, ..., q.k7] over the first hd8 dimensions (a multiple of 8). */
+INLINE AVX2 __m256 dot_x8(const float *q, const float *const k[8], int hd8)
+{
+    __m256 a[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) a[j] = _mm256_setzero_ps();
+    for (int d = 0; d < hd8; d += 8) {
+        __m256 qv = _mm256_loadu_ps(q + d);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) a[j] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[j] + d), a[j]);
+    }
+    __m256 s0123 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    __m256 s4567 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+    return _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20), _mm256_permute2f128_ps(s0123, s4567, 0x31));
+}
+
+/* o[0 .. 8*NV) = sum_p w[p] * v_p[d0 ..] with the accumulators in registers. */
+INLINE AVX2 void weighted_sum(int NV, float *o, const float *w, int n_ctx, struct kv_walk vw, int d0)
+{
+    __m256 acc[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; j++) acc[j] = _mm256_setzero_ps();
+    for (int p = 0; p < n_ctx; p++) {
+        const float *v = walk_next(&vw) + d0;
+        __m256 wp = _mm256_set1_ps(w[p]);
+#pragma GCC unroll 8
+        for (int j = 0; j < NV; j++) acc[j] = _mm256_fmadd_ps(wp, _mm256_loadu_ps(v + 8 * j), acc[j]);
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; j++) _mm256_storeu_ps(o + 8 * j, acc[j]);
+}
 
 AVX2 void attention_avx2(float *out, const float *q, const struct kv_layer *kv,
                          const struct attn_batch *b, float *scratch, int64_t i0, int64_t i1)
 {
-    int hd = kv->head_dim, group = b->n_heads / kv->n_kv_heads, bs = kv->block_size;
+    int hd = kv->head_dim, hd8 = hd & ~7, group = b->n_heads / kv->n_kv_heads;
     int64_t row = (int64_t)kv->n_kv_heads * hd;
     for (int64_t i = i0; i < i1; i++) {
-        int t = (int)(i / b->n_heads), h = (int)(i % b->n_heads), kvh = h / group;
-        const int32_t *bt = b->block_tables + (size_t)b->tok_seq[t] * b->max_blocks;
+        int t = (int)(i / b->n_heads), h = (int)(i % b->n_heads);
+        struct kv_walk start = {NULL, b->block_tables + (size_t)b->tok_seq[t] * b->max_blocks, row,
+                                row * kv->block_size, (int64_t)(h / group) * hd, kv->block_size, 0, 0};
         const float *qt = q + (size_t)i * hd;
         int n_ctx = b->positions[t] + 1;
-        float mx = -INFINITY;
-        for (int p = 0; p < n_ctx; p++) {
-            int64_t slot = (int64_t)bt[p / bs] * bs + p % bs;
-            scratch[p] = dot(qt, kv->k + slot * row + (int64_t)kvh * hd, hd) * b->scale;
-            mx = scratch[p] > mx ? scratch[p] : mx;
-        }
-        float sum = 0.0f;
+
+        /* scores */
+        struct kv_walk kw = start;
+        kw.base = kv->k;
+        __m256 vmax = _mm256_set1_ps(-INFINITY), scale = _mm256_set1_ps(b->scale);
         int p = 0;
         for (; p + 8 <= n_ctx; p += 8) {
+            const float *k[8];
+            for (int j = 0; j < 8; j++) k[j] = walk_next(&kw);
+            __m256 sc = dot_x8(qt, k, hd8);
+            for (int d = hd8; d < hd; d++) /* odd head sizes */
+                sc = _mm256_add_ps(sc, _mm256_setr_ps(qt[d] * k[0][d], qt[d] * k[1][d], qt[d] * k[2][d],
+                                                      qt[d] * k[3][d], qt[d] * k[4][d], qt[d] * k[5][d],
+                                                      qt[d] * k[6][d], qt[d] * k[7][d]));
+            sc = _mm256_mul_ps(sc, scale);
+            _mm256_storeu_ps(scratch + p, sc);
+            vmax = _mm256_max_ps(vmax, sc);
+        }
+        float mx = -INFINITY;
+        for (int j = 0; j < 8; j++) mx = fmaxf(mx, vmax[j]);
+        for (; p < n_ctx; p++) {
+            scratch[p] = dot(qt, walk_next(&kw), hd) * b->scale;
+            mx = scratch[p] > mx ? scratch[p] : mx;
+        }
+
+        /* softmax weights */
+        __m256 vsum = _mm256_setzero_ps();
+        for (p = 0; p + 8 <= n_ctx; p += 8) {
             __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(scratch + p), _mm256_set1_ps(mx)));
             _mm256_storeu_ps(scratch + p, e);
-            sum += hsum(e);
+            vsum = _mm256_add_ps(vsum, e);
         }
+        float sum = hsum(vsum);
         for (; p < n_ctx; p++) {
             scratch[p] = expf(scratch[p] - mx);
             sum += scratch[p];
         }
-        float *o = out + (size_t)i * hd, inv = 1.0f / sum;
-        for (int d = 0; d < hd; d++) o[d] = 0.0f;
-        for (p = 0; p < n_ctx; p++) {
-            int64_t slot = (int64_t)bt[p / bs] * bs + p % bs;
-            axpy(o, scratch[p] * inv, kv->v + slot * row + (int64_t)kvh * hd, hd);
+        float inv = 1.0f / sum;
+        for (p = 0; p < n_ctx; p++) scratch[p] *= inv;
+
+        /* weighted sum of V */
+        float *o = out + (size_t)i * hd;
+        struct kv_walk vw = start;
+        vw.base = kv->v;
+        int d0 = 0;
+        for (; d0 + 64 <= hd8; d0 += 64) weighted_sum(8, o + d0, scratch, n_ctx, vw, d0);
+        switch ((hd8 - d0) / 8) {
+        case 7: weighted_sum(7, o + d0, scratch, n_ctx, vw, d0); break;
+        case 6: weighted_sum(6, o + d0, scratch, n_ctx, vw, d0); break;
+        case 5: weighted_sum(5, o + d0, scratch, n_ctx, vw, d0); break;
+        case 4: weighted_sum(4, o + d0, scratch, n_ctx, vw, d0); break;
+        case 3: weighted_sum(3, o + d0, scratch, n_ctx, vw, d0); break;
+        case 2: weighted_sum(2, o + d0, scratch, n_ctx, vw, d0); break;
+        case 1: weighted_sum(1, o + d0, scratch, n_ctx, vw, d0); break;
+        }
+        for (int d = hd8; d < hd; d++) {
+            float acc = 0.0f;
+            struct kv_walk tw = vw;
+            for (p = 0; p < n_ctx; p++) acc += scratch[p] * walk_next(&tw)[d];
+            o[d] = acc;
         }
     }
 }

@@ -299,6 +299,8 @@ Test(kernels, paged_attention_matches_dense)
         {3, 4, 4, 64, 16, {100, 5, 17}, {3, 5, 1}},              /* mixed chunks and decodes */
         {4, 6, 3, 16, 32, {64, 65, 31, 200}, {64, 2, 31, 1}},    /* block size 32 */
         {2, 8, 8, 128, 16, {300, 48}, {1, 16}},                  /* long context, hd 128 */
+        {2, 6, 6, 48, 16, {70, 9}, {2, 9}},                      /* hd 48: six vectors */
+        {1, 2, 1, 20, 5, {23}, {23}},                            /* hd 20 (vector tail), block size 5 */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) run_paged(&cases[i], 100 + i);
 }

@@ -11,6 +11,7 @@
 enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 int cmd_generate(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Option parsing: "--name value" or "--name=value". Returns true when argv[*i]
  * is option name; *val gets its value (and *i advances past it). */
@@ -18,5 +19,12 @@ bool cli_opt(int argc, char **argv, int *i, const char *name, const char **val);
 bool cli_int(const char *name, const char *s, long lo, long hi, long *out);
 bool cli_float(const char *name, const char *s, double lo, double hi, double *out);
 bool cli_u64(const char *name, const char *s, uint64_t *out);
+
+/* The engine options shared by the commands that batch (bench, serve). */
+struct engine_config;
+extern const char CLI_ENGINE_HELP[];
+/* 1: argv[*i] was an engine option (applied to c, or *threads); 0: not one;
+ * -1: a bad value (message printed). */
+int cli_engine_opt(int argc, char **argv, int *i, struct engine_config *c, long *threads);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../engine/engine.h"
 #include "cli.h"
 
 static void usage(FILE *f)
@@ -16,6 +17,7 @@ static void usage(FILE *f)
             "\n"
             "commands:\n"
             "  generate MODEL_DIR -p PROMPT   generate text from a prompt\n"
+            "  bench MODEL_DIR                offline throughput and latency of batched requests\n"
             "\n"
             "  tessera COMMAND --help         options of a command\n"
             "  tessera --version              print the version\n",
@@ -79,6 +81,64 @@ bool cli_u64(const char *name, const char *s, uint64_t *out)
     return true;
 }
 
+const char CLI_ENGINE_HELP[] =
+    "engine options:\n"
+    "  --threads N                compute threads (default: online cores)\n"
+    "  --max-num-seqs N           sequences running at once (default 64)\n"
+    "  --max-num-batched-tokens N tokens per forward step; longer prompts are chunked (default 512)\n"
+    "  --max-model-len N          context length (default: the model's)\n"
+    "  --kv-cache-memory BYTES    K/V cache size, suffix K/M/G allowed (default: max-num-seqs full\n"
+    "                             contexts, at most a quarter of the available memory)\n"
+    "  --no-prefix-caching        do not reuse the K/V of shared prompt prefixes\n";
+
+/* BYTES with an optional K, M or G (powers of 1024) suffix. */
+static bool parse_bytes(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    double mult = 1;
+    if (*end == 'K' || *end == 'k') mult = 1024.0, end++;
+    else if (*end == 'M' || *end == 'm') mult = 1048576.0, end++;
+    else if (*end == 'G' || *end == 'g') mult = 1073741824.0, end++;
+    if (*end == 'i' && mult > 1) end++;
+    if (*end == 'B') end++;
+    if (errno || end == s || *end || !(v > 0) || v * mult > 9e18) {
+        fprintf(stderr, "tessera: --kv-cache-memory must be a positive byte count (e.g. 4G), got \"%s\"\n", s);
+        return false;
+    }
+    *out = (int64_t)(v * mult);
+    return true;
+}
+
+int cli_engine_opt(int argc, char **argv, int *i, struct engine_config *c, long *threads)
+{
+    const char *v;
+    long l;
+    if (cli_opt(argc, argv, i, "--threads", &v)) return cli_int("--threads", v, 1, 1024, threads) ? 1 : -1;
+    if (cli_opt(argc, argv, i, "--max-num-seqs", &v)) {
+        if (!cli_int("--max-num-seqs", v, 1, 4096, &l)) return -1;
+        c->max_num_seqs = (int)l;
+        return 1;
+    }
+    if (cli_opt(argc, argv, i, "--max-num-batched-tokens", &v)) {
+        if (!cli_int("--max-num-batched-tokens", v, 1, 1 << 20, &l)) return -1;
+        c->max_num_batched_tokens = (int)l;
+        return 1;
+    }
+    if (cli_opt(argc, argv, i, "--max-model-len", &v)) {
+        if (!cli_int("--max-model-len", v, 1, 1 << 24, &l)) return -1;
+        c->max_model_len = (int)l;
+        return 1;
+    }
+    if (cli_opt(argc, argv, i, "--kv-cache-memory", &v)) return parse_bytes(v, &c->kv_cache_memory) ? 1 : -1;
+    if (!strcmp(argv[*i], "--no-prefix-caching")) {
+        c->prefix_caching = false;
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -95,6 +155,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     fprintf(stderr, "tessera: unknown command \"%s\" (try tessera --help)\n", cmd);
     return EXIT_USAGE;
 }

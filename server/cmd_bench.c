@@ -1,0 +1,241 @@
+/* cmd_bench.c: `tessera bench MODEL_DIR`: offline serving benchmark. N
+ * requests of random prompt tokens, C in flight at once (a new one is
+ * submitted as soon as one finishes), greedy, a fixed number of output
+ * tokens each; prints requests/s, token throughput and TTFT/TPOT
+ * percentiles, as vLLM's `bench throughput` / `bench serve` report them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../engine/engine.h"
+#include "../engine/err.h"
+#include "cli.h"
+
+struct bench_opts {
+    const char *model_dir;
+    long n, concurrency, input_len, output_len, threads;
+    uint64_t seed;
+    bool json;
+    struct engine_config ec;
+};
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: tessera bench MODEL_DIR [options]\n"
+            "\n"
+            "Runs NUM_PROMPTS requests of INPUT_LEN random prompt tokens through the engine,\n"
+            "CONCURRENCY at a time, each generating OUTPUT_LEN tokens (greedy, eos ignored),\n"
+            "and reports requests/s, tokens/s, time to first token (TTFT) and time per\n"
+            "output token after the first (TPOT).\n"
+            "\n"
+            "options:\n"
+            "  --num-prompts N            requests (default 64)\n"
+            "  --concurrency C            requests in flight (default 16)\n"
+            "  --input-len L              prompt tokens per request, BOS included (default 128)\n"
+            "  --output-len O             generated tokens per request (default 64)\n"
+            "  --seed S                   prompt contents (default 0)\n"
+            "  --json                     also print the results as one JSON line\n"
+            "\n%s",
+            CLI_ENGINE_HELP);
+}
+
+static int parse(int argc, char **argv, struct bench_opts *o)
+{
+    const char *v;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int r = cli_engine_opt(argc, argv, &i, &o->ec, &o->threads);
+        if (r < 0) return -1;
+        if (r > 0) continue;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            help(stdout);
+            exit(0);
+        } else if (cli_opt(argc, argv, &i, "--num-prompts", &v)) {
+            if (!cli_int("--num-prompts", v, 1, 1 << 20, &o->n)) return -1;
+        } else if (cli_opt(argc, argv, &i, "--concurrency", &v)) {
+            if (!cli_int("--concurrency", v, 1, 1 << 16, &o->concurrency)) return -1;
+        } else if (cli_opt(argc, argv, &i, "--input-len", &v)) {
+            if (!cli_int("--input-len", v, 1, 1 << 24, &o->input_len)) return -1;
+        } else if (cli_opt(argc, argv, &i, "--output-len", &v)) {
+            if (!cli_int("--output-len", v, 1, 1 << 24, &o->output_len)) return -1;
+        } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
+            if (!cli_u64("--seed", v, &o->seed)) return -1;
+        } else if (!strcmp(a, "--json")) {
+            o->json = true;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "tessera bench: unknown option %s (see tessera bench --help)\n", a);
+            return -1;
+        } else if (!o->model_dir) {
+            o->model_dir = a;
+        } else {
+            fprintf(stderr, "tessera bench: unexpected argument \"%s\"\n", a);
+            return -1;
+        }
+    }
+    if (!o->model_dir) {
+        fprintf(stderr, "tessera bench: MODEL_DIR is required (see tessera bench --help)\n");
+        return -1;
+    }
+    return 0;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+struct dist {
+    double mean, p50, p90, p99;
+};
+
+/* Mean and percentiles (linear interpolation between closest ranks) of x[n]; sorts x. */
+static struct dist summarize(double *x, int n)
+{
+    struct dist d = {0};
+    if (n == 0) return d;
+    qsort(x, n, sizeof(double), cmp_double);
+    for (int i = 0; i < n; i++) d.mean += x[i] / n;
+    double *ps[] = {&d.p50, &d.p90, &d.p99}, qs[] = {0.50, 0.90, 0.99};
+    for (int k = 0; k < 3; k++) {
+        double r = qs[k] * (n - 1);
+        int lo = (int)r;
+        int hi = lo + 1 < n ? lo + 1 : lo;
+        *ps[k] = x[lo] + (x[hi] - x[lo]) * (r - lo);
+    }
+    return d;
+}
+
+struct slot {
+    int64_t id;
+    int n_out;
+    double t_submit, t_first, t_last;
+};
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static int run(struct bench_opts *o)
+{
+    struct backend *b = backend_cpu_create((int)o->threads);
+    engine *e;
+    if (engine_create(&e, o->model_dir, b, &o->ec)) {
+        fprintf(stderr, "tessera: %s\n", err_msg());
+        b->ops->destroy(b);
+        return EXIT_USAGE;
+    }
+    const struct model_config *cfg = engine_model_config(e);
+    int n = (int)o->n, L = (int)o->input_len;
+    int32_t *prompt = xmalloc(L * sizeof(int32_t));
+    struct slot *req = xcalloc(n, sizeof(*req));
+    double *ttft = xmalloc(n * sizeof(double)), *tpot = xmalloc(n * sizeof(double));
+    uint64_t rng = o->seed;
+    int rc = 0;
+
+    struct engine_request r = {.prompt = prompt, .n_prompt = L, .sampling = sampling_params_default(),
+                               .max_tokens = (int)o->output_len, .ignore_eos = true, .logprobs = -1};
+    r.sampling.temperature = 0;
+    int submitted = 0, finished = 0, n_tpot = 0, n_first = 0;
+    long out_tokens = 0, tokens_at_all_first = 0;
+    double t_all_first = 0;
+    double t0 = now();
+    struct engine_event ev[256];
+    while (finished < n && !rc) {
+        while (submitted < n && submitted - finished < o->concurrency) {
+            prompt[0] = cfg->bos_token_id >= 0 ? cfg->bos_token_id : 1;
+            for (int t = 1; t < L; t++) prompt[t] = 3 + (int32_t)(splitmix(&rng) % (uint64_t)(cfg->vocab_size - 3));
+            req[submitted].t_submit = now();
+            req[submitted].id = engine_submit(e, &r);
+            if (req[submitted].id < 0) {
+                fprintf(stderr, "tessera: %s\n", err_msg());
+                rc = EXIT_USAGE;
+                break;
+            }
+            submitted++;
+        }
+        if (rc || engine_step(e) < 0) break;
+        double t = now();
+        int k;
+        while ((k = engine_poll(e, ev, 256)) > 0)
+            for (int j = 0; j < k; j++) {
+                struct slot *s = &req[ev[j].id - req[0].id]; /* ids are consecutive */
+                if (ev[j].token >= 0) {
+                    out_tokens++;
+                    if (s->n_out++ == 0) {
+                        s->t_first = t;
+                        if (++n_first == n) { /* one wave's decode phase starts */
+                            t_all_first = t;
+                            tokens_at_all_first = out_tokens;
+                        }
+                    }
+                    s->t_last = t;
+                }
+                if (ev[j].finish == FINISH_ABORT) rc = EXIT_RUNTIME;
+                if (ev[j].finish == FINISH_NONE) continue;
+                ttft[finished++] = s->t_first - s->t_submit;
+                if (s->n_out > 1) tpot[n_tpot++] = (s->t_last - s->t_first) / (s->n_out - 1);
+            }
+    }
+    double dur = now() - t0;
+    struct engine_stats st = engine_stats(e);
+    if (!rc) {
+        struct dist a = summarize(ttft, finished), p = summarize(tpot, n_tpot);
+        printf("requests:           %d (%ld in flight), %d prompt + %ld output tokens each\n", n, o->concurrency, L,
+               o->output_len);
+        printf("duration:           %.3f s\n", dur);
+        printf("requests/s:         %.3f\n", n / dur);
+        printf("output tokens/s:    %.1f\n", out_tokens / dur);
+        printf("total tokens/s:     %.1f\n", ((double)n * L + out_tokens) / dur);
+        /* one wave (all requests in flight at once): the generation rate once every
+         * prompt is in, what llama-batched-bench calls S_TG */
+        double end = t0 + dur, decode_rate = 0;
+        if (n <= o->concurrency && end > t_all_first)
+            decode_rate = (out_tokens - tokens_at_all_first) / (end - t_all_first);
+        if (decode_rate > 0) printf("decode tokens/s:    %.1f (after every request's first token)\n", decode_rate);
+        printf("TTFT ms:            mean %.1f  p50 %.1f  p90 %.1f  p99 %.1f\n", a.mean * 1e3, a.p50 * 1e3,
+               a.p90 * 1e3, a.p99 * 1e3);
+        printf("TPOT ms:            mean %.2f  p50 %.2f  p90 %.2f  p99 %.2f\n", p.mean * 1e3, p.p50 * 1e3,
+               p.p90 * 1e3, p.p99 * 1e3);
+        printf("engine:             %lld steps, %lld preemptions, %lld prompt chunks, prefix hits %lld of %lld "
+               "tokens\n", (long long)st.steps, (long long)st.preemptions, (long long)st.prefill_chunks,
+               (long long)st.prefix_hits, (long long)st.prefix_queries);
+        if (o->json)
+            printf("{\"num_prompts\": %d, \"concurrency\": %ld, \"input_len\": %d, \"output_len\": %ld, "
+                   "\"duration_s\": %.6f, \"requests_per_s\": %.6f, \"output_tokens_per_s\": %.3f, "
+                   "\"total_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f, \"ttft_ms\": {\"mean\": %.3f, \"p50\": %.3f, \"p90\": %.3f, "
+                   "\"p99\": %.3f}, \"tpot_ms\": {\"mean\": %.3f, \"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f}, "
+                   "\"preemptions\": %lld}\n",
+                   n, o->concurrency, L, o->output_len, dur, n / dur, out_tokens / dur,
+                   ((double)n * L + out_tokens) / dur, decode_rate, a.mean * 1e3, a.p50 * 1e3, a.p90 * 1e3, a.p99 * 1e3,
+                   p.mean * 1e3, p.p50 * 1e3, p.p90 * 1e3, p.p99 * 1e3, (long long)st.preemptions);
+    }
+    free(prompt);
+    free(req);
+    free(ttft);
+    free(tpot);
+    engine_destroy(e);
+    b->ops->destroy(b);
+    return rc;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    struct bench_opts o = {.n = 64, .concurrency = 16, .input_len = 128, .output_len = 64};
+    o.ec = engine_config_default();
+    if (parse(argc, argv, &o)) return EXIT_USAGE;
+    return run(&o);
+}

@@ -162,6 +162,8 @@ static void seq_free(struct sequence *s)
     sampler_deinit(&s->sampler);
     free(s->tokens);
     free(s->stop_ids);
+    free(s->bias_ids);
+    free(s->bias);
     free(s);
 }
 
@@ -210,6 +212,9 @@ int64_t engine_submit(engine *e, const struct engine_request *r)
     for (int i = 0; i < r->n_prompt; i++)
         if (r->prompt[i] < 0 || r->prompt[i] >= e->cfg->vocab_size)
             return err_set(ERR_INVALID, "prompt token %d is outside the vocabulary", r->prompt[i]);
+    for (int i = 0; i < r->n_bias; i++)
+        if (r->bias_ids[i] < 0 || r->bias_ids[i] >= e->cfg->vocab_size)
+            return err_set(ERR_INVALID, "logit_bias token %d is outside the vocabulary", r->bias_ids[i]);
 
     struct sequence *s = xcalloc(1, sizeof(*s));
     s->cap = r->n_prompt + 16;
@@ -222,16 +227,23 @@ int64_t engine_submit(engine *e, const struct engine_request *r)
     if (r->n_stop_ids) memcpy(s->stop_ids, r->stop_ids, r->n_stop_ids * sizeof(int32_t));
     if (!r->ignore_eos) memcpy(s->stop_ids + r->n_stop_ids, e->cfg->eos_ids, e->cfg->n_eos * sizeof(int32_t));
     s->logprobs = r->logprobs;
+    if (r->n_bias) {
+        s->n_bias = r->n_bias;
+        s->bias_ids = xmalloc(r->n_bias * sizeof(int32_t));
+        s->bias = xmalloc(r->n_bias * sizeof(float));
+        memcpy(s->bias_ids, r->bias_ids, r->n_bias * sizeof(int32_t));
+        memcpy(s->bias, r->bias, r->n_bias * sizeof(float));
+    }
     sampler_init(&s->sampler, &r->sampling, e->cfg->vocab_size, r->prompt, r->n_prompt);
     s->t_arrival = now();
 
     pthread_mutex_lock(&e->mu);
-    s->id = e->next_id++;
+    uint64_t id = s->id = e->next_id++; /* s belongs to the engine thread once unlocked */
     GROW(e->inbox, e->n_inbox, e->cap_inbox);
     e->inbox[e->n_inbox++] = s;
     pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);
-    return (int64_t)s->id;
+    return (int64_t)id;
 }
 
 void engine_abort(engine *e, uint64_t id)
@@ -377,6 +389,7 @@ static bool sample_one(engine *e, struct sequence *s, float *row, double t)
         if (ev->n_top) top_n(row, V, ev->n_top, ev->top_ids, ev->top_logprobs);
         for (int i = 0; i < ev->n_top; i++) ev->top_logprobs[i] -= lse;
     }
+    for (int i = 0; i < s->n_bias; i++) row[s->bias_ids[i]] += s->bias[i];
     int32_t tok = sampler_sample(&s->sampler, row);
     sampler_accept(&s->sampler, tok);
     if (s->n_tokens == s->cap) {

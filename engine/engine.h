@@ -42,6 +42,9 @@ struct engine_request {
     int n_stop_ids;
     bool ignore_eos;            /* do not stop on the model's eos ids */
     int logprobs;               /* -1: none; else the top-n alternatives (n <= 20) */
+    const int32_t *bias_ids;    /* logit_bias: added to these ids' logits before sampling */
+    const float *bias;
+    int n_bias;
 };
 
 /* One sampled token, or the end of a request. */

@@ -33,6 +33,9 @@ struct sequence {
     int32_t *stop_ids;
     int n_stop_ids;
     int logprobs;            /* top alternatives to report; -1: no logprobs */
+    int32_t *bias_ids;       /* logit_bias */
+    float *bias;
+    int n_bias;
     double t_arrival, t_first_token;
     /* the scheduler's queue (waiting or running) */
     struct sequence *prev, *next;

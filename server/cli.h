@@ -12,6 +12,7 @@ enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 int cmd_generate(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Option parsing: "--name value" or "--name=value". Returns true when argv[*i]
  * is option name; *val gets its value (and *i advances past it). */

@@ -17,6 +17,7 @@ static void usage(FILE *f)
             "\n"
             "commands:\n"
             "  generate MODEL_DIR -p PROMPT   generate text from a prompt\n"
+            "  serve MODEL_DIR                OpenAI-compatible HTTP server\n"
             "  bench MODEL_DIR                offline throughput and latency of batched requests\n"
             "\n"
             "  tessera COMMAND --help         options of a command\n"
@@ -156,6 +157,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
     fprintf(stderr, "tessera: unknown command \"%s\" (try tessera --help)\n", cmd);
     return EXIT_USAGE;
 }

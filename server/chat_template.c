@@ -1,0 +1,171 @@
+/* chat_template.c: the chat formats of chat_template.h. */
+#include "chat_template.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../engine/err.h"
+
+enum chat_style chat_style_detect(const char *j)
+{
+    if (!j) return CHAT_DEFAULT;
+    if (strstr(j, "<|start_header_id|>")) return CHAT_LLAMA3;
+    if (strstr(j, "<|im_start|>")) return CHAT_CHATML;
+    if (strstr(j, "<|user|>")) return CHAT_ZEPHYR;
+    if (strstr(j, "[INST]")) return strstr(j, "<<SYS>>") ? CHAT_LLAMA2 : CHAT_MISTRAL;
+    return CHAT_DEFAULT;
+}
+
+const char *chat_style_name(enum chat_style s)
+{
+    static const char *names[] = {"default", "llama-2", "mistral", "zephyr", "chatml", "llama-3"};
+    return names[s];
+}
+
+/* Text accumulates until a BOS/EOS id or the end, then is encoded as one
+ * segment: the way transformers splits a rendered template at special tokens. */
+struct out {
+    const tokenizer *tok;
+    int32_t *ids;
+    int n, cap;
+    char *text;
+    size_t len, text_cap;
+};
+
+static void push_id(struct out *o, int32_t id)
+{
+    if (o->n == o->cap) {
+        o->cap = o->cap ? 2 * o->cap : 256;
+        o->ids = xrealloc(o->ids, o->cap * sizeof(int32_t));
+    }
+    o->ids[o->n++] = id;
+}
+
+static void flush_text(struct out *o)
+{
+    if (!o->len) return;
+    int cap = (int)o->len + 8;
+    int32_t *tmp = xmalloc(cap * sizeof(int32_t));
+    int k = tok_encode(o->tok, o->text, o->len, false, tmp, cap);
+    for (int i = 0; i < k; i++) push_id(o, tmp[i]);
+    free(tmp);
+    o->len = 0;
+}
+
+static void put_id(struct out *o, int32_t id)
+{
+    if (id < 0) return;
+    flush_text(o);
+    push_id(o, id);
+}
+
+static void put_text(struct out *o, const char *a, const char *b, const char *c)
+{
+    const char *parts[] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        size_t n = parts[i] ? strlen(parts[i]) : 0;
+        if (o->len + n + 1 > o->text_cap) {
+            o->text_cap = 2 * (o->len + n + 1);
+            o->text = xrealloc(o->text, o->text_cap);
+        }
+        if (n) memcpy(o->text + o->len, parts[i], n);
+        o->len += n;
+    }
+}
+
+/* content.strip(), as the Llama-2 and Llama-3 templates do (into buf) */
+static const char *strip(const char *s, char **buf)
+{
+    while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\t' || s[n - 1] == '\r')) n--;
+    free(*buf);
+    *buf = xmalloc(n + 1);
+    memcpy(*buf, s, n);
+    (*buf)[n] = '\0';
+    return *buf;
+}
+
+int chat_render(enum chat_style s, const struct chat_msg *m, int n, const tokenizer *tok, int32_t **ids)
+{
+    struct out o = {.tok = tok};
+    int bos = tok_bos_id(tok), eos = tok_eos_id(tok);
+    const char *system = NULL;
+    int first = 0;
+    if (n && !strcmp(m[0].role, "system") && (s == CHAT_LLAMA2 || s == CHAT_MISTRAL)) {
+        system = m[0].content; /* folded into the first user turn */
+        first = 1;
+    }
+    char *tmp = NULL, *merged = NULL;
+    bool first_user = true;
+    if (s == CHAT_MISTRAL || s == CHAT_DEFAULT) put_id(&o, bos);
+    if (s == CHAT_LLAMA3) put_text(&o, "<|begin_of_text|>", NULL, NULL);
+    for (int i = first; i < n; i++) {
+        const char *role = m[i].role, *c = m[i].content;
+        bool user = !strcmp(role, "user"), asst = !strcmp(role, "assistant");
+        switch (s) {
+        case CHAT_LLAMA2:
+            if (user) {
+                if (first_user && system) {
+                    size_t len = strlen(system) + strlen(c) + 32;
+                    merged = xmalloc(len);
+                    snprintf(merged, len, "<<SYS>>\n%s\n<</SYS>>\n\n%s", system, c);
+                    c = merged;
+                }
+                put_id(&o, bos);
+                put_text(&o, "[INST] ", strip(c, &tmp), " [/INST]");
+            } else if (asst) {
+                put_text(&o, " ", strip(c, &tmp), " ");
+                put_id(&o, eos);
+            }
+            break;
+        case CHAT_MISTRAL:
+            if (user) {
+                if (first_user && system) {
+                    size_t len = strlen(system) + strlen(c) + 4;
+                    merged = xmalloc(len);
+                    snprintf(merged, len, "%s\n\n%s", system, c);
+                    c = merged;
+                }
+                put_text(&o, "[INST] ", c, " [/INST]");
+            } else if (asst) {
+                put_text(&o, c, NULL, NULL);
+                put_id(&o, eos);
+            }
+            break;
+        case CHAT_ZEPHYR:
+            put_text(&o, "<|", role, "|>\n");
+            put_text(&o, c, NULL, NULL);
+            put_id(&o, eos);
+            put_text(&o, "\n", NULL, NULL);
+            break;
+        case CHAT_CHATML:
+            put_text(&o, "<|im_start|>", role, "\n");
+            put_text(&o, c, "<|im_end|>\n", NULL);
+            break;
+        case CHAT_LLAMA3:
+            put_text(&o, "<|start_header_id|>", role, "<|end_header_id|>\n\n");
+            put_text(&o, strip(c, &tmp), "<|eot_id|>", NULL);
+            break;
+        case CHAT_DEFAULT:
+            put_text(&o, user ? "User: " : asst ? "Assistant: " : "", c, user || asst ? "\n" : "\n\n");
+            break;
+        }
+        if (user) first_user = false;
+        free(merged);
+        merged = NULL;
+    }
+    switch (s) {
+    case CHAT_ZEPHYR: put_text(&o, "<|assistant|>\n", NULL, NULL); break;
+    case CHAT_CHATML: put_text(&o, "<|im_start|>assistant\n", NULL, NULL); break;
+    case CHAT_LLAMA3: put_text(&o, "<|start_header_id|>assistant<|end_header_id|>\n\n", NULL, NULL); break;
+    case CHAT_DEFAULT: put_text(&o, "Assistant:", NULL, NULL); break;
+    default: break;
+    }
+    flush_text(&o);
+    free(o.text);
+    free(tmp);
+    *ids = o.ids ? o.ids : xmalloc(sizeof(int32_t));
+    return o.n;
+}

@@ -1,0 +1,294 @@
+/* openai.c: request validation and error bodies. */
+#include "openai.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../engine/err.h"
+
+int oai_fail(struct oai_error *e, int status, const char *param, const char *code, const char *fmt, ...)
+{
+    e->status = status;
+    e->type = status == 401 ? "invalid_request_error"
+              : status == 404 ? "invalid_request_error"
+              : status >= 500 ? "server_error" : "invalid_request_error";
+    e->code = code;
+    snprintf(e->param, sizeof(e->param), "%s", param ? param : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+char *oai_error_json(const struct oai_error *e)
+{
+    json_t *err = json_pack("{s:s, s:s, s:o, s:o}", "message", e->message, "type", e->type, "param",
+                            e->param[0] ? json_string(e->param) : json_null(), "code",
+                            e->code ? json_string(e->code) : json_null());
+    json_t *root = json_pack("{s:o}", "error", err);
+    char *s = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    return s;
+}
+
+// ---------------------------------------------------------------------------
+// field readers: each returns 0 when absent or valid, -1 with e filled
+
+static int get_number(json_t *o, const char *k, double lo, double hi, float *out, struct oai_error *e)
+{
+    json_t *v = json_object_get(o, k);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_number(v)) return oai_fail(e, 400, k, NULL, "'%s' must be a number", k);
+    double d = json_number_value(v);
+    if (!(d >= lo && d <= hi)) return oai_fail(e, 400, k, NULL, "'%s' must be between %g and %g, got %g", k, lo, hi, d);
+    *out = (float)d;
+    return 0;
+}
+
+static int get_int(json_t *o, const char *k, long long lo, long long hi, long long *out, struct oai_error *e)
+{
+    json_t *v = json_object_get(o, k);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_integer(v)) return oai_fail(e, 400, k, NULL, "'%s' must be an integer", k);
+    long long i = json_integer_value(v);
+    if (i < lo || i > hi) return oai_fail(e, 400, k, NULL, "'%s' must be between %lld and %lld, got %lld", k, lo, hi, i);
+    *out = i;
+    return 0;
+}
+
+static int get_bool(json_t *o, const char *k, bool *out, struct oai_error *e)
+{
+    json_t *v = json_object_get(o, k);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_boolean(v)) return oai_fail(e, 400, k, NULL, "'%s' must be a boolean", k);
+    *out = json_is_true(v);
+    return 0;
+}
+
+static int parse_ids(json_t *arr, int vocab, struct oai_prompt *p, struct oai_error *e)
+{
+    size_t n = json_array_size(arr);
+    p->ids = xmalloc((n ? n : 1) * sizeof(int32_t));
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(arr, i);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= vocab)
+            return oai_fail(e, 400, "prompt", NULL, "prompt token ids must be integers in [0, %d)", vocab);
+        p->ids[i] = (int32_t)json_integer_value(v);
+    }
+    p->n_ids = (int)n;
+    return 0;
+}
+
+static int parse_prompt(struct oai_request *r, int vocab, struct oai_error *e)
+{
+    json_t *p = json_object_get(r->root, "prompt");
+    if (!p || json_is_null(p)) return oai_fail(e, 400, "prompt", NULL, "'prompt' is required");
+    if (json_is_string(p)) {
+        r->prompts = xcalloc(1, sizeof(*r->prompts));
+        r->prompts[0].text = xstrdup(json_string_value(p));
+        r->n_prompts = 1;
+        return 0;
+    }
+    if (!json_is_array(p) || !json_array_size(p))
+        return oai_fail(e, 400, "prompt", NULL,
+                        "'prompt' must be a string, a list of strings, a list of token ids or a list of such lists");
+    json_t *first = json_array_get(p, 0);
+    if (json_is_integer(first)) { /* one prompt of ids */
+        r->prompts = xcalloc(1, sizeof(*r->prompts));
+        r->n_prompts = 1;
+        return parse_ids(p, vocab, &r->prompts[0], e);
+    }
+    size_t n = json_array_size(p);
+    if (n > 64) return oai_fail(e, 400, "prompt", NULL, "at most 64 prompts per request");
+    r->prompts = xcalloc(n, sizeof(*r->prompts));
+    r->n_prompts = (int)n;
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(p, i);
+        if (json_is_string(v)) r->prompts[i].text = xstrdup(json_string_value(v));
+        else if (json_is_array(v)) {
+            if (parse_ids(v, vocab, &r->prompts[i], e)) return -1;
+        } else
+            return oai_fail(e, 400, "prompt", NULL, "'prompt' list items must be strings or lists of token ids");
+    }
+    return 0;
+}
+
+static int parse_messages(struct oai_request *r, struct oai_error *e)
+{
+    json_t *m = json_object_get(r->root, "messages");
+    if (!json_is_array(m) || !json_array_size(m))
+        return oai_fail(e, 400, "messages", NULL, "'messages' must be a non-empty list");
+    size_t n = json_array_size(m);
+    r->msgs = xcalloc(n, sizeof(*r->msgs));
+    r->owned = xcalloc(n, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        json_t *msg = json_array_get(m, i);
+        json_t *role = json_object_get(msg, "role"), *content = json_object_get(msg, "content");
+        const char *rs = json_string_value(role);
+        if (!json_is_object(msg) || !rs)
+            return oai_fail(e, 400, "messages", NULL, "messages[%zu] must be an object with a string 'role'", i);
+        if (!strcmp(rs, "developer")) rs = "system";
+        if (strcmp(rs, "system") && strcmp(rs, "user") && strcmp(rs, "assistant"))
+            return oai_fail(e, 400, "messages", NULL,
+                            "messages[%zu].role must be 'system', 'user' or 'assistant', got '%s'", i, rs);
+        r->msgs[i].role = rs;
+        if (json_is_string(content)) {
+            r->msgs[i].content = json_string_value(content);
+        } else if (json_is_null(content) || !content) {
+            if (strcmp(rs, "assistant"))
+                return oai_fail(e, 400, "messages", NULL, "messages[%zu].content is required", i);
+            r->msgs[i].content = "";
+        } else if (json_is_array(content)) { /* text parts, joined by newlines (as vLLM does) */
+            size_t len = 0, k;
+            json_t *part;
+            json_array_foreach(content, k, part) {
+                const char *t = json_string_value(json_object_get(part, "text"));
+                const char *ty = json_string_value(json_object_get(part, "type"));
+                if (!ty || strcmp(ty, "text") || !t)
+                    return oai_fail(e, 400, "messages", NULL,
+                                    "messages[%zu].content[%zu]: only parts of type 'text' are supported", i, k);
+                len += strlen(t) + 1;
+            }
+            char *s = xcalloc(len + 1, 1);
+            json_array_foreach(content, k, part) {
+                if (k) strcat(s, "\n");
+                strcat(s, json_string_value(json_object_get(part, "text")));
+            }
+            r->owned[r->n_owned++] = s;
+            r->msgs[i].content = s;
+        } else {
+            return oai_fail(e, 400, "messages", NULL, "messages[%zu].content must be a string or a list of parts", i);
+        }
+    }
+    r->n_msgs = (int)n;
+    return 0;
+}
+
+static int parse_stop(struct oai_request *r, struct oai_error *e)
+{
+    json_t *s = json_object_get(r->root, "stop");
+    if (!s || json_is_null(s)) return 0;
+    if (json_is_string(s)) {
+        r->stop[r->n_stop++] = json_string_value(s);
+        return 0;
+    }
+    if (!json_is_array(s)) return oai_fail(e, 400, "stop", NULL, "'stop' must be a string or a list of strings");
+    if (json_array_size(s) > OAI_MAX_STOP) return oai_fail(e, 400, "stop", NULL, "at most %d stop strings", OAI_MAX_STOP);
+    size_t i;
+    json_t *v;
+    json_array_foreach(s, i, v) {
+        if (!json_is_string(v)) return oai_fail(e, 400, "stop", NULL, "'stop' must be a string or a list of strings");
+        r->stop[r->n_stop++] = json_string_value(v);
+    }
+    return 0;
+}
+
+static int parse_bias(struct oai_request *r, int vocab, struct oai_error *e)
+{
+    json_t *b = json_object_get(r->root, "logit_bias");
+    if (!b || json_is_null(b)) return 0;
+    if (!json_is_object(b)) return oai_fail(e, 400, "logit_bias", NULL, "'logit_bias' must be an object");
+    size_t n = json_object_size(b);
+    r->bias_ids = xmalloc((n ? n : 1) * sizeof(int32_t));
+    r->bias = xmalloc((n ? n : 1) * sizeof(float));
+    const char *k;
+    json_t *v;
+    json_object_foreach(b, k, v) {
+        char *end;
+        long id = strtol(k, &end, 10);
+        if (*end || end == k || id < 0 || id >= vocab)
+            return oai_fail(e, 400, "logit_bias", NULL, "logit_bias keys must be token ids in [0, %d), got '%s'", vocab, k);
+        if (!json_is_number(v) || json_number_value(v) < -100 || json_number_value(v) > 100)
+            return oai_fail(e, 400, "logit_bias", NULL, "logit_bias values must be numbers in [-100, 100]");
+        r->bias_ids[r->n_bias] = (int32_t)id;
+        r->bias[r->n_bias++] = (float)json_number_value(v);
+    }
+    return 0;
+}
+
+int oai_parse(struct oai_request *r, bool chat, const char *body, size_t len, int vocab, struct oai_error *e)
+{
+    memset(r, 0, sizeof(*r));
+    r->chat = chat;
+    r->max_tokens = -1;
+    r->n = 1;
+    r->logprobs = -1;
+    r->sp = sampling_params_default();
+    json_error_t je;
+    r->root = json_loadb(body, len, 0, &je);
+    if (!r->root)
+        return oai_fail(e, 400, NULL, NULL, "malformed JSON at line %d, column %d (position %d): %s", je.line,
+                        je.column, je.position, je.text);
+    if (!json_is_object(r->root)) return oai_fail(e, 400, NULL, NULL, "the request body must be a JSON object");
+    json_t *model = json_object_get(r->root, "model");
+    if (model && !json_is_null(model) && !json_is_string(model))
+        return oai_fail(e, 400, "model", NULL, "'model' must be a string");
+    r->model = json_string_value(model);
+
+    if (chat ? parse_messages(r, e) : parse_prompt(r, vocab, e)) return -1;
+    long long i = -1;
+    if (get_int(r->root, "max_tokens", 1, 1 << 24, &i, e)) return -1;
+    if (chat && get_int(r->root, "max_completion_tokens", 1, 1 << 24, &i, e)) return -1;
+    r->max_tokens = (int)i;
+    if (get_number(r->root, "temperature", 0, 2, &r->sp.temperature, e)) return -1;
+    if (get_number(r->root, "top_p", 1e-9, 1, &r->sp.top_p, e)) return -1;
+    if (get_number(r->root, "min_p", 0, 1, &r->sp.min_p, e)) return -1;
+    if (get_number(r->root, "presence_penalty", -2, 2, &r->sp.presence_penalty, e)) return -1;
+    if (get_number(r->root, "frequency_penalty", -2, 2, &r->sp.frequency_penalty, e)) return -1;
+    if (get_number(r->root, "repetition_penalty", 1e-3, 100, &r->sp.repetition_penalty, e)) return -1;
+    long long k = 0;
+    if (get_int(r->root, "top_k", -1, 1 << 30, &k, e)) return -1;
+    r->sp.top_k = k < 0 ? 0 : (int)k;
+    long long seed = 0;
+    json_t *sv = json_object_get(r->root, "seed");
+    if (sv && !json_is_null(sv)) {
+        if (get_int(r->root, "seed", INT64_MIN, INT64_MAX, &seed, e)) return -1;
+        r->sp.seed = (uint64_t)seed;
+        r->sp.has_seed = true;
+    }
+    long long n = 1;
+    if (get_int(r->root, "n", 1, OAI_MAX_N, &n, e)) return -1;
+    r->n = (int)n;
+    if (parse_stop(r, e) || parse_bias(r, vocab, e)) return -1;
+    if (get_bool(r->root, "stream", &r->stream, e) || get_bool(r->root, "ignore_eos", &r->ignore_eos, e)) return -1;
+    json_t *so = json_object_get(r->root, "stream_options");
+    if (so && !json_is_null(so)) {
+        if (!json_is_object(so)) return oai_fail(e, 400, "stream_options", NULL, "'stream_options' must be an object");
+        if (!r->stream) return oai_fail(e, 400, "stream_options", NULL, "'stream_options' needs 'stream': true");
+        if (get_bool(so, "include_usage", &r->include_usage, e)) return -1;
+    }
+    if (chat) {
+        bool lp = false;
+        long long top = 0;
+        if (get_bool(r->root, "logprobs", &lp, e) || get_int(r->root, "top_logprobs", 0, 20, &top, e)) return -1;
+        if (top > 0 && !lp) return oai_fail(e, 400, "top_logprobs", NULL, "'top_logprobs' needs 'logprobs': true");
+        r->logprobs = lp ? (int)top : -1;
+    } else {
+        long long lp = -1;
+        if (get_int(r->root, "logprobs", 0, 20, &lp, e)) return -1;
+        r->logprobs = (int)lp;
+    }
+    json_t *user = json_object_get(r->root, "user");
+    if (user && !json_is_null(user) && !json_is_string(user))
+        return oai_fail(e, 400, "user", NULL, "'user' must be a string");
+    return 0;
+}
+
+void oai_request_free(struct oai_request *r)
+{
+    for (int i = 0; i < r->n_owned; i++) free(r->owned[i]);
+    free(r->owned);
+    free(r->msgs);
+    for (int i = 0; i < r->n_prompts; i++) {
+        free(r->prompts[i].text);
+        free(r->prompts[i].ids);
+    }
+    free(r->prompts);
+    free(r->bias_ids);
+    free(r->bias);
+    json_decref(r->root);
+    memset(r, 0, sizeof(*r));
+}

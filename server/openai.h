@@ -1,0 +1,66 @@
+/* openai.h: OpenAI request bodies -> validated requests; error bodies.
+ *
+ * oai_parse() reads a /v1/chat/completions or /v1/completions body with
+ * jansson and checks every field it knows (type and range); unknown fields
+ * are ignored, as OpenAI-compatible servers do. A failure fills a struct
+ * oai_error the caller turns into {"error": {message, type, param, code}}. */
+#ifndef TESSERA_OPENAI_H
+#define TESSERA_OPENAI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../engine/sampler.h"
+#include "chat_template.h"
+
+#define OAI_MAX_N 16
+#define OAI_MAX_STOP 16
+
+struct oai_error {
+    int status;
+    const char *type;   /* "invalid_request_error", ... */
+    const char *code;   /* NULL, "context_length_exceeded", "model_not_found", ... */
+    char param[64];     /* "" for null */
+    char message[512];
+};
+
+/* Fills e; returns -1 for the caller's convenience. */
+int oai_fail(struct oai_error *e, int status, const char *param, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* The JSON body of an error (malloc'd). */
+char *oai_error_json(const struct oai_error *e);
+
+struct oai_prompt {
+    char *text;          /* a text prompt, or NULL */
+    int32_t *ids;        /* token ids given directly, or NULL */
+    int n_ids;
+};
+
+struct oai_request {
+    bool chat;
+    json_t *root;
+    const char *model;           /* NULL when not given */
+    struct chat_msg *msgs;       /* chat */
+    int n_msgs;
+    char **owned;                /* message texts joined from content parts */
+    int n_owned;
+    struct oai_prompt *prompts;  /* completions: one or more */
+    int n_prompts;
+    int max_tokens;              /* -1: not given */
+    struct sampling_params sp;
+    int n;
+    const char *stop[OAI_MAX_STOP];
+    int n_stop;
+    bool stream, include_usage, ignore_eos;
+    int logprobs;                /* -1: none; else top alternatives per token */
+    int32_t *bias_ids;
+    float *bias;
+    int n_bias;
+};
+
+/* 0, or -1 with e filled. vocab bounds token ids in prompts and logit_bias. */
+int oai_parse(struct oai_request *r, bool chat, const char *body, size_t len, int vocab, struct oai_error *e);
+void oai_request_free(struct oai_request *r);
+
+#endif

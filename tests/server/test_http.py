@@ -1,0 +1,124 @@
+"""The HTTP layer over raw sockets: pipelining, keep-alive, limits, timeouts, disconnects, many clients."""
+import json
+import socket
+import threading
+import time
+
+import openai
+
+from conftest import API_KEY, request
+
+AUTH = f"Authorization: Bearer {API_KEY}\r\n"
+
+
+def connect(server):
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    return s
+
+
+def read_responses(sock, n):
+    """Reads n whole responses (Content-Length bodies) from sock; returns [(status, body)]."""
+    buf, out = b"", []
+    while len(out) < n:
+        while b"\r\n\r\n" not in buf:
+            data = sock.recv(65536)
+            assert data, "connection closed early"
+            buf += data
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        length = next(int(l.split(":")[1]) for l in lines if l.lower().startswith("content-length"))
+        while len(buf) < length:
+            buf += sock.recv(65536)
+        out.append((int(lines[0].split()[1]), buf[:length]))
+        buf = buf[length:]
+    return out
+
+
+def test_pipelined_requests_are_answered_in_order(server):
+    body = json.dumps({"model": "stories", "prompt": "Once", "max_tokens": 3, "temperature": 0})
+    post = (f"POST /v1/completions HTTP/1.1\r\nHost: x\r\n{AUTH}Content-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n{body}")
+    with connect(server) as s:
+        s.sendall(("GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + post + "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n").encode())
+        replies = read_responses(s, 3)
+    assert [r[0] for r in replies] == [200, 200, 404]
+    assert json.loads(replies[1][1])["usage"]["completion_tokens"] == 3
+
+
+def test_keep_alive_and_chunked_request_body(server):
+    body = json.dumps({"model": "stories", "prompt": "Once", "max_tokens": 2}).encode()
+    chunked = b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (5, body[:5], len(body) - 5, body[5:])
+    with connect(server) as s:
+        for _ in range(3):
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_responses(s, 1)[0][0] == 200
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n" + AUTH.encode() +
+                  b"Transfer-Encoding: chunked\r\n\r\n" + chunked)
+        status, reply = read_responses(s, 1)[0]
+        assert status == 200 and json.loads(reply)["usage"]["completion_tokens"] == 2
+
+
+def test_body_over_the_limit_is_413(server):
+    with connect(server) as s:
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n")
+        status, body = read_responses(s, 1)[0]
+    assert status == 413 and json.loads(body)["error"]["message"]
+
+
+def test_headers_over_the_limit_are_431(server):
+    with connect(server) as s:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
+        assert read_responses(s, 1)[0][0] == 431
+
+
+def test_a_header_that_never_ends_is_dropped(server):
+    with connect(server) as s:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: still typ")
+        t0 = time.time()
+        assert s.recv(100) == b""  # the server closes after --header-timeout 1
+        assert time.time() - t0 < 5
+    assert request(server.port, "GET", "/health")[0] == 200
+
+
+def test_disconnect_mid_stream_frees_the_kv_blocks(server):
+    body = json.dumps({"model": "stories", "prompt": "Once upon a time", "max_tokens": 450, "stream": True,
+                       "ignore_eos": True})
+    with connect(server) as s:
+        s.sendall((f"POST /v1/completions HTTP/1.1\r\nHost: x\r\n{AUTH}Content-Length: {len(body)}\r\n\r\n"
+                   + body).encode())
+        got = b""
+        while got.count(b"data: ") < 5:
+            got += s.recv(4096)
+        assert server.metric("tessera_kv_cache_blocks_used") > 0
+    deadline = time.time() + 10
+    while time.time() < deadline and (server.metric("tessera_kv_cache_blocks_used") or
+                                      server.metric("tessera_num_requests_running")):
+        time.sleep(0.05)
+    assert server.metric("tessera_kv_cache_blocks_used") == 0
+    assert server.metric("tessera_num_requests_running") == 0
+
+
+def test_256_concurrent_streams_complete_with_the_right_text(server):
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key=API_KEY, max_retries=0, timeout=120)
+    prompts = ["Once upon a time", "The little dog", "Lily and Ben", "One day"]
+    expected = {p: client.completions.create(model="stories", prompt=p, max_tokens=16, temperature=0).choices[0].text
+                for p in prompts}
+    results, errors = [None] * 256, []
+
+    def run(i):
+        try:
+            p = prompts[i % len(prompts)]
+            stream = client.completions.create(model="stories", prompt=p, max_tokens=16, temperature=0, stream=True)
+            results[i] = (p, "".join(c.choices[0].text for c in stream))
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(256)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    assert not errors, errors[:3]
+    for p, text in results:
+        assert text == expected[p]
+    assert server.metric("tessera_kv_cache_blocks_used") == 0

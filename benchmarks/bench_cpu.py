@@ -41,7 +41,7 @@ VENV = BUILD / "bench-venv"
 VPY = VENV / "bin" / "python"
 TESSERA = BUILD / "tessera"
 THREADS = 2
-PKGS = ["numpy", "gguf", "sentencepiece", "transformers", "llama-cpp-python"]
+PKGS = ["numpy<2", "gguf", "sentencepiece", "transformers", "llama-cpp-python"]
 
 SHAPES = {
     "stories15M-f32": dict(hidden_size=288, intermediate_size=768, num_hidden_layers=6, num_attention_heads=6,

@@ -69,13 +69,6 @@ struct engine_config engine_config_default(void)
                                   .prefix_caching = true, .block_size = 16, .log = true};
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* MemAvailable from /proc/meminfo in bytes; 0 when unknown. */
 static int64_t mem_available(void)
 {
@@ -235,7 +228,7 @@ int64_t engine_submit(engine *e, const struct engine_request *r)
         memcpy(s->bias, r->bias, r->n_bias * sizeof(float));
     }
     sampler_init(&s->sampler, &r->sampling, e->cfg->vocab_size, r->prompt, r->n_prompt);
-    s->t_arrival = now();
+    s->t_arrival = mono_seconds();
 
     pthread_mutex_lock(&e->mu);
     uint64_t id = s->id = e->next_id++; /* s belongs to the engine thread once unlocked */
@@ -451,7 +444,7 @@ int engine_step(engine *e)
         } else {
             sched_advance(e->sched);
             e->computed_tokens += p->batch.n_tokens;
-            double t = now();
+            double t = mono_seconds();
             int k = 0;
             for (int i = 0; i < p->n_seqs; i++) /* retire() leaves the plan's arrays alone */
                 if (p->sample[i] && sample_one(e, p->seqs[i], e->logits + (size_t)k++ * e->cfg->vocab_size, t))

@@ -51,4 +51,7 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 
+/* Seconds on the monotonic clock. */
+double mono_seconds(void);
+
 #endif

@@ -81,13 +81,6 @@ static int parse(int argc, char **argv, struct bench_opts *o)
     return 0;
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -152,13 +145,13 @@ static int run(struct bench_opts *o)
     int submitted = 0, finished = 0, n_tpot = 0, n_first = 0;
     long out_tokens = 0, tokens_at_all_first = 0;
     double t_all_first = 0;
-    double t0 = now();
+    double t0 = mono_seconds();
     struct engine_event ev[256];
     while (finished < n && !rc) {
         while (submitted < n && submitted - finished < o->concurrency) {
             prompt[0] = cfg->bos_token_id >= 0 ? cfg->bos_token_id : 1;
             for (int t = 1; t < L; t++) prompt[t] = 3 + (int32_t)(splitmix(&rng) % (uint64_t)(cfg->vocab_size - 3));
-            req[submitted].t_submit = now();
+            req[submitted].t_submit = mono_seconds();
             req[submitted].id = engine_submit(e, &r);
             if (req[submitted].id < 0) {
                 fprintf(stderr, "tessera: %s\n", err_msg());
@@ -168,7 +161,7 @@ static int run(struct bench_opts *o)
             submitted++;
         }
         if (rc || engine_step(e) < 0) break;
-        double t = now();
+        double t = mono_seconds();
         int k;
         while ((k = engine_poll(e, ev, 256)) > 0)
             for (int j = 0; j < k; j++) {
@@ -190,7 +183,7 @@ static int run(struct bench_opts *o)
                 if (s->n_out > 1) tpot[n_tpot++] = (s->t_last - s->t_first) / (s->n_out - 1);
             }
     }
-    double dur = now() - t0;
+    double dur = mono_seconds() - t0;
     struct engine_stats st = engine_stats(e);
     if (!rc) {
         struct dist a = summarize(ttft, finished), p = summarize(tpot, n_tpot);

@@ -110,13 +110,6 @@ static int parse(int argc, char **argv, struct gen_opts *o)
     return 0;
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void put(const char *s, long n)
 {
     fwrite(s, 1, n, stdout);
@@ -188,7 +181,7 @@ static int run(struct gen_opts *o, const bool *set)
     detok_init(&dt, tok, ids, n_prompt);
     if (o->echo && !o->print_ids) put(o->prompt, (long)strlen(o->prompt));
 
-    double t0 = now(), t1 = t0;
+    double t0 = mono_seconds(), t1 = t0;
     int n_gen = 0;
     bool done = rc || o->max_tokens == 0;
     const char *text;
@@ -201,7 +194,7 @@ static int run(struct gen_opts *o, const bool *set)
         struct engine_event ev;
         while (engine_poll(e, &ev, 1) == 1) {
             if (ev.token >= 0) {
-                if (++n_gen == 1) t1 = now();
+                if (++n_gen == 1) t1 = mono_seconds();
                 bool eos = ev.finish == FINISH_STOP;
                 if (o->print_ids) printf("%s%d", n_gen > 1 ? " " : "", ev.token);
                 else if (!eos && (len = detok_push(&dt, ev.token, &text)) > 0) put(text, len);
@@ -211,7 +204,7 @@ static int run(struct gen_opts *o, const bool *set)
         }
     }
     if (!o->print_ids && (len = detok_flush(&dt, &text)) > 0) put(text, len);
-    double t2 = now();
+    double t2 = mono_seconds();
     printf("\n");
     fflush(stdout);
     if (!rc)

@@ -479,6 +479,8 @@ static void on_finish(struct srv *s, struct choice *c, enum finish_reason f)
         j->req = NULL;
         c->done = true;
         j->n_done++;
+        for (int i = 0; i < j->n_choices; i++) /* the reply is over: stop its other choices */
+            if (!j->ch[i].final_seen) engine_abort(s->eng, (uint64_t)j->ch[i].eid);
         return;
     }
     const char *piece;
@@ -1021,7 +1023,6 @@ static void help(FILE *f)
 static int parse(int argc, char **argv, struct serve_opts *o)
 {
     const char *v;
-    long l;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int r = cli_engine_opt(argc, argv, &i, &o->ec, &o->threads);
@@ -1060,7 +1061,6 @@ static int parse(int argc, char **argv, struct serve_opts *o)
             return -1;
         }
     }
-    (void)l;
     if (!o->model_dir) {
         fprintf(stderr, "tessera serve: MODEL_DIR is required (see tessera serve --help)\n");
         return -1;

@@ -912,6 +912,8 @@ static void load_main(void *arg)
 {
     struct srv *s = arg;
     char err[1024];
+    const char *delay = getenv("TESSERA_TEST_LOAD_DELAY_MS"); /* tests: a slow load, to see /health say 503 */
+    if (delay) uv_sleep((unsigned)atoi(delay));
     if (tok_load(&s->tok, s->o.model_dir, err, sizeof(err))) {
         snprintf(s->load_err, sizeof(s->load_err), "%s", err);
     } else {

@@ -1,5 +1,6 @@
 """The HTTP layer over raw sockets: pipelining, keep-alive, limits, timeouts, disconnects, many clients."""
 import json
+import os
 import socket
 import threading
 import time
@@ -122,3 +123,59 @@ def test_256_concurrent_streams_complete_with_the_right_text(server):
     for p, text in results:
         assert text == expected[p]
     assert server.metric("tessera_kv_cache_blocks_used") == 0
+
+
+def test_sigterm_lets_a_running_stream_finish_and_exits_0():
+    import signal
+    from conftest import Server
+    s = Server()
+    body = json.dumps({"model": "stories", "prompt": "Once upon a time", "max_tokens": 200, "stream": True,
+                       "ignore_eos": True})
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+    sock.sendall((f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n" + body).encode())
+    got = b""
+    while got.count(b"data: ") < 3:
+        got += sock.recv(65536)
+    s.proc.send_signal(signal.SIGTERM)
+    while b"data: [DONE]" not in got:
+        more = sock.recv(65536)
+        assert more, "the stream was cut by the shutdown"
+        got += more
+    sock.close()
+    assert s.proc.wait(timeout=30) == 0
+    events = [json.loads(l[6:]) for l in got.decode().split("\r\n") if l.startswith("data: {")]
+    assert events[-1]["choices"][0]["finish_reason"] == "length"
+    assert "SIGTERM" in s.logs()
+    s.log.close()
+    try:
+        socket.create_connection(("127.0.0.1", s.port), timeout=2).close()
+        refused = False
+    except OSError:
+        refused = True
+    assert refused, "the server still accepts connections after stopping"
+
+
+def test_health_is_503_while_the_model_loads(tmp_path):
+    import subprocess
+    from conftest import STORIES, TESSERA, free_port
+    port = free_port()
+    proc = subprocess.Popen([str(TESSERA), "serve", str(STORIES), "--port", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "TESSERA_TEST_LOAD_DELAY_MS": "1500"})
+    try:
+        deadline = time.time() + 10
+        status = None
+        while time.time() < deadline:
+            try:
+                status = request(port, "GET", "/health", timeout=1)[0]
+                break
+            except OSError:
+                time.sleep(0.05)
+        assert status == 503
+        code, _, body = request(port, "POST", "/v1/completions", body={"prompt": "x"})
+        assert code == 503 and json.loads(body)["error"]["message"] == "the model is loading"
+        while time.time() < deadline and request(port, "GET", "/health")[0] != 200:
+            time.sleep(0.05)
+        assert request(port, "GET", "/health")[0] == 200
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0

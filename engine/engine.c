@@ -194,7 +194,12 @@ void engine_destroy(engine *e)
 const struct model_config *engine_model_config(const engine *e) { return e->cfg; }
 int engine_max_model_len(const engine *e) { return e->max_model_len; }
 
-int64_t engine_submit(engine *e, const struct engine_request *r)
+int64_t engine_pool_tokens(const engine *e)
+{
+    return (int64_t)kv_pool_num_blocks(e->pool) * kv_pool_block_size(e->pool);
+}
+
+int engine_check(const engine *e, const struct engine_request *r)
 {
     const char *bad = sampling_params_check(&r->sampling);
     if (bad) return err_set(ERR_INVALID, "bad sampling parameter %s", bad);
@@ -208,6 +213,13 @@ int64_t engine_submit(engine *e, const struct engine_request *r)
     for (int i = 0; i < r->n_bias; i++)
         if (r->bias_ids[i] < 0 || r->bias_ids[i] >= e->cfg->vocab_size)
             return err_set(ERR_INVALID, "logit_bias token %d is outside the vocabulary", r->bias_ids[i]);
+    return 0;
+}
+
+int64_t engine_submit(engine *e, const struct engine_request *r)
+{
+    int rc = engine_check(e, r);
+    if (rc) return rc;
 
     struct sequence *s = xcalloc(1, sizeof(*s));
     s->cap = r->n_prompt + 16;

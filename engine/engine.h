@@ -78,10 +78,14 @@ void engine_destroy(engine *e);
 const struct model_config *engine_model_config(const engine *e);
 int engine_max_model_len(const engine *e);
 
-/* Validates and queues a request: its id (> 0), or a negative ERR_* with
- * err_msg() saying why (empty prompt, longer than the context or the pool,
- * bad sampling parameters or logprobs count). */
+/* 0 if engine_submit would accept r, else a negative ERR_* with err_msg()
+ * saying why (empty prompt, longer than the context or the pool, bad
+ * sampling parameters, logprobs count, token ids). */
+int engine_check(const engine *e, const struct engine_request *r);
+/* Validates (engine_check) and queues a request: its id (> 0), or the error. */
 int64_t engine_submit(engine *e, const struct engine_request *r);
+/* Tokens the whole KV pool holds. */
+int64_t engine_pool_tokens(const engine *e);
 /* Ends request id (if still live) with FINISH_ABORT at the next step. */
 void engine_abort(engine *e, uint64_t id);
 /* Moves up to cap pending events into ev; returns how many. */

@@ -105,7 +105,8 @@ int sched_check(const sched *s, int n_prompt, int max_tokens)
     if (n_prompt > s->c.max_model_len)
         return err_set(ERR_INVALID, "the prompt has %d tokens, more than the context length %d",
                        n_prompt, s->c.max_model_len);
-    int64_t longest = (int64_t)n_prompt + (max_tokens > 0 ? max_tokens : 0);
+    /* no max_tokens: it may run to the end of the context */
+    int64_t longest = max_tokens > 0 ? (int64_t)n_prompt + max_tokens : s->c.max_model_len;
     if (longest > s->c.max_model_len) longest = s->c.max_model_len;
     int64_t blocks = (longest + s->block_size - 1) / s->block_size;
     if (blocks > kv_pool_num_blocks(s->pool))

@@ -58,7 +58,7 @@ void sched_destroy(sched *s);
 
 /* Checks a request against the limits: 0, or ERR_INVALID with err_msg() set
  * when the prompt is empty, longer than max_model_len, or when the sequence
- * could outgrow the whole pool. */
+ * could outgrow the whole pool (max_tokens <= 0: up to max_model_len). */
 int sched_check(const sched *s, int n_prompt, int max_tokens);
 /* Queues seq (already checked) at the back of the waiting queue. */
 void sched_add(sched *s, struct sequence *seq);

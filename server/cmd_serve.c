@@ -600,6 +600,31 @@ static void handle_generate(struct srv *s, struct http_request *r, bool chat)
         goto fail;
     }
 
+    /* what the engine would refuse is a 400 before anything is submitted; without
+     * max_tokens a choice may run to the end of the context or of the KV pool */
+    int32_t eos = tok_eos_id(s->tok);
+    int64_t room = engine_pool_tokens(s->eng) < s->max_len ? engine_pool_tokens(s->eng) : s->max_len;
+    struct engine_request *er = xcalloc(n_prompts, sizeof(*er));
+    for (int p = 0; p < n_prompts; p++) {
+        er[p] = (struct engine_request){.prompt = ids[p], .n_prompt = n_ids[p], .sampling = q.sp,
+                                        .max_tokens = q.max_tokens > 0 ? q.max_tokens : (int)(room - n_ids[p]),
+                                        .stop_ids = &eos, .n_stop_ids = eos >= 0 && !q.ignore_eos,
+                                        .ignore_eos = q.ignore_eos, .logprobs = q.logprobs,
+                                        .bias_ids = q.bias_ids, .bias = q.bias, .n_bias = q.n_bias};
+        if (er[p].max_tokens < 1 || engine_check(s->eng, &er[p])) {
+            if (er[p].max_tokens < 1)
+                oai_fail(&e, 400, chat ? "messages" : "prompt", "context_length_exceeded",
+                         "the prompt has %d tokens; the KV cache holds %lld in all", n_ids[p], (long long)room);
+            else
+                oai_fail(&e, 400, NULL, NULL, "%s", err_msg());
+            for (int k = 0; k < n_prompts; k++) free(ids[k]);
+            free(ids);
+            free(n_ids);
+            free(er);
+            goto fail;
+        }
+    }
+
     struct job *j = xcalloc(1, sizeof(*j));
     j->s = s;
     j->req = r;
@@ -614,7 +639,6 @@ static void handle_generate(struct srv *s, struct http_request *r, bool chat)
              (unsigned)rand() & 0xffffff);
     j->n_choices = n_choices;
     j->ch = xcalloc(n_choices, sizeof(*j->ch));
-    int32_t eos = tok_eos_id(s->tok);
     for (int p = 0; p < n_prompts; p++)
         for (int k = 0; k < q.n; k++) {
             struct choice *c = &j->ch[p * q.n + k];
@@ -622,14 +646,10 @@ static void handle_generate(struct srv *s, struct http_request *r, bool chat)
             c->index = p * q.n + k;
             detok_init(&c->dt, s->tok, ids[p], n_ids[p]);
             stop_init(&c->sm, q.stop, q.n_stop);
-            struct engine_request er = {.prompt = ids[p], .n_prompt = n_ids[p], .sampling = q.sp,
-                                        .max_tokens = q.max_tokens > 0 ? q.max_tokens : s->max_len - n_ids[p],
-                                        .stop_ids = &eos, .n_stop_ids = eos >= 0 && !q.ignore_eos,
-                                        .ignore_eos = q.ignore_eos, .logprobs = q.logprobs,
-                                        .bias_ids = q.bias_ids, .bias = q.bias, .n_bias = q.n_bias};
-            if (q.sp.has_seed) er.sampling.seed = q.sp.seed + (uint64_t)k;
-            c->eid = engine_submit(s->eng, &er);
-            if (c->eid < 0) { /* validated above: only an engine limit can get here */
+            struct engine_request one = er[p];
+            if (q.sp.has_seed) one.sampling.seed = q.sp.seed + (uint64_t)k;
+            c->eid = engine_submit(s->eng, &one);
+            if (c->eid < 0) { /* checked above: cannot happen, but must not hang the reply */
                 c->final_seen = c->done = true;
                 c->finish = "length";
                 j->n_final++;
@@ -642,6 +662,7 @@ static void handle_generate(struct srv *s, struct http_request *r, bool chat)
     for (int p = 0; p < n_prompts; p++) free(ids[p]);
     free(ids);
     free(n_ids);
+    free(er);
     oai_request_free(&q);
     if (s->n_jobs == s->cap_jobs) {
         s->cap_jobs = s->cap_jobs ? 2 * s->cap_jobs : 64;
@@ -656,6 +677,7 @@ static void handle_generate(struct srv *s, struct http_request *r, bool chat)
         http_stream_begin(r, 200, "text/event-stream", cors);
     }
     if (j->n_done == j->n_choices) job_reply(s, j);
+    if (j->replied && j->n_final == j->n_choices) job_free(s, j);
     return;
 fail:
     oai_request_free(&q);
@@ -790,7 +812,7 @@ static void handle_metrics(struct srv *s, struct http_request *r)
     put_hist(&b, &len, &cap, "tessera_time_to_first_token_seconds", "Time to first token.", &s->m.ttft);
     put_hist(&b, &len, &cap, "tessera_inter_token_latency_seconds", "Time between tokens of a stream.", &s->m.itl);
     put_hist(&b, &len, &cap, "tessera_e2e_request_latency_seconds", "Request latency, end to end.", &s->m.e2e);
-    if (s->eng) {
+    if (atomic_load(&s->ready)) {
         struct engine_stats st = engine_stats(s->eng);
         appendf(&b, &len, &cap,
                 "# HELP tessera_num_requests_running Sequences in the running batch.\n"

@@ -35,6 +35,7 @@ struct http_conn {
     char *pending;               /* received bytes not parsed yet */
     size_t pending_len, pending_cap;
     bool paused, in_pump, keep_alive, streaming, close_after_write, closing;
+    bool http10;                 /* the active request is HTTP/1.0: no chunked replies */
     size_t write_queued;
     int handles_open;
     http_conn *prev, *next;
@@ -135,6 +136,8 @@ static void conn_close(http_conn *c)
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
+static void arm_timer(http_conn *c, int ms);
+
 struct write_req {
     uv_write_t w;
     http_conn *c;
@@ -149,11 +152,13 @@ static void on_write(uv_write_t *w, int status)
     c->write_queued -= wr->len;
     free(wr);
     if (status < 0 || (c->close_after_write && !c->write_queued)) conn_close(c);
+    else if (!c->write_queued && !c->active && !c->cur) arm_timer(c, c->srv->lim.idle_timeout_ms);
 }
 
 static void write_raw(http_conn *c, const char *data, size_t len)
 {
     if (c->closing || !len) return;
+    size_t backlog = c->write_queued;
     struct write_req *wr = xmalloc(sizeof(*wr) + len);
     wr->c = c;
     wr->len = len;
@@ -166,7 +171,8 @@ static void write_raw(http_conn *c, const char *data, size_t len)
         conn_close(c);
         return;
     }
-    if (c->write_queued > c->srv->lim.max_write_buffer) conn_close(c); /* a reader that does not keep up */
+    /* a reader that does not keep up: what it has not taken yet is over the limit */
+    if (backlog > c->srv->lim.max_write_buffer) conn_close(c);
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -267,6 +273,8 @@ static int on_headers_complete(llhttp_t *p)
         c->limit_status = 413;
         return -1;
     }
+    c->http10 = p->http_major == 1 && p->http_minor == 0;
+    arm_timer(c, c->srv->lim.idle_timeout_ms); /* the body: an inactivity timeout, renewed by each piece */
     const char *expect = http_header(r, "expect");
     if (expect && !strcasecmp(expect, "100-continue")) write_raw(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     return 0;
@@ -280,6 +288,7 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
         c->limit_status = 413;
         return -1;
     }
+    arm_timer(c, c->srv->lim.idle_timeout_ms);
     append(&r->body, &r->body_len, &r->body_cap, at, n);
     return 0;
 }
@@ -472,7 +481,7 @@ static void reply_done(http_conn *c)
         if (!c->write_queued) conn_close(c);
         return;
     }
-    arm_timer(c, c->srv->lim.idle_timeout_ms);
+    if (!c->write_queued) arm_timer(c, c->srv->lim.idle_timeout_ms); /* else once the reply drains */
     pump(c);
 }
 
@@ -483,6 +492,7 @@ static int head(char *buf, size_t cap, const struct http_request *r, int status,
     bool keep = c->keep_alive && !c->srv->closing;
     char len[64];
     if (content_length >= 0) snprintf(len, sizeof(len), "Content-Length: %ld\r\n", content_length);
+    else if (c->http10) snprintf(len, sizeof(len), "Cache-Control: no-cache\r\n"); /* ends with the connection */
     else snprintf(len, sizeof(len), "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n");
     return snprintf(buf, cap, "HTTP/1.1 %d %s\r\n%s%s%s%sX-Request-Id: %s\r\n%sConnection: %s\r\n\r\n", status,
                     http_status_text(status), type ? "Content-Type: " : "", type ? type : "", type ? "\r\n" : "",
@@ -507,6 +517,7 @@ void http_stream_begin(struct http_request *r, int status, const char *content_t
     http_conn *c = r->conn;
     r->status = status;
     c->streaming = true;
+    if (c->http10) c->keep_alive = false;
     char h[4096];
     int n = head(h, sizeof(h), r, status, content_type, extra_headers, -1);
     if (n >= (int)sizeof(h)) n = sizeof(h) - 1;
@@ -518,6 +529,10 @@ bool http_stream_write(struct http_request *r, const char *data, size_t len)
     http_conn *c = r->conn;
     if (c->closing) return false;
     if (!len) return true;
+    if (c->http10) {
+        write_raw(c, data, len);
+        return !c->closing;
+    }
     char size[32];
     int n = snprintf(size, sizeof(size), "%zx\r\n", len);
     /* one write per chunk: header, data, CRLF */
@@ -533,6 +548,6 @@ bool http_stream_write(struct http_request *r, const char *data, size_t len)
 void http_stream_end(struct http_request *r)
 {
     http_conn *c = r->conn;
-    write_raw(c, "0\r\n\r\n", 5);
+    if (!c->http10) write_raw(c, "0\r\n\r\n", 5);
     reply_done(c);
 }

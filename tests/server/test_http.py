@@ -179,3 +179,43 @@ def test_health_is_503_while_the_model_loads(tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
+
+
+def test_http10_stream_is_plain_and_ends_with_the_connection(server):
+    body = json.dumps({"model": "stories", "prompt": "Once", "max_tokens": 4, "stream": True})
+    with connect(server) as s:
+        s.sendall((f"POST /v1/completions HTTP/1.0\r\n{AUTH}Content-Length: {len(body)}\r\n\r\n" + body).encode())
+        got = b""
+        while more := s.recv(65536):
+            got += more
+    head, _, rest = got.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding" not in head and b"Connection: close" in head
+    assert rest.startswith(b"data: {") and rest.endswith(b"data: [DONE]\n\n")
+
+
+def test_a_slow_body_is_not_cut_by_the_header_timeout(server):
+    body = json.dumps({"model": "stories", "prompt": "Once", "max_tokens": 2}).encode()
+    with connect(server) as s:
+        s.sendall(f"POST /v1/completions HTTP/1.1\r\nHost: x\r\n{AUTH}Content-Length: {len(body)}\r\n\r\n".encode())
+        for i in range(0, len(body), len(body) // 4 + 1):  # 4 pieces over ~1.6 s; --header-timeout is 1 s
+            time.sleep(0.4)
+            s.sendall(body[i:i + len(body) // 4 + 1])
+        assert read_responses(s, 1)[0][0] == 200
+
+
+def test_requests_the_kv_pool_cannot_hold():
+    from conftest import Server
+    s = Server("--kv-cache-memory", "200K")  # stories260K: 20 KiB a block: 10 blocks, 160 tokens
+    try:
+        c = openai.OpenAI(base_url=s.url + "/v1", api_key="x", max_retries=0)
+        r = c.completions.create(model="stories", prompt="Once upon a time", temperature=0,
+                                 extra_body={"ignore_eos": True})
+        assert r.choices[0].finish_reason == "length"
+        assert r.usage.prompt_tokens + r.usage.completion_tokens == 160  # no max_tokens: as far as the pool goes
+        try:
+            c.completions.create(model="stories", prompt="Once upon a time", max_tokens=400)
+            raise AssertionError("a request larger than the pool was accepted")
+        except openai.BadRequestError as e:
+            assert "pool" in e.message
+    finally:
+        assert s.stop() == 0

@@ -29,7 +29,7 @@ static engine *open_engine(int kv_blocks, int budget, int max_seqs, bool prefix)
     c.max_num_seqs = max_seqs;
     c.prefix_caching = prefix;
     c.log = false;
-    /* stories260K: 5 layers, 4 KV heads of 8: 10 KiB of K/V per 16-token block */
+    /* stories260K: 5 layers, 4 KV heads of 8: 20 KiB of K/V per 16-token block */
     c.kv_cache_memory = (int64_t)kv_blocks * 2 * 5 * 4 * 8 * 4 * 16;
     backend = backend_cpu_create(2);
     engine *e;

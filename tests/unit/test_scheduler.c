@@ -186,7 +186,7 @@ Test(scheduler, rejects_what_can_never_run)
     cr_assert_eq(sched_check(s, 10, 7), ERR_INVALID, "17 tokens need 5 blocks of 4; the pool has 4");
     cr_assert(strstr(err_msg(), "pool has 4"), "%s", err_msg());
     cr_assert_eq(sched_check(s, 10, 6), 0);
-    cr_assert_eq(sched_check(s, 16, 0), 0);
+    cr_assert_eq(sched_check(s, 16, 0), ERR_INVALID, "without max_tokens it may grow to 32 tokens: 8 blocks");
     sched_destroy(s);
     kv_pool_destroy(pool);
 }

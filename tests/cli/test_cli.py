@@ -54,3 +54,30 @@ def test_demo_model_runs():
     r = run("generate", DEMO, "-p", "Once upon a time", "-n", "16", "--seed", "1")
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("Once upon a time")
+
+
+def test_serve_and_bench_usage():
+    r = run("serve", "--help")
+    assert r.returncode == 0 and "--api-key" in r.stdout and "--max-num-seqs" in r.stdout
+    r = run("bench", "--help")
+    assert r.returncode == 0 and "--concurrency" in r.stdout and "--kv-cache-memory" in r.stdout
+    assert run("serve").returncode == 2
+    r = run("serve", "x", "--kv-cache-memory", "lots")
+    assert r.returncode == 2 and "--kv-cache-memory" in r.stderr
+    r = run("bench", "x", "--concurrency", "0")
+    assert r.returncode == 2 and "--concurrency" in r.stderr
+
+
+def test_bench_runs_the_engine(stories):
+    r = run("bench", stories, "--num-prompts", "8", "--concurrency", "4", "--input-len", "20", "--output-len", "8",
+            "--json")
+    assert r.returncode == 0, r.stderr
+    import json
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["num_prompts"] == 8 and res["output_tokens_per_s"] > 0
+    assert res["ttft_ms"]["p50"] <= res["ttft_ms"]["p99"]
+
+
+def test_serve_with_a_bad_folder_exits_2(tmp_path):
+    r = run("serve", tmp_path, "--port", "0")
+    assert r.returncode == 2 and f"{tmp_path}/tokenizer.model: missing" in r.stderr

@@ -21,7 +21,6 @@ usage: python3 benchmarks/bench_batch.py [--reps N] [--models a,b] [--conc 1,4,1
 """
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -32,13 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_cpu as bc  # noqa: E402  (models, GGUF conversion, venv, machine facts)
 
 PROMPT, OUTPUT = 128, 64
-
-
-def enter_venv():
-    if Path(sys.prefix).resolve() != bc.VENV.resolve():
-        if not (bc.VENV / ".bench-ok").exists():
-            bc.setup_venv()
-        os.execv(str(bc.VPY), [str(bc.VPY), str(Path(__file__).resolve()), *sys.argv[1:]])
 
 
 def random_prompts(c, vocab, seed):
@@ -119,7 +111,7 @@ def main():
     ap.add_argument("--conc", default="1,4,16")
     ap.add_argument("--out", default=str(bc.ROOT / "benchmarks" / "results_batch.md"))
     args = ap.parse_args()
-    enter_venv()
+    bc.enter_venv(False)
     if not bc.TESSERA.exists():
         subprocess.run(["make", "-C", str(bc.ROOT), "-j2"], check=True)
     concs = [int(x) for x in args.conc.split(",")]

@@ -85,14 +85,15 @@ def setup_venv():
 
 
 def enter_venv(force_setup):
-    """Re-exec this script inside build/bench-venv, setting it up first if needed."""
+    """Re-exec the running script (this one, bench_batch.py, ...) inside build/bench-venv, setting it up first
+    if needed."""
     inside = Path(sys.prefix).resolve() == VENV.resolve()
     ok = (VENV / ".bench-ok").exists() and (VENV / ".bench-ok").read_text().split() == PKGS
     if force_setup or not ok:
         setup_venv()
     if not inside:
         args = [a for a in sys.argv[1:] if a != "--setup"]
-        os.execv(str(VPY), [str(VPY), str(Path(__file__).resolve()), *args])
+        os.execv(str(VPY), [str(VPY), str(Path(sys.argv[0]).resolve()), *args])
 
 
 # ---------------------------------------------------------------- models

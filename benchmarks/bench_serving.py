@@ -303,17 +303,15 @@ def word_tokenizer_model(folder, vocab):
 
 def side_by_side(args):
     """tessera serve vs llama-cpp-python's server on the stories15M-shaped model, one after the other."""
-    import os
     import socket
     import subprocess
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import bench_cpu as bc
     if Path(sys.prefix).resolve() != bc.VENV.resolve():
-        if not (bc.VENV / ".bench-ok").exists():
-            bc.setup_venv()
-        subprocess.run([str(bc.VPY), "-m", "pip", "install", "-q", "fastapi", "uvicorn", "sse-starlette",
-                        "pydantic-settings", "starlette-context", "matplotlib", "numpy<2"], check=True)
-        os.execv(str(bc.VPY), [str(bc.VPY), str(Path(__file__).resolve()), *sys.argv[1:]])
+        bc.enter_venv(False)  # re-executes this script in build/bench-venv
+    # llama-cpp-python's server and the plots (numpy stays < 2 for Debian's torch)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "fastapi", "uvicorn", "sse-starlette",
+                    "pydantic-settings", "starlette-context", "matplotlib", "numpy<2"], check=True)
     name = "stories15M-f32"
     spec = bc.SHAPES[name]
     folder, words = word_tokenizer_model(bc.write_model(name, spec), spec["vocab_size"])

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "err.h"
 #include "kv_cache.h"
@@ -14,8 +13,6 @@
 #include "scheduler.h"
 
 struct engine {
-    struct engine_config c;
-    struct backend *b;
     model *m;
     const struct model_config *cfg;
     kv_pool *pool;
@@ -51,17 +48,6 @@ struct engine {
     struct engine_event *step_ev;
     int n_step_ev, cap_step_ev;
 };
-
-const char *finish_reason_name(enum finish_reason r)
-{
-    switch (r) {
-    case FINISH_STOP: return "stop";
-    case FINISH_LENGTH: return "length";
-    case FINISH_ABORT: return "abort";
-    case FINISH_NONE: break;
-    }
-    return NULL;
-}
 
 struct engine_config engine_config_default(void)
 {
@@ -120,8 +106,6 @@ int engine_create(engine **out, const char *dir, struct backend *b, const struct
     if (num_blocks > INT32_MAX / c->block_size) num_blocks = INT32_MAX / c->block_size;
 
     engine *e = xcalloc(1, sizeof(*e));
-    e->c = *c;
-    e->b = b;
     e->max_model_len = max_len;
     struct model_params mp = {.num_kv_blocks = (int)num_blocks, .block_size = c->block_size,
                               .max_step_tokens = c->max_num_batched_tokens, .max_seqs = c->max_num_seqs,
@@ -240,7 +224,6 @@ int64_t engine_submit(engine *e, const struct engine_request *r)
         memcpy(s->bias, r->bias, r->n_bias * sizeof(float));
     }
     sampler_init(&s->sampler, &r->sampling, e->cfg->vocab_size, r->prompt, r->n_prompt);
-    s->t_arrival = mono_seconds();
 
     pthread_mutex_lock(&e->mu);
     uint64_t id = s->id = e->next_id++; /* s belongs to the engine thread once unlocked */
@@ -382,7 +365,7 @@ static bool is_stop(const struct sequence *s, int32_t tok)
 }
 
 /* Samples s's next token from its logits row and posts it; true if s ended. */
-static bool sample_one(engine *e, struct sequence *s, float *row, double t)
+static bool sample_one(engine *e, struct sequence *s, float *row)
 {
     int V = e->cfg->vocab_size;
     struct engine_event *ev = new_event(e, s);
@@ -402,7 +385,6 @@ static bool sample_one(engine *e, struct sequence *s, float *row, double t)
         s->tokens = xrealloc(s->tokens, s->cap * sizeof(int32_t));
     }
     s->tokens[s->n_tokens++] = tok;
-    if (s->n_tokens == s->n_prompt + 1) s->t_first_token = t;
     ev->token = tok;
     ev->logprob = s->logprobs >= 0 ? e->raw[tok] - lse : 0;
     ev->n_generated = s->n_tokens - s->n_prompt;
@@ -456,10 +438,9 @@ int engine_step(engine *e)
         } else {
             sched_advance(e->sched);
             e->computed_tokens += p->batch.n_tokens;
-            double t = mono_seconds();
             int k = 0;
             for (int i = 0; i < p->n_seqs; i++) /* retire() leaves the plan's arrays alone */
-                if (p->sample[i] && sample_one(e, p->seqs[i], e->logits + (size_t)k++ * e->cfg->vocab_size, t))
+                if (p->sample[i] && sample_one(e, p->seqs[i], e->logits + (size_t)k++ * e->cfg->vocab_size))
                     retire(e, p->seqs[i]);
             rc = 1;
         }

@@ -15,9 +15,6 @@
 
 enum finish_reason { FINISH_NONE = 0, FINISH_STOP, FINISH_LENGTH, FINISH_ABORT };
 
-/* "stop", "length", "abort" (NULL for FINISH_NONE). */
-const char *finish_reason_name(enum finish_reason r);
-
 struct sequence {
     uint64_t id;
     int32_t *tokens;
@@ -36,7 +33,6 @@ struct sequence {
     int32_t *bias_ids;       /* logit_bias */
     float *bias;
     int n_bias;
-    double t_arrival, t_first_token;
     /* the scheduler's queue (waiting or running) */
     struct sequence *prev, *next;
     int queue;

@@ -35,7 +35,6 @@ CI does not run this (it needs torch). To re-record, on Debian
 $TESSERA_STORIES260K overrides the stories260K folder. No model hub is used.
 """
 import json
-import math
 import os
 import shutil
 import sys

@@ -136,8 +136,6 @@ struct srv {
     struct metrics m;
 };
 
-static double now(void) { return uv_hrtime() * 1e-9; }
-
 // ---------------------------------------------------------------------------
 // small helpers
 
@@ -175,7 +173,8 @@ static json_t *token_entry(const struct srv *s, int32_t id, float lp, bool with_
     if (!piece) piece = "";
     size_t k = 0;
     unsigned int byte;
-    if (sscanf(piece, "<0x%2X>", &byte) == 1 && strlen(piece) == 6) {
+    bool is_byte = sscanf(piece, "<0x%2X>", &byte) == 1 && strlen(piece) == 6; /* byte fallback */
+    if (is_byte) {
         if (byte < 0x80) out[k++] = (char)byte;
         else k = (size_t)snprintf(out, cap, "bytes:\\x%02x", byte);
     } else {
@@ -193,7 +192,7 @@ static json_t *token_entry(const struct srv *s, int32_t id, float lp, bool with_
     json_object_set_new(e, "logprob", json_real(isfinite(lp) ? lp : -9999.0));
     if (with_bytes) {
         json_t *b = json_array();
-        if (sscanf(piece, "<0x%2X>", &byte) == 1 && strlen(piece) == 6) json_array_append_new(b, json_integer(byte));
+        if (is_byte) json_array_append_new(b, json_integer(byte));
         else
             for (size_t i = 0; i < k; i++) json_array_append_new(b, json_integer((unsigned char)out[i]));
         json_object_set_new(e, "bytes", b);
@@ -223,7 +222,7 @@ static void cors_headers(struct srv *s, const struct http_request *r, char *out,
 static void log_request(struct srv *s, const struct http_request *r, int status, int prompt, int completion,
                         double ttft)
 {
-    double total = now() - r->t_start;
+    double total = mono_seconds() - r->t_start;
     count_status(&s->m, status);
     if (prompt >= 0 && status == 200) hist_add(&s->m.e2e, total);
     fprintf(stderr, "tessera: %s %s %d", r->method, r->path, status);
@@ -416,10 +415,19 @@ static void choice_done(struct srv *s, struct choice *c, const char *finish)
     if (j->n_done == j->n_choices) job_reply(s, j);
 }
 
+/* Detokenized text through the stop-string matcher to the reply. */
+static void push_text(struct choice *c, const char *text, long n)
+{
+    size_t out_n;
+    const char *out = stop_push(&c->sm, text, (size_t)n, &out_n);
+    c->text_offset += out_n;
+    emit(c, out, out_n, NULL);
+}
+
 static void on_token(struct srv *s, struct choice *c, const struct engine_event *ev)
 {
     struct job *j = c->job;
-    double t = now();
+    double t = mono_seconds();
     if (c->n_tokens == 0) {
         if (j->t_first == 0) {
             j->t_first = t;
@@ -446,10 +454,7 @@ static void on_token(struct srv *s, struct choice *c, const struct engine_event 
     if (ev->finish == FINISH_STOP) return;
     const char *piece;
     long n = detok_push(&c->dt, ev->token, &piece);
-    size_t out_n;
-    const char *out = stop_push(&c->sm, piece, (size_t)n, &out_n);
-    c->text_offset += out_n;
-    emit(c, out, out_n, NULL);
+    push_text(c, piece, n);
     if (c->sm.matched) {
         engine_abort(s->eng, (uint64_t)c->eid);
         choice_done(s, c, "stop");
@@ -460,9 +465,9 @@ static void on_finish(struct srv *s, struct choice *c, enum finish_reason f)
 {
     struct job *j = c->job;
     if (f == FINISH_ABORT) { /* not asked for: the engine failed this request */
+        struct oai_error e;
+        oai_fail(&e, 500, NULL, NULL, "the engine failed this request");
         if (j->stream && j->req) {
-            struct oai_error e;
-            oai_fail(&e, 500, NULL, NULL, "the engine failed this request");
             char *t = oai_error_json(&e);
             size_t n;
             char *ev = sse_data(t, strlen(t), &n);
@@ -472,8 +477,6 @@ static void on_finish(struct srv *s, struct choice *c, enum finish_reason f)
             log_request(s, j->req, 500, j->prompt_tokens, 0, -1);
             http_stream_end(j->req);
         } else if (j->req) {
-            struct oai_error e;
-            oai_fail(&e, 500, NULL, NULL, "the engine failed this request");
             reply_error(s, j->req, &e);
         }
         j->req = NULL;
@@ -485,11 +488,10 @@ static void on_finish(struct srv *s, struct choice *c, enum finish_reason f)
     }
     const char *piece;
     long n = detok_flush(&c->dt, &piece);
-    size_t out_n;
-    const char *out = stop_push(&c->sm, piece, (size_t)n, &out_n);
-    emit(c, out, out_n, NULL);
+    push_text(c, piece, n);
     if (!c->sm.matched) {
-        out = stop_flush(&c->sm, &out_n);
+        size_t out_n;
+        const char *out = stop_flush(&c->sm, &out_n);
         emit(c, out, out_n, NULL);
     }
     choice_done(s, c, f == FINISH_LENGTH && !c->sm.matched ? "length" : "stop");
@@ -574,6 +576,7 @@ static void handle_generate(struct srv *s, struct http_request *r, bool chat)
     }
     int32_t **ids = xcalloc(n_prompts, sizeof(int32_t *));
     int *n_ids = xcalloc(n_prompts, sizeof(int));
+    struct engine_request *er = xcalloc(n_prompts, sizeof(*er));
     int total_prompt = 0, bad = -1;
     for (int p = 0; p < n_prompts; p++) {
         n_ids[p] = chat ? chat_render(s->style, q.msgs, q.n_msgs, s->tok, &ids[p]) : tokenize_prompt(s, &q.prompts[p], &ids[p]);
@@ -594,17 +597,13 @@ static void handle_generate(struct srv *s, struct http_request *r, bool chat)
             oai_fail(&e, 400, chat ? "messages" : "prompt", "context_length_exceeded",
                      "This model's maximum context length is %d tokens. However, your %s resulted in %d tokens, "
                      "leaving no room for the completion.", s->max_len, chat ? "messages" : "prompt", n_ids[bad]);
-        for (int p = 0; p < n_prompts; p++) free(ids[p]);
-        free(ids);
-        free(n_ids);
-        goto fail;
+        goto reject;
     }
 
     /* what the engine would refuse is a 400 before anything is submitted; without
      * max_tokens a choice may run to the end of the context or of the KV pool */
     int32_t eos = tok_eos_id(s->tok);
     int64_t room = engine_pool_tokens(s->eng) < s->max_len ? engine_pool_tokens(s->eng) : s->max_len;
-    struct engine_request *er = xcalloc(n_prompts, sizeof(*er));
     for (int p = 0; p < n_prompts; p++) {
         er[p] = (struct engine_request){.prompt = ids[p], .n_prompt = n_ids[p], .sampling = q.sp,
                                         .max_tokens = q.max_tokens > 0 ? q.max_tokens : (int)(room - n_ids[p]),
@@ -617,11 +616,7 @@ static void handle_generate(struct srv *s, struct http_request *r, bool chat)
                          "the prompt has %d tokens; the KV cache holds %lld in all", n_ids[p], (long long)room);
             else
                 oai_fail(&e, 400, NULL, NULL, "%s", err_msg());
-            for (int k = 0; k < n_prompts; k++) free(ids[k]);
-            free(ids);
-            free(n_ids);
-            free(er);
-            goto fail;
+            goto reject;
         }
     }
 
@@ -679,6 +674,11 @@ static void handle_generate(struct srv *s, struct http_request *r, bool chat)
     if (j->n_done == j->n_choices) job_reply(s, j);
     if (j->replied && j->n_final == j->n_choices) job_free(s, j);
     return;
+reject:
+    for (int p = 0; p < n_prompts; p++) free(ids[p]);
+    free(ids);
+    free(n_ids);
+    free(er);
 fail:
     oai_request_free(&q);
     reply_error(s, r, &e);

@@ -34,7 +34,7 @@ struct http_conn {
     int limit_status;            /* 413 or 431 once a limit tripped */
     char *pending;               /* received bytes not parsed yet */
     size_t pending_len, pending_cap;
-    bool paused, in_pump, keep_alive, streaming, close_after_write, closing;
+    bool paused, in_pump, keep_alive, close_after_write, closing;
     bool http10;                 /* the active request is HTTP/1.0: no chunked replies */
     size_t write_queued;
     int handles_open;
@@ -262,7 +262,7 @@ static int on_headers_complete(llhttp_t *p)
     r->path = xmalloc(plen + 1);
     memcpy(r->path, r->target, plen);
     r->path[plen] = '\0';
-    r->t_start = uv_hrtime() * 1e-9;
+    r->t_start = mono_seconds();
     const char *rid = http_header(r, "x-request-id");
     bool ok = rid && *rid && strlen(rid) < sizeof(r->request_id);
     for (const char *q = rid; ok && *q; q++) ok = isgraph((unsigned char)*q) && *q != '"' && *q != '\\';
@@ -329,7 +329,6 @@ static void execute(http_conn *c, const char *buf, size_t len)
         uv_timer_stop(&c->timer);
         c->active = c->cur;
         c->cur = NULL;
-        c->streaming = false;
         c->srv->handler(c->active, c->srv->arg);
         return;
     }
@@ -503,7 +502,6 @@ void http_respond(struct http_request *r, int status, const char *content_type, 
                   const char *body, size_t len)
 {
     http_conn *c = r->conn;
-    r->status = status;
     char h[4096];
     int n = head(h, sizeof(h), r, status, content_type, extra_headers, (long)len);
     if (n >= (int)sizeof(h)) n = sizeof(h) - 1;
@@ -515,8 +513,6 @@ void http_respond(struct http_request *r, int status, const char *content_type, 
 void http_stream_begin(struct http_request *r, int status, const char *content_type, const char *extra_headers)
 {
     http_conn *c = r->conn;
-    r->status = status;
-    c->streaming = true;
     if (c->http10) c->keep_alive = false;
     char h[4096];
     int n = head(h, sizeof(h), r, status, content_type, extra_headers, -1);

@@ -34,11 +34,10 @@ struct http_request {
     char *body;              /* NUL-terminated */
     size_t body_len, body_cap;
     char request_id[64];     /* the client's X-Request-Id, or a generated one */
-    double t_start;          /* uv_hrtime seconds when the headers were complete */
+    double t_start;          /* mono_seconds() when the headers were complete */
     /* set by the handler */
     void (*on_abort)(struct http_request *r, void *arg); /* the client went away first */
     void *abort_arg;
-    int status;              /* of the reply, for logging */
 };
 
 struct http_limits {

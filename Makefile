@@ -5,6 +5,8 @@
 #   make test       every test CI runs: unit (Criterion), sanitizers, CLI, server
 #   make deps       install the Debian packages and the Python venv for tests
 #   make bench      CPU speed side by side with llama.cpp (see benchmarks/)
+#   make emu        build/tessera-emu: the CUDA backend run by the CPU emulator
+#   make CUDA=1     build/tessera with the CUDA backend (nvcc, sm_80/89/90)
 #
 # Variables: V=1 shows commands; CFLAGS adds to the project flags.
 
@@ -29,9 +31,21 @@ else
 Q := @
 endif
 
+# CUDA: the toolkit's headers build the emulated backend (make test, make emu);
+# nvcc and its libraries only CUDA=1.
+CUDA_HOME ?= /usr/local/cuda
+CUDA_INC := $(CUDA_HOME)/include
+NVCC ?= $(CUDA_HOME)/bin/nvcc
+CUDA_ARCHS := 80 89 90
+NVCC_FLAGS := -std=c++17 -O3 -lineinfo $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
+  -Xcompiler -Wall,-Wextra,-Werror -Werror all-warnings
+EMU_CXXFLAGS := -std=c++17 -Wall -Wextra -Werror -Wno-unknown-pragmas -g -isystem $(CUDA_INC)
+CUDA_CFLAGS := -isystem $(CUDA_INC) -DTESSERA_CUDA
+
 # server/ modules other than the command line are library code the tests link too
 SRV_C := $(filter-out server/main.c server/cmd_%.c,$(wildcard server/*.c))
-LIB_C := $(wildcard engine/*.c) $(wildcard kernels/cpu/*.c) $(wildcard tokenizer/*.c) $(SRV_C)
+LIB_C := $(filter-out engine/backend_cuda.c,$(wildcard engine/*.c)) $(wildcard kernels/cpu/*.c) \
+  $(wildcard tokenizer/*.c) $(SRV_C)
 LIB_CXX := tokenizer/spm.cc
 APP_C := server/main.c $(wildcard server/cmd_*.c)
 TEST_C := $(wildcard tests/unit/*.c)
@@ -46,10 +60,20 @@ SAN_TEST_OBJ := $(call obj,$(BUILD)/san,$(TEST_C))
 SAN_APP_OBJ := $(call obj,$(BUILD)/san,$(APP_C))
 LLHTTP_OBJ := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/llhttp/%.o,$(wildcard $(LLHTTP_DIR)/*.c))
 
+# The CUDA backend, its kernels and main.c (which offers --device cuda), built
+# against the emulator (build/emu) or with nvcc (build/cuda).
+CU_SRC := $(wildcard kernels/cuda/*.cu)
+CUDA_C := engine/backend_cuda.c server/main.c
+EMU_OBJ := $(patsubst %.cu,$(BUILD)/emu/%.o,$(CU_SRC)) $(patsubst %.c,$(BUILD)/emu/%.o,$(wildcard kernels/emu/*.c) $(CUDA_C))
+EMU_TEST_OBJ := $(patsubst %.c,$(BUILD)/emu/%.o,$(wildcard tests/emu/*.c)) \
+  $(patsubst %.cu,$(BUILD)/emu/%.o,$(wildcard tests/emu/*.cu)) $(BUILD)/obj/tests/unit/test_util.o
+CUDA_OBJ := $(patsubst %.cu,$(BUILD)/cuda/%.o,$(CU_SRC)) $(patsubst %.c,$(BUILD)/cuda/%.o,$(CUDA_C))
+APP_REST_OBJ := $(filter-out $(BUILD)/obj/server/main.o,$(APP_OBJ))
+
 DEMO := $(BUILD)/demo-model
 VENV := .venv
 
-.PHONY: all run test test-unit test-san test-cli test-server deps bench clean demo
+.PHONY: all run test test-unit test-emu test-cuda-build test-cuda test-san test-cli test-server deps bench clean demo emu FORCE
 all: $(BUILD)/tessera
 
 $(BUILD)/obj/%.o: %.c
@@ -72,14 +96,69 @@ $(BUILD)/san/%.o: %.cc
 	@$(if $(Q),echo "  CXX  $< (asan+ubsan)")
 	$(Q)$(CXX) $(PROJECT_CXXFLAGS) $(SAN_FLAGS) $(DEPFLAGS) $(CXXFLAGS) -c $< -o $@
 
+$(BUILD)/emu/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC   $< (emu)")
+	$(Q)$(CC) $(PROJECT_CFLAGS) $(CUDA_CFLAGS) $(OPT) $(DEPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/emu/%.o: %.cu
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX  $< (emu)")
+	$(Q)$(CXX) -x c++ $(EMU_CXXFLAGS) $(OPT) $(DEPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/cuda/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC   $< (cuda)")
+	$(Q)$(CC) $(PROJECT_CFLAGS) $(CUDA_CFLAGS) $(OPT) $(DEPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/cuda/%.o: %.cu
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  NVCC $<")
+	$(Q)$(NVCC) $(NVCC_FLAGS) -MMD -MP -c $< -o $@
+
 $(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC   $< (llhttp)")
 	$(Q)$(CC) -O2 -w -I$(LLHTTP_INC) -c $< -o $@
 
-$(BUILD)/tessera: $(LIB_OBJ) $(APP_OBJ) $(LLHTTP_OBJ)
+# build/tessera is the CPU build, or with CUDA=1 the CUDA one; the variant
+# file changes when the choice does, so that switching relinks.
+VARIANT := $(if $(CUDA),cuda,cpu)
+$(BUILD)/variant: FORCE
+	@mkdir -p $(BUILD)
+	@[ "$$(cat $@ 2>/dev/null)" = "$(VARIANT)" ] || echo $(VARIANT) > $@
+
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -lcublas -lcudart
+ifeq ($(CUDA),)
+$(BUILD)/tessera: $(LIB_OBJ) $(APP_OBJ) $(LLHTTP_OBJ) $(BUILD)/variant
+	@$(if $(Q),echo "  LINK $@")
+	$(Q)$(CXX) -pthread $(filter %.o,$^) -o $@ $(LIBS) $(LDFLAGS)
+else
+$(BUILD)/tessera: $(BUILD)/tessera-cuda $(BUILD)/variant
+	cp $< $@
+endif
+
+$(BUILD)/tessera-cuda: $(LIB_OBJ) $(APP_REST_OBJ) $(CUDA_OBJ) $(LLHTTP_OBJ)
+	@$(if $(Q),echo "  LINK $@")
+	$(Q)$(CXX) -pthread $^ -o $@ $(LIBS) $(CUDA_LIBS) $(LDFLAGS)
+
+# the emulated kernel and backend tests, natively on a GPU
+CUDA_TEST_OBJ := $(patsubst %.c,$(BUILD)/cuda/%.o,tests/emu/test_cuda_kernels.c tests/emu/test_backend_cuda.c)
+$(CUDA_TEST_OBJ): CFLAGS += -DTESSERA_NATIVE_CUDA
+$(BUILD)/test_cuda: $(LIB_OBJ) $(filter-out $(BUILD)/cuda/server/main.o,$(CUDA_OBJ)) $(CUDA_TEST_OBJ) \
+  $(BUILD)/obj/tests/unit/test_util.o $(LLHTTP_OBJ)
+	@$(if $(Q),echo "  LINK $@")
+	$(Q)$(CXX) -pthread $^ -o $@ $(LIBS) -lcriterion $(CUDA_LIBS) $(LDFLAGS)
+
+emu: $(BUILD)/tessera-emu
+
+$(BUILD)/tessera-emu: $(LIB_OBJ) $(APP_REST_OBJ) $(EMU_OBJ) $(LLHTTP_OBJ)
 	@$(if $(Q),echo "  LINK $@")
 	$(Q)$(CXX) -pthread $^ -o $@ $(LIBS) $(LDFLAGS)
+
+$(BUILD)/test_emu: $(LIB_OBJ) $(filter-out $(BUILD)/emu/server/main.o,$(EMU_OBJ)) $(EMU_TEST_OBJ) $(LLHTTP_OBJ)
+	@$(if $(Q),echo "  LINK $@")
+	$(Q)$(CXX) -pthread $^ -o $@ $(LIBS) -lcriterion $(LDFLAGS)
 
 $(BUILD)/test_unit: $(LIB_OBJ) $(TEST_OBJ) $(LLHTTP_OBJ)
 	@$(if $(Q),echo "  LINK $@")
@@ -103,14 +182,28 @@ run: $(BUILD)/tessera demo
 	@echo "Point an OpenAI client at http://127.0.0.1:8000/v1 (model \"demo\"); Ctrl-C stops the server."
 	$(BUILD)/tessera serve $(DEMO) --served-model-name demo
 
-test: test-unit test-san test-cli test-server
+test: test-unit test-emu test-san test-cli test-server test-cuda-build
 
 test-unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit --jobs 2
 
+# every CUDA kernel, emulated, against its CPU reference; the CUDA backend
+# emulated end to end
+test-emu: $(BUILD)/test_emu
+	$(BUILD)/test_emu --jobs 2
+
+# the CUDA build (nvcc, every target architecture, warnings as errors) on
+# every run, so that it never rots where no GPU is
+test-cuda-build: $(BUILD)/tessera-cuda
+	$(BUILD)/tessera-cuda --version
+
+# on a machine with a GPU: the kernel and backend tests natively
+test-cuda: $(BUILD)/test_cuda
+	$(BUILD)/test_cuda --jobs 1
+
 # ASan + UBSan (leak checks included) over the same unit tests, and the server
 # tests against a sanitized binary (a leak or error at exit fails them).
-test-san: $(BUILD)/test_unit_san $(BUILD)/tessera_san $(VENV)/.ok
+test-san: $(BUILD)/test_unit_san $(BUILD)/tessera_san $(BUILD)/tessera-emu $(VENV)/.ok
 	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/test_unit_san --jobs 2
 	ASAN_OPTIONS=detect_leaks=1 TESSERA_BIN=$(BUILD)/tessera_san $(VENV)/bin/python -m pytest -q tests/server
 
@@ -120,11 +213,11 @@ $(VENV)/.ok: tests/requirements.txt
 	$(VENV)/bin/pip install -q -r tests/requirements.txt
 	touch $@
 
-test-cli: $(BUILD)/tessera demo $(VENV)/.ok
+test-cli: $(BUILD)/tessera $(BUILD)/tessera-emu demo $(VENV)/.ok
 	$(VENV)/bin/python -m pytest -q tests/cli
 
 # the HTTP server through the official openai package and raw sockets
-test-server: $(BUILD)/tessera $(VENV)/.ok
+test-server: $(BUILD)/tessera $(BUILD)/tessera-emu $(VENV)/.ok
 	$(VENV)/bin/python -m pytest -q tests/server
 
 deps:

@@ -46,15 +46,25 @@ struct backend_ops {
     void (*silu_mul)(struct backend *b, float *out, const float *gate, const float *up, int64_t n);
     /* Sum over tensor-parallel ranks, in place; a no-op with one rank. */
     void (*all_reduce)(struct backend *b, float *buf, int64_t n);
+    /* Bytes the KV cache may take by default once n_params weights are
+     * loaded; NULL: a quarter of the host's available memory. */
+    int64_t (*kv_budget)(struct backend *b, int64_t n_params);
     void (*destroy)(struct backend *b);
 };
 
 struct backend {
     const struct backend_ops *ops;
+    enum dtype kv_dtype; /* the KV cache's element type (and, on CUDA, the weights') */
 };
 
 /* The CPU backend with n_threads compute threads (including the caller);
  * n_threads < 1: one per online core. */
 struct backend *backend_cpu_create(int n_threads);
+
+/* The CUDA backend on GPU `device`, weights and KV cache stored as dt, the
+ * KV cache sized by default to gpu_mem_util of the device's memory. NULL
+ * with err_msg() set when there is no such device. Only in builds with CUDA
+ * (make CUDA=1, or the emulated make emu). */
+struct backend *backend_cuda_create(int device, enum dtype dt, double gpu_mem_util);
 
 #endif

@@ -146,8 +146,7 @@ static void cpu_attention(struct backend *b, float *out, const float *q, const s
                           const struct attn_batch *ab)
 {
     struct backend_cpu *c = cpu(b);
-    int ctx = 0; /* scores scratch: the longest context in the batch */
-    for (int t = 0; t < ab->n_tokens; t++) ctx = ab->positions[t] + 1 > ctx ? ab->positions[t] + 1 : ctx;
+    int ctx = ab->max_ctx; /* scores scratch: the longest context in the batch */
     if (ctx > c->max_ctx) {
         free(c->scratch);
         c->scratch = xmalloc((size_t)c->n_threads * ctx * sizeof(float));
@@ -218,6 +217,7 @@ struct backend *backend_cpu_create(int n_threads)
 {
     struct backend_cpu *b = xcalloc(1, sizeof(*b));
     b->base.ops = &cpu_ops;
+    b->base.kv_dtype = DTYPE_F32;
     b->n_threads = n_threads < 1 ? threadpool_default_threads() : n_threads;
     b->pool = threadpool_create(b->n_threads);
     return &b->base;

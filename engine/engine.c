@@ -90,14 +90,16 @@ int engine_create(engine **out, const char *dir, struct backend *b, const struct
         return err_set(ERR_INVALID, "--max-model-len %d exceeds the model's max_position_embeddings %d",
                        max_len, cfg.max_pos);
 
-    /* K and V, fp32, every layer */
-    int64_t per_block = 2LL * cfg.n_layers * cfg.n_kv_heads * cfg.head_dim * sizeof(float) * c->block_size;
+    /* K and V, every layer, in the backend's cache type */
+    int64_t per_block = 2LL * cfg.n_layers * cfg.n_kv_heads * cfg.head_dim * (int64_t)dtype_size(b->kv_dtype) *
+                        c->block_size;
     int64_t blocks_per_seq = (max_len + c->block_size - 1) / c->block_size;
     int64_t want = c->kv_cache_memory;
     if (!want) {
         want = blocks_per_seq * c->max_num_seqs * per_block;
-        int64_t avail = mem_available() / 4;
+        int64_t avail = b->ops->kv_budget ? b->ops->kv_budget(b, model_config_num_params(&cfg)) : mem_available() / 4;
         if (avail > 0 && want > avail) want = avail;
+        if (b->ops->kv_budget && avail <= 0) want = 0;
     }
     int64_t num_blocks = want / per_block;
     if (num_blocks < 1)

@@ -29,11 +29,12 @@ struct model {
     struct kv_layer *kv;         /* [n_layers] */
     float *inv_freq;             /* host [hd/2] */
     int max_blocks;
-    /* host staging for rope tables */
+    /* host staging for rope tables and sequence starts */
     float *h_cos, *h_sin;
+    int32_t *h_seq_start;
     /* device activations, sized for max_step_tokens */
     float *x, *xn, *q, *k, *v, *att, *res, *gate, *up, *xo, *logits, *cos, *sin;
-    int32_t *d_ids, *d_pos, *d_tok_seq, *d_bt, *d_out;
+    int32_t *d_ids, *d_pos, *d_tok_seq, *d_bt, *d_out, *d_seq_start;
     int64_t *d_slots;
 };
 
@@ -101,7 +102,9 @@ static void alloc_buffers(model *m)
     m->d_out = balloc(b, T * sizeof(int32_t));
     m->d_slots = balloc(b, T * sizeof(int64_t));
     m->d_bt = balloc(b, (size_t)m->p.max_seqs * m->max_blocks * sizeof(int32_t));
-    size_t kv_bytes = (size_t)m->p.num_kv_blocks * m->p.block_size * nkv * f;
+    m->d_seq_start = balloc(b, ((size_t)m->p.max_seqs + 1) * sizeof(int32_t));
+    m->h_seq_start = xmalloc(((size_t)m->p.max_seqs + 1) * sizeof(int32_t));
+    size_t kv_bytes = (size_t)m->p.num_kv_blocks * m->p.block_size * nkv * dtype_size(b->kv_dtype);
     m->kv = xcalloc(c->n_layers, sizeof(*m->kv));
     for (int l = 0; l < c->n_layers; l++) {
         m->kv[l] = (struct kv_layer){balloc(b, kv_bytes), balloc(b, kv_bytes), m->p.block_size,
@@ -137,7 +140,7 @@ void model_destroy(model *m)
     struct backend *b = m->b;
     void *bufs[] = {m->x, m->xn, m->res, m->q, m->att, m->k, m->v, m->gate, m->up, m->xo,
                     m->logits, m->cos, m->sin, m->d_ids, m->d_pos, m->d_tok_seq, m->d_out,
-                    m->d_slots, m->d_bt, m->dev.final_norm};
+                    m->d_slots, m->d_bt, m->d_seq_start, m->dev.final_norm};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) b->ops->free(b, bufs[i]);
     for (int l = 0; l < m->cfg.n_layers; l++) {
         b->ops->free(b, m->kv[l].k);
@@ -152,17 +155,31 @@ void model_destroy(model *m)
     free(m->inv_freq);
     free(m->h_cos);
     free(m->h_sin);
+    free(m->h_seq_start);
     free(m);
 }
 
 const struct model_config *model_get_config(const model *m) { return &m->cfg; }
 int model_max_blocks_per_seq(const model *m) { return m->max_blocks; }
 
-/* Copies the step plan to the device and fills the rope tables. */
-static void upload_plan(model *m, const struct step_batch *sb)
+/* Copies the step plan to the device, fills the rope tables and the
+ * per-sequence part of ab. */
+static void upload_plan(model *m, const struct step_batch *sb, struct attn_batch *ab)
 {
     struct backend *b = m->b;
     int T = sb->n_tokens, half = m->cfg.head_dim / 2;
+    int32_t *start = m->h_seq_start;
+    ab->max_q_len = ab->max_ctx = 0;
+    for (int s = 0, t = 0; s < sb->n_seqs; s++) {
+        start[s] = t;
+        while (t < T && sb->tok_seq[t] == s) t++;
+        if (t - start[s] > ab->max_q_len) ab->max_q_len = t - start[s];
+        if (t > start[s] && sb->positions[t - 1] + 1 > ab->max_ctx) ab->max_ctx = sb->positions[t - 1] + 1;
+    }
+    start[sb->n_seqs] = T;
+    ab->n_seqs = sb->n_seqs;
+    ab->seq_start = m->d_seq_start;
+    b->ops->to_device(b, m->d_seq_start, start, (sb->n_seqs + 1) * sizeof(int32_t));
     for (int t = 0; t < T; t++) {
         for (int i = 0; i < half; i++) {
             float a = (float)sb->positions[t] * m->inv_freq[i];
@@ -191,8 +208,10 @@ static int check_batch(const model *m, const struct step_batch *sb)
         if (sb->token_ids[t] < 0 || sb->token_ids[t] >= m->cfg.vocab_size)
             return err_set(ERR_INVALID, "token id %d is outside the vocabulary", sb->token_ids[t]);
         if (sb->positions[t] < 0 || sb->positions[t] >= sb->max_blocks * m->p.block_size ||
-            sb->slots[t] < 0 || sb->slots[t] >= n_slots || sb->tok_seq[t] < 0 || sb->tok_seq[t] >= sb->n_seqs)
-            return err_set(ERR_INVALID, "token %d has a bad position, slot or sequence", t);
+            sb->slots[t] < 0 || sb->slots[t] >= n_slots || sb->tok_seq[t] < 0 || sb->tok_seq[t] >= sb->n_seqs ||
+            (t > 0 && sb->tok_seq[t] < sb->tok_seq[t - 1]))
+            return err_set(ERR_INVALID, "token %d has a bad position, slot or sequence (a sequence's tokens are "
+                           "contiguous)", t);
     }
     return 0;
 }
@@ -207,10 +226,10 @@ int model_forward(model *m, const struct step_batch *sb, float *logits)
     const struct weights *w = &m->dev;
     int T = sb->n_tokens, H = c->hidden_size, hd = c->head_dim;
     float eps = c->rms_norm_eps;
-    upload_plan(m, sb);
+    struct attn_batch ab = {.n_tokens = T, .n_heads = w->n_heads, .tok_seq = m->d_tok_seq, .positions = m->d_pos,
+                            .block_tables = m->d_bt, .max_blocks = sb->max_blocks, .scale = 1.0f / sqrtf((float)hd)};
+    upload_plan(m, sb, &ab);
 
-    struct attn_batch ab = {T, w->n_heads, m->d_tok_seq, m->d_pos, m->d_bt, sb->max_blocks,
-                            1.0f / sqrtf((float)hd)};
     o->embed(b, m->x, &w->embed, m->d_ids, T);
     const float *pending = NULL; /* residual not yet added into x */
     for (int l = 0; l < c->n_layers; l++) {

@@ -228,3 +228,10 @@ bool model_config_is_eos(const struct model_config *c, int id)
         if (c->eos_ids[i] == id) return true;
     return false;
 }
+
+int64_t model_config_num_params(const struct model_config *c)
+{
+    int64_t H = c->hidden_size, hd = c->head_dim, I = c->intermediate_size;
+    int64_t attn = H * hd * (2 * c->n_heads + 2 * c->n_kv_heads), mlp = 3 * H * I;
+    return (int64_t)c->vocab_size * H * (c->tie_word_embeddings ? 1 : 2) + c->n_layers * (attn + mlp + 2 * H) + H;
+}

@@ -45,4 +45,7 @@ void model_config_rope_inv_freq(const struct model_config *c, float *inv_freq);
 
 bool model_config_is_eos(const struct model_config *c, int id);
 
+/* Weights of the model: embeddings, LM head (unless tied) and layers. */
+int64_t model_config_num_params(const struct model_config *c);
+
 #endif

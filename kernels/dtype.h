@@ -87,4 +87,14 @@ static inline float dtype_get(const void *p, enum dtype t, size_t i)
     return 0.0f;
 }
 
+/* Stores v as element i of a row of type t (rounded to nearest even). */
+static inline void dtype_set(void *p, enum dtype t, size_t i, float v)
+{
+    switch (t) {
+    case DTYPE_F32: ((float *)p)[i] = v; break;
+    case DTYPE_F16: ((uint16_t *)p)[i] = f32_to_f16(v); break;
+    case DTYPE_BF16: ((uint16_t *)p)[i] = f32_to_bf16(v); break;
+    }
+}
+
 #endif

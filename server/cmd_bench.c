@@ -13,7 +13,8 @@
 
 struct bench_opts {
     const char *model_dir;
-    long n, concurrency, input_len, output_len, threads;
+    long n, concurrency, input_len, output_len;
+    struct cli_backend bk;
     uint64_t seed;
     bool json;
     struct engine_config ec;
@@ -36,8 +37,8 @@ static void help(FILE *f)
             "  --output-len O             generated tokens per request (default 64)\n"
             "  --seed S                   prompt contents (default 0)\n"
             "  --json                     also print the results as one JSON line\n"
-            "\n%s",
-            CLI_ENGINE_HELP);
+            "\n%s\n%s",
+            CLI_ENGINE_HELP, CLI_BACKEND_HELP);
 }
 
 static int parse(int argc, char **argv, struct bench_opts *o)
@@ -45,7 +46,7 @@ static int parse(int argc, char **argv, struct bench_opts *o)
     const char *v;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int r = cli_engine_opt(argc, argv, &i, &o->ec, &o->threads);
+        int r = cli_engine_opt(argc, argv, &i, &o->ec, &o->bk);
         if (r < 0) return -1;
         if (r > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -123,7 +124,11 @@ static uint64_t splitmix(uint64_t *s)
 
 static int run(struct bench_opts *o)
 {
-    struct backend *b = backend_cpu_create((int)o->threads);
+    struct backend *b = cli_backend_create(&o->bk);
+    if (!b) {
+        fprintf(stderr, "tessera: %s\n", err_msg());
+        return EXIT_USAGE;
+    }
     engine *e;
     if (engine_create(&e, o->model_dir, b, &o->ec)) {
         fprintf(stderr, "tessera: %s\n", err_msg());
@@ -228,6 +233,7 @@ int cmd_bench(int argc, char **argv)
 {
     struct bench_opts o = {.n = 64, .concurrency = 16, .input_len = 128, .output_len = 64};
     o.ec = engine_config_default();
+    o.bk = cli_backend_default();
     if (parse(argc, argv, &o)) return EXIT_USAGE;
     return run(&o);
 }

@@ -7,13 +7,13 @@
 #include "../engine/backend.h"
 #include "../engine/err.h"
 #include "../engine/engine.h"
-#include "../engine/threadpool.h"
 #include "../tokenizer/tokenizer.h"
 #include "cli.h"
 
 struct gen_opts {
     const char *model_dir, *prompt;
-    long max_tokens, threads;
+    long max_tokens;
+    struct cli_backend bk;
     struct sampling_params sp;
     bool ignore_eos, print_ids, echo;
 };
@@ -38,12 +38,13 @@ static void help(FILE *f)
             "  --presence-penalty X       -2..2 (default 0)\n"
             "  --frequency-penalty X      -2..2 (default 0)\n"
             "  --seed S                   same seed, same tokens (default: from the clock)\n"
-            "  --threads N                compute threads (default: online cores)\n"
             "  --ignore-eos               do not stop at end-of-sequence tokens\n"
             "  --no-echo                  do not print the prompt before the continuation\n"
             "  --ids                      print generated token ids instead of text\n"
+            "\n%s"
             "\n"
-            "exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad model folder\n");
+            "exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad model folder\n",
+            CLI_BACKEND_HELP);
 }
 
 static int parse(int argc, char **argv, struct gen_opts *o)
@@ -51,6 +52,7 @@ static int parse(int argc, char **argv, struct gen_opts *o)
     const char *v;
     double d;
     long l;
+    int r;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -84,8 +86,8 @@ static int parse(int argc, char **argv, struct gen_opts *o)
         } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
             if (!cli_u64("--seed", v, &o->sp.seed)) return -1;
             o->sp.has_seed = true;
-        } else if (cli_opt(argc, argv, &i, "--threads", &v)) {
-            if (!cli_int("--threads", v, 1, 1024, &o->threads)) return -1;
+        } else if ((r = cli_backend_opt(argc, argv, &i, &o->bk))) {
+            if (r < 0) return -1;
         } else if (!strcmp(a, "--ignore-eos")) {
             o->ignore_eos = true;
         } else if (!strcmp(a, "--no-echo")) {
@@ -144,7 +146,12 @@ static int run(struct gen_opts *o, const bool *set)
         fprintf(stderr, "tessera: %s\n", err);
         return EXIT_USAGE;
     }
-    struct backend *b = backend_cpu_create((int)o->threads);
+    struct backend *b = cli_backend_create(&o->bk);
+    if (!b) {
+        fprintf(stderr, "tessera: %s\n", err_msg());
+        tok_free(tok);
+        return EXIT_USAGE;
+    }
     struct engine_config ec = engine_config_default();
     ec.max_num_seqs = 1;
     ec.log = false;
@@ -220,7 +227,7 @@ static int run(struct gen_opts *o, const bool *set)
 
 int cmd_generate(int argc, char **argv)
 {
-    struct gen_opts o = {.max_tokens = 128, .threads = 0, .echo = true};
+    struct gen_opts o = {.max_tokens = 128, .bk = cli_backend_default(), .echo = true};
     o.sp = sampling_params_default();
     o.sp.temperature = -1; /* unset markers */
     o.sp.top_k = -1;
@@ -228,6 +235,5 @@ int cmd_generate(int argc, char **argv)
     o.sp.min_p = -1;
     if (parse(argc, argv, &o)) return EXIT_USAGE;
     bool set[4] = {o.sp.temperature >= 0, o.sp.top_k >= 0, o.sp.top_p >= 0, o.sp.min_p >= 0};
-    if (o.threads == 0) o.threads = threadpool_default_threads();
     return run(&o, set);
 }

@@ -28,7 +28,8 @@
 
 struct serve_opts {
     const char *model_dir, *host, *served_name, *api_key, *chat_template_file, *origins;
-    long port, threads, max_queue;
+    long port, max_queue;
+    struct cli_backend bk;
     double shutdown_timeout, header_timeout, idle_timeout;
     struct engine_config ec;
 };
@@ -939,8 +940,10 @@ static void load_main(void *arg)
     if (tok_load(&s->tok, s->o.model_dir, err, sizeof(err))) {
         snprintf(s->load_err, sizeof(s->load_err), "%s", err);
     } else {
-        s->b = backend_cpu_create((int)s->o.threads);
-        if (engine_create(&s->eng, s->o.model_dir, s->b, &s->o.ec)) {
+        s->b = cli_backend_create(&s->o.bk);
+        if (!s->b) {
+            snprintf(s->load_err, sizeof(s->load_err), "%s", err_msg());
+        } else if (engine_create(&s->eng, s->o.model_dir, s->b, &s->o.ec)) {
             snprintf(s->load_err, sizeof(s->load_err), "%s", err_msg());
             s->b->ops->destroy(s->b);
             s->b = NULL;
@@ -1040,8 +1043,8 @@ static void help(FILE *f)
             "  --shutdown-timeout S       on SIGTERM/SIGINT, seconds to let requests finish (default 30)\n"
             "  --header-timeout S         seconds for a request's headers to arrive (default 10)\n"
             "  --idle-timeout S           seconds a keep-alive connection may idle (default 60)\n"
-            "\n%s",
-            CLI_ENGINE_HELP);
+            "\n%s\n%s",
+            CLI_ENGINE_HELP, CLI_BACKEND_HELP);
 }
 
 static int parse(int argc, char **argv, struct serve_opts *o)
@@ -1049,7 +1052,7 @@ static int parse(int argc, char **argv, struct serve_opts *o)
     const char *v;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int r = cli_engine_opt(argc, argv, &i, &o->ec, &o->threads);
+        int r = cli_engine_opt(argc, argv, &i, &o->ec, &o->bk);
         if (r < 0) return -1;
         if (r > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -1098,6 +1101,7 @@ int cmd_serve(int argc, char **argv)
     s->o = (struct serve_opts){.host = "127.0.0.1", .port = 8000, .max_queue = 1024, .shutdown_timeout = 30,
                                .header_timeout = 10, .idle_timeout = 60};
     s->o.ec = engine_config_default();
+    s->o.bk = cli_backend_default();
     if (parse(argc, argv, &s->o)) {
         free(s);
         return EXIT_USAGE;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../engine/engine.h"
+#include "../engine/err.h"
 #include "cli.h"
 
 static void usage(FILE *f)
@@ -82,14 +83,65 @@ bool cli_u64(const char *name, const char *s, uint64_t *out)
     return true;
 }
 
+const char CLI_BACKEND_HELP[] =
+    "device options:\n"
+    "  --device cpu|cuda          where the model runs (default cpu)\n"
+    "  --threads N                CPU compute threads (default: online cores)\n"
+    "  --dtype T                  CUDA weights and KV cache: bfloat16 (default), float16, float32\n"
+    "  --gpu-memory-utilization F CUDA: share of the GPU memory for weights and KV cache (default 0.9)\n";
+
+struct cli_backend cli_backend_default(void)
+{
+    return (struct cli_backend){.threads = 0, .cuda = false, .dtype = DTYPE_BF16, .gpu_mem_util = 0.9};
+}
+
+int cli_backend_opt(int argc, char **argv, int *i, struct cli_backend *o)
+{
+    const char *v;
+    if (cli_opt(argc, argv, i, "--threads", &v)) return cli_int("--threads", v, 1, 1024, &o->threads) ? 1 : -1;
+    if (cli_opt(argc, argv, i, "--device", &v)) {
+        if (strcmp(v, "cpu") && strcmp(v, "cuda")) {
+            fprintf(stderr, "tessera: --device must be cpu or cuda, got \"%s\"\n", v);
+            return -1;
+        }
+        o->cuda = !strcmp(v, "cuda");
+        return 1;
+    }
+    if (cli_opt(argc, argv, i, "--dtype", &v)) {
+        if (!strcmp(v, "bfloat16") || !strcmp(v, "bf16")) o->dtype = DTYPE_BF16;
+        else if (!strcmp(v, "float16") || !strcmp(v, "half") || !strcmp(v, "fp16")) o->dtype = DTYPE_F16;
+        else if (!strcmp(v, "float32") || !strcmp(v, "float") || !strcmp(v, "fp32")) o->dtype = DTYPE_F32;
+        else {
+            fprintf(stderr, "tessera: --dtype must be bfloat16, float16 or float32, got \"%s\"\n", v);
+            return -1;
+        }
+        return 1;
+    }
+    if (cli_opt(argc, argv, i, "--gpu-memory-utilization", &v))
+        return cli_float("--gpu-memory-utilization", v, 0.05, 1.0, &o->gpu_mem_util) ? 1 : -1;
+    return 0;
+}
+
+struct backend *cli_backend_create(const struct cli_backend *o)
+{
+    if (!o->cuda) return backend_cpu_create((int)o->threads);
+#ifdef TESSERA_CUDA
+    return backend_cuda_create(0, o->dtype, o->gpu_mem_util);
+#else
+    err_set(ERR_UNSUPPORTED, "this build has no CUDA backend: build with make CUDA=1 (or make emu for the "
+            "emulated one)");
+    return NULL;
+#endif
+}
+
 const char CLI_ENGINE_HELP[] =
     "engine options:\n"
-    "  --threads N                compute threads (default: online cores)\n"
     "  --max-num-seqs N           sequences running at once (default 64)\n"
     "  --max-num-batched-tokens N tokens per forward step; longer prompts are chunked (default 512)\n"
     "  --max-model-len N          context length (default: the model's)\n"
     "  --kv-cache-memory BYTES    K/V cache size, suffix K/M/G allowed (default: max-num-seqs full\n"
-    "                             contexts, at most a quarter of the available memory)\n"
+    "                             contexts, at most a quarter of the available memory, or on CUDA\n"
+    "                             what --gpu-memory-utilization leaves after the weights)\n"
     "  --no-prefix-caching        do not reuse the K/V of shared prompt prefixes\n";
 
 /* BYTES with an optional K, M or G (powers of 1024) suffix. */
@@ -112,11 +164,12 @@ static bool parse_bytes(const char *s, int64_t *out)
     return true;
 }
 
-int cli_engine_opt(int argc, char **argv, int *i, struct engine_config *c, long *threads)
+int cli_engine_opt(int argc, char **argv, int *i, struct engine_config *c, struct cli_backend *bk)
 {
     const char *v;
     long l;
-    if (cli_opt(argc, argv, i, "--threads", &v)) return cli_int("--threads", v, 1, 1024, threads) ? 1 : -1;
+    int r = cli_backend_opt(argc, argv, i, bk);
+    if (r) return r;
     if (cli_opt(argc, argv, i, "--max-num-seqs", &v)) {
         if (!cli_int("--max-num-seqs", v, 1, 4096, &l)) return -1;
         c->max_num_seqs = (int)l;

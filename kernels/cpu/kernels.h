@@ -71,6 +71,11 @@ struct attn_batch {
     const int32_t *block_tables; /* [n_seqs, max_blocks] */
     int max_blocks;
     float scale;                 /* usually 1/sqrt(hd) */
+    /* Per sequence, for kernels that walk sequences (CUDA): its tokens are
+     * [seq_start[i], seq_start[i+1]); host-side bounds over the batch. */
+    int n_seqs;
+    const int32_t *seq_start;    /* [n_seqs + 1] */
+    int max_q_len, max_ctx;
 };
 
 /* out, q: [T, n_heads, hd]. Work items i = t * n_heads + h in [i0, i1).

@@ -36,13 +36,13 @@ def free_port():
 
 
 class Server:
-    def __init__(self, *extra):
+    def __init__(self, *extra, binary=None):
         if not (STORIES / "config.json").exists():
             pytest.fail(f"{STORIES} is missing: the tests need ../shared/models/stories260K")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(ROOT / "build" / f"serve-test-{self.port}.log", "w+")
-        self.proc = subprocess.Popen([str(TESSERA), "serve", str(STORIES), "--port", str(self.port),
+        self.proc = subprocess.Popen([str(binary or TESSERA), "serve", str(STORIES), "--port", str(self.port),
                                       "--served-model-name", "stories", "--threads", "2", *extra],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30

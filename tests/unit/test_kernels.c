@@ -248,7 +248,8 @@ static void run_paged(const struct paged_case *pc, uint64_t seed)
         }
     }
     struct kv_layer kv = {kc, vc, pc->bs, pc->n_kv, pc->hd};
-    struct attn_batch ab = {T, pc->n_heads, tok_seq, pos, bt, max_blocks, 1.0f / sqrtf((float)pc->hd)};
+    struct attn_batch ab = {.n_tokens = T, .n_heads = pc->n_heads, .tok_seq = tok_seq, .positions = pos,
+                            .block_tables = bt, .max_blocks = max_blocks, .scale = 1.0f / sqrtf((float)pc->hd)};
     size_t on = (size_t)T * pc->n_heads * pc->hd;
     float *o_ref = malloc(on * 4), *o_fast = malloc(on * 4), *o_dense = calloc(on, 4), *scratch = malloc(512 * 4);
     attention_ref(o_ref, q, &kv, &ab, scratch, 0, (int64_t)T * pc->n_heads);

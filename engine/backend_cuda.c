@@ -1,0 +1,271 @@
+/* backend_cuda.c: the op table on an NVIDIA GPU: kernels/cuda for
+ * everything but the GEMMs, cuBLAS for those.
+ *
+ * Weights and the KV cache are stored in the backend's dtype (float32,
+ * float16 or bfloat16); activations between ops are fp32. A GEMM with half
+ * or bf16 weights first rounds its input to the same type (kc_cast), then
+ * multiplies with fp32 accumulation and fp32 output, so the residual stream,
+ * norms, softmax and logits stay fp32. One stream; host<->device copies go
+ * through a pinned staging buffer; the logits come back with one copy per
+ * step and are sampled on the host (the sampler's penalties, logit_bias and
+ * logprobs live there). Built with nvcc for a GPU (make CUDA=1) or against
+ * kernels/emu for tests (make emu). */
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <string.h>
+
+#include "../kernels/cuda/kernels.h"
+#include "backend.h"
+#include "err.h"
+
+#define CUDA_OK(call)                                                                      \
+    do {                                                                                   \
+        cudaError_t e_ = (call);                                                           \
+        CHECKF(e_ == cudaSuccess, "%s: %s", #call, cudaGetErrorString(e_));                \
+    } while (0)
+#define BLAS_OK(call)                                                                      \
+    do {                                                                                   \
+        cublasStatus_t s_ = (call);                                                        \
+        CHECKF(s_ == CUBLAS_STATUS_SUCCESS, "%s: cuBLAS status %d", #call, (int)s_);       \
+    } while (0)
+
+struct backend_cuda {
+    struct backend base;
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    double mem_util;
+    void *cast;                  /* a GEMM's input rounded to the weights' type */
+    size_t cast_bytes;
+    float *attn_tmp;             /* split-K partial results */
+    size_t attn_tmp_floats;
+    unsigned char *staging;      /* pinned host buffer for copies */
+    size_t staging_cap, staging_used;
+    void **owned;                /* uploaded weights, freed at destroy */
+    int n_owned, cap_owned;
+};
+
+static struct backend_cuda *cu(struct backend *b) { return (struct backend_cuda *)b; }
+
+static cudaDataType cuda_type(enum dtype t)
+{
+    return t == DTYPE_F32 ? CUDA_R_32F : t == DTYPE_F16 ? CUDA_R_16F : CUDA_R_16BF;
+}
+
+static void *cuda_alloc(struct backend *b, size_t bytes)
+{
+    (void)b;
+    void *p = NULL;
+    return cudaMalloc(&p, bytes ? bytes : 1) == cudaSuccess ? p : NULL;
+}
+
+static void cuda_free(struct backend *b, void *p)
+{
+    (void)b;
+    if (p) CUDA_OK(cudaFree(p));
+}
+
+/* Room for n more bytes in the staging buffer; waits for the stream first
+ * when the buffer must be reused or grown. */
+static unsigned char *stage(struct backend_cuda *c, size_t n)
+{
+    n = (n + 255) & ~(size_t)255;
+    if (c->staging_used + n > c->staging_cap) {
+        CUDA_OK(cudaStreamSynchronize(c->stream));
+        c->staging_used = 0;
+        if (n > c->staging_cap) {
+            if (c->staging) CUDA_OK(cudaFreeHost(c->staging));
+            c->staging_cap = n > ((size_t)4 << 20) ? n : (size_t)4 << 20;
+            CUDA_OK(cudaMallocHost((void **)&c->staging, c->staging_cap));
+        }
+    }
+    unsigned char *p = c->staging + c->staging_used;
+    c->staging_used += n;
+    return p;
+}
+
+static void cuda_to_device(struct backend *b, void *dst, const void *src, size_t bytes)
+{
+    struct backend_cuda *c = cu(b);
+    if (!bytes) return;
+    unsigned char *p = stage(c, bytes);
+    memcpy(p, src, bytes);
+    CUDA_OK(cudaMemcpyAsync(dst, p, bytes, cudaMemcpyHostToDevice, c->stream));
+}
+
+static void cuda_to_host(struct backend *b, void *dst, const void *src, size_t bytes)
+{
+    struct backend_cuda *c = cu(b);
+    if (!bytes) return;
+    unsigned char *p = stage(c, bytes);
+    CUDA_OK(cudaMemcpyAsync(p, src, bytes, cudaMemcpyDeviceToHost, c->stream));
+    CUDA_OK(cudaStreamSynchronize(c->stream));
+    memcpy(dst, p, bytes);
+    c->staging_used = 0;
+}
+
+/* Converts to the backend's dtype on the host, then one copy. */
+static void cuda_upload_weight(struct backend *b, const struct tensor *host, struct tensor *dev)
+{
+    struct backend_cuda *c = cu(b);
+    enum dtype dt = b->kv_dtype;
+    size_t n = (size_t)host->rows * host->cols, bytes = n * dtype_size(dt);
+    const void *src = host->data;
+    void *conv = NULL;
+    if (host->dtype != dt) {
+        conv = xmalloc(bytes);
+        for (size_t i = 0; i < n; i++) dtype_set(conv, dt, i, dtype_get(host->data, host->dtype, i));
+        src = conv;
+    }
+    void *d = cuda_alloc(b, bytes);
+    CHECKF(d, "cuda: cannot allocate %zu bytes for a weight", bytes);
+    CUDA_OK(cudaMemcpy(d, src, bytes, cudaMemcpyHostToDevice));
+    free(conv);
+    if (c->n_owned == c->cap_owned) {
+        c->cap_owned = c->cap_owned ? 2 * c->cap_owned : 64;
+        c->owned = xrealloc(c->owned, c->cap_owned * sizeof(void *));
+    }
+    c->owned[c->n_owned++] = d;
+    *dev = (struct tensor){dt, host->rows, host->cols, d};
+}
+
+static void cuda_embed(struct backend *b, float *out, const struct tensor *table, const int32_t *ids, int T)
+{
+    kc_embed(cu(b)->stream, out, table->data, table->dtype, ids, T, (int)table->cols);
+}
+
+static void cuda_rmsnorm(struct backend *b, float *out, float *x, const float *residual, const float *w, int T,
+                         int H, float eps)
+{
+    kc_rmsnorm(cu(b)->stream, out, x, residual, w, T, H, eps);
+}
+
+static void cuda_matmul(struct backend *b, float *y, const float *x, const struct tensor *w, int T)
+{
+    struct backend_cuda *c = cu(b);
+    if (T <= 0) return;
+    const void *in = x;
+    if (w->dtype != DTYPE_F32) {
+        size_t bytes = (size_t)T * w->cols * dtype_size(w->dtype);
+        if (bytes > c->cast_bytes) {
+            cuda_free(b, c->cast);
+            c->cast = cuda_alloc(b, bytes);
+            CHECKF(c->cast, "cuda: cannot allocate %zu bytes for a GEMM input", bytes);
+            c->cast_bytes = bytes;
+        }
+        kc_cast(c->stream, c->cast, w->dtype, x, (int64_t)T * w->cols);
+        in = c->cast;
+    }
+    /* row-major y[T, N] = x[T, K] W[N, K]^T is column-major y^T = W^T' x^T */
+    const float one = 1.0f, zero = 0.0f;
+    int N = (int)w->rows, K = (int)w->cols;
+    BLAS_OK(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, N, T, K, &one, w->data, cuda_type(w->dtype), K, in,
+                         cuda_type(w->dtype), K, &zero, y, CUDA_R_32F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+static void cuda_rope(struct backend *b, float *x, int T, int n_heads, int hd, const float *cos, const float *sin)
+{
+    kc_rope(cu(b)->stream, x, T, n_heads, hd, cos, sin);
+}
+
+static void cuda_kv_write(struct backend *b, const struct kv_layer *kv, const float *k, const float *v,
+                          const int64_t *slots, int T)
+{
+    kc_kv_write(cu(b)->stream, kv->k, kv->v, b->kv_dtype, k, v, slots, T, kv->n_kv_heads * kv->head_dim);
+}
+
+static void cuda_attention(struct backend *b, float *out, const float *q, const struct kv_layer *kv,
+                           const struct attn_batch *ab)
+{
+    struct backend_cuda *c = cu(b);
+    struct kc_attn a = {ab->n_seqs, ab->n_heads, kv->n_kv_heads, kv->head_dim, kv->block_size, ab->seq_start,
+                        ab->positions, ab->block_tables, ab->max_blocks, ab->max_q_len, ab->max_ctx, ab->scale};
+    if (a.max_q_len > 1) {
+        kc_attention_prefill(c->stream, out, q, kv->k, kv->v, b->kv_dtype, &a);
+        return;
+    }
+    size_t need = kc_decode_tmp_floats(&a, KC_MAX_PART);
+    if (need > c->attn_tmp_floats) {
+        cuda_free(b, c->attn_tmp);
+        c->attn_tmp = cuda_alloc(b, need * sizeof(float));
+        CHECKF(c->attn_tmp, "cuda: cannot allocate %zu floats for attention", need);
+        c->attn_tmp_floats = need;
+    }
+    kc_attention_decode(c->stream, out, q, kv->k, kv->v, b->kv_dtype, &a, KC_MAX_PART, c->attn_tmp);
+}
+
+static void cuda_silu_mul(struct backend *b, float *out, const float *gate, const float *up, int64_t n)
+{
+    kc_silu_mul(cu(b)->stream, out, gate, up, n);
+}
+
+static void cuda_all_reduce(struct backend *b, float *buf, int64_t n)
+{
+    (void)b, (void)buf, (void)n; /* one rank: nothing to sum */
+}
+
+/* What the KV cache may take: the --gpu-memory-utilization share of the
+ * device, less what is in use, the weights and a margin for activations. */
+static int64_t cuda_kv_budget(struct backend *b, int64_t n_params)
+{
+    size_t free_b = 0, total = 0;
+    CUDA_OK(cudaMemGetInfo(&free_b, &total));
+    int64_t budget = (int64_t)(cu(b)->mem_util * (double)total) - (int64_t)(total - free_b) -
+                     n_params * (int64_t)dtype_size(b->kv_dtype) - ((int64_t)256 << 20);
+    return budget > 0 ? budget : 0;
+}
+
+static void cuda_destroy(struct backend *b)
+{
+    struct backend_cuda *c = cu(b);
+    if (!c) return;
+    for (int i = 0; i < c->n_owned; i++) cuda_free(b, c->owned[i]);
+    free(c->owned);
+    cuda_free(b, c->cast);
+    cuda_free(b, c->attn_tmp);
+    if (c->staging) cudaFreeHost(c->staging);
+    cublasDestroy(c->blas);
+    cudaStreamDestroy(c->stream);
+    free(c);
+}
+
+static const struct backend_ops cuda_ops = {
+    .name = "cuda",
+    .alloc = cuda_alloc,
+    .free = cuda_free,
+    .to_device = cuda_to_device,
+    .to_host = cuda_to_host,
+    .upload_weight = cuda_upload_weight,
+    .embed = cuda_embed,
+    .rmsnorm = cuda_rmsnorm,
+    .matmul = cuda_matmul,
+    .rope = cuda_rope,
+    .kv_write = cuda_kv_write,
+    .attention = cuda_attention,
+    .silu_mul = cuda_silu_mul,
+    .all_reduce = cuda_all_reduce,
+    .kv_budget = cuda_kv_budget,
+    .destroy = cuda_destroy,
+};
+
+struct backend *backend_cuda_create(int device, enum dtype dt, double gpu_mem_util)
+{
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0) {
+        err_set(ERR_UNSUPPORTED, "no CUDA device: %s", e != cudaSuccess ? cudaGetErrorString(e) : "none found");
+        return NULL;
+    }
+    if (device < 0 || device >= n || (e = cudaSetDevice(device)) != cudaSuccess) {
+        err_set(ERR_INVALID, "CUDA device %d: %s", device,
+                device < 0 || device >= n ? "no such device" : cudaGetErrorString(e));
+        return NULL;
+    }
+    struct backend_cuda *c = xcalloc(1, sizeof(*c));
+    c->base.ops = &cuda_ops;
+    c->base.kv_dtype = dt;
+    c->mem_util = gpu_mem_util;
+    CUDA_OK(cudaStreamCreate(&c->stream));
+    BLAS_OK(cublasCreate(&c->blas));
+    BLAS_OK(cublasSetStream(c->blas, c->stream));
+    return &c->base;
+}

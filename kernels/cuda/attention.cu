@@ -1,0 +1,323 @@
+/* attention.cu: attention over the paged KV cache.
+ *
+ * decode: one block per (sequence, KV head, up to 8 of its query heads,
+ *   context partition). Warps take the partition's tokens in turn; lanes
+ *   split the head dimension and a warp reduction gives each dot product.
+ *   Scores stay in shared memory; softmax is exact within the partition. With
+ *   several partitions (split-K), each writes its normalised output, max and
+ *   sum, and decode_reduce_kernel rescales and combines them.
+ * prefill: one block per (sequence, head, 16 query rows). K/V tiles of 32
+ *   tokens are gathered into shared memory through the block table; each
+ *   warp owns 4 query rows and runs the online softmax (flash attention):
+ *   lane j scores key j of the tile, the running max and sum rescale the
+ *   accumulator, lanes split the head dimension of the output. Causal: key
+ *   position <= query position. Works for any mix of chunks and decodes.
+ * Softmax and accumulation are fp32; K/V are read in the cache's type. */
+#include "common.cuh"
+#include "kernels.h"
+
+#define DEC_WARPS 4
+#define MAX_GROUP 8 /* query heads of one KV head per decode block */
+#define PF_WARPS 4
+#define PF_ROWS 4   /* query rows per warp */
+#define PF_BQ (PF_WARPS * PF_ROWS)
+#define PF_BK 32    /* keys per tile: one per lane */
+
+// ----------------------------------------------------------------------------
+// CUDA kernels
+
+/* The cache row of (sequence block table bt, position p, KV head kvh). */
+template <class T>
+static __device__ __forceinline__ const T *kv_row(const T *cache, const kc_attn &a, const int32_t *bt, int p,
+                                                  int kvh)
+{
+    int64_t slot = (int64_t)bt[p / a.block_size] * a.block_size + p % a.block_size;
+    return cache + (slot * a.n_kv_heads + kvh) * a.head_dim;
+}
+
+template <class T, int DPL>
+__global__ void __launch_bounds__(DEC_WARPS * 32)
+decode_kernel(float *out, float *tmp_out, float *tmp_ml, const float *q, const T *k_cache, const T *v_cache,
+              kc_attn a, int part_size, int n_parts)
+{
+    int group = a.n_heads / a.n_kv_heads, chunks = CEIL_DIV(group, MAX_GROUP);
+    int gs = group < MAX_GROUP ? group : MAX_GROUP; /* heads a block is laid out for */
+    int kvh = blockIdx.x / chunks, h0 = kvh * group + (int)(blockIdx.x % chunks) * MAX_GROUP;
+    int G = kvh * group + group - h0 < gs ? kvh * group + group - h0 : gs;
+    int s = blockIdx.y, part = blockIdx.z, tok = a.seq_start[s];
+    if (a.seq_start[s + 1] == tok) return;
+    int ctx = a.positions[tok] + 1, p0 = part * part_size;
+    if (p0 >= ctx) return;
+    int n = ctx - p0 < part_size ? ctx - p0 : part_size;
+    int hd = a.head_dim, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int32_t *bt = a.block_tables + (int64_t)s * a.max_blocks;
+
+    KSHARED_DYNAMIC(float, smem);
+    float *q_s = smem;                       /* [gs][hd], pre-scaled */
+    float *w_s = q_s + gs * hd;              /* [gs][part_size]: scores, then weights */
+    float *o_s = w_s + gs * part_size;       /* [DEC_WARPS][gs][hd] */
+    float *ml_s = o_s + DEC_WARPS * gs * hd; /* [2][gs]: max, sum */
+    for (int i = threadIdx.x; i < G * hd; i += blockDim.x)
+        q_s[i] = q[((int64_t)tok * a.n_heads + h0) * hd + i] * a.scale;
+    __syncthreads();
+
+    /* pass 1: scores */
+    for (int j = warp; j < n; j += DEC_WARPS) {
+        const T *kp = kv_row(k_cache, a, bt, p0 + j, kvh);
+        float k[DPL];
+#pragma unroll
+        for (int i = 0; i < DPL; i++) k[i] = lane + 32 * i < hd ? to_float(kp[lane + 32 * i]) : 0.0f;
+        for (int g = 0; g < G; g++) {
+            float dot = 0.0f;
+#pragma unroll
+            for (int i = 0; i < DPL; i++)
+                if (lane + 32 * i < hd) dot += q_s[g * hd + lane + 32 * i] * k[i];
+            dot = warp_sum(dot);
+            if (lane == 0) w_s[g * part_size + j] = dot;
+        }
+    }
+    __syncthreads();
+
+    /* pass 2: softmax within the partition, a warp per head */
+    for (int g = warp; g < G; g += DEC_WARPS) {
+        float *w = w_s + g * part_size, mx = -INFINITY, sum = 0.0f;
+        for (int j = lane; j < n; j += 32) mx = fmaxf(mx, w[j]);
+        mx = warp_max(mx);
+        for (int j = lane; j < n; j += 32) {
+            float e = expf(w[j] - mx);
+            w[j] = e;
+            sum += e;
+        }
+        sum = warp_sum(sum);
+        if (lane == 0) {
+            ml_s[g] = mx;
+            ml_s[gs + g] = sum;
+        }
+    }
+    __syncthreads();
+
+    /* pass 3: each warp sums weight * V over its tokens for every head */
+    float acc[MAX_GROUP][DPL];
+#pragma unroll
+    for (int g = 0; g < MAX_GROUP; g++)
+#pragma unroll
+        for (int i = 0; i < DPL; i++) acc[g][i] = 0.0f;
+    for (int j = warp; j < n; j += DEC_WARPS) {
+        const T *vp = kv_row(v_cache, a, bt, p0 + j, kvh);
+        float v[DPL];
+#pragma unroll
+        for (int i = 0; i < DPL; i++) v[i] = lane + 32 * i < hd ? to_float(vp[lane + 32 * i]) : 0.0f;
+#pragma unroll
+        for (int g = 0; g < MAX_GROUP; g++) {
+            if (g >= G) break;
+            float wgt = w_s[g * part_size + j];
+#pragma unroll
+            for (int i = 0; i < DPL; i++) acc[g][i] += wgt * v[i];
+        }
+    }
+#pragma unroll
+    for (int g = 0; g < MAX_GROUP; g++) {
+        if (g >= G) break;
+#pragma unroll
+        for (int i = 0; i < DPL; i++)
+            if (lane + 32 * i < hd) o_s[(warp * gs + g) * hd + lane + 32 * i] = acc[g][i];
+    }
+    __syncthreads();
+
+    /* the warps' sums, normalised: the output, or this partition's part */
+    for (int e = threadIdx.x; e < G * hd; e += blockDim.x) {
+        int g = e / hd, d = e % hd, h = h0 + g;
+        float v = 0.0f;
+        for (int w = 0; w < DEC_WARPS; w++) v += o_s[(w * gs + g) * hd + d];
+        v /= ml_s[gs + g];
+        if (n_parts == 1) {
+            out[((int64_t)tok * a.n_heads + h) * hd + d] = v;
+        } else {
+            int64_t idx = ((int64_t)s * a.n_heads + h) * n_parts + part;
+            tmp_out[idx * hd + d] = v;
+            if (d == 0) {
+                tmp_ml[idx * 2] = ml_s[g];
+                tmp_ml[idx * 2 + 1] = ml_s[gs + g];
+            }
+        }
+    }
+}
+
+/* one block per (head, sequence): combine the partitions' results */
+__global__ void decode_reduce_kernel(float *out, const float *tmp_out, const float *tmp_ml, kc_attn a,
+                                     int part_size, int n_parts)
+{
+    int h = blockIdx.x, s = blockIdx.y, tok = a.seq_start[s], hd = a.head_dim;
+    if (a.seq_start[s + 1] == tok) return;
+    int np = CEIL_DIV(a.positions[tok] + 1, part_size);
+    int64_t base = ((int64_t)s * a.n_heads + h) * n_parts;
+    float mx = -INFINITY, total = 0.0f;
+    for (int p = 0; p < np; p++) mx = fmaxf(mx, tmp_ml[(base + p) * 2]);
+    for (int p = 0; p < np; p++) total += tmp_ml[(base + p) * 2 + 1] * expf(tmp_ml[(base + p) * 2] - mx);
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int p = 0; p < np; p++)
+            acc += tmp_out[(base + p) * hd + d] * tmp_ml[(base + p) * 2 + 1] * expf(tmp_ml[(base + p) * 2] - mx);
+        out[((int64_t)tok * a.n_heads + h) * hd + d] = acc / total;
+    }
+}
+
+template <class T, int DPL>
+__global__ void __launch_bounds__(PF_WARPS * 32)
+prefill_kernel(float *out, const float *q, const T *k_cache, const T *v_cache, kc_attn a)
+{
+    int s = blockIdx.z, h = blockIdx.y, q_begin = a.seq_start[s], qn = a.seq_start[s + 1] - q_begin;
+    int r0 = blockIdx.x * PF_BQ;
+    if (r0 >= qn) return;
+    int rows = qn - r0 < PF_BQ ? qn - r0 : PF_BQ;
+    int hd = a.head_dim, kvh = h / (a.n_heads / a.n_kv_heads), lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int32_t *bt = a.block_tables + (int64_t)s * a.max_blocks;
+    const int32_t *pos = a.positions + q_begin + r0;
+
+    KSHARED_DYNAMIC(float, smem);
+    float *q_s = smem;                   /* [PF_BQ][hd], pre-scaled */
+    float *k_s = q_s + PF_BQ * hd;       /* [PF_BK][hd + 1]: padded against bank conflicts */
+    float *v_s = k_s + PF_BK * (hd + 1); /* [PF_BK][hd] */
+    for (int e = threadIdx.x; e < PF_BQ * hd; e += blockDim.x) {
+        int r = e / hd;
+        q_s[e] = r < rows ? q[((int64_t)(q_begin + r0 + r) * a.n_heads + h) * hd + e % hd] * a.scale : 0.0f;
+    }
+    int n_keys = pos[rows - 1] + 1;
+
+    float m[PF_ROWS], l[PF_ROWS], acc[PF_ROWS][DPL];
+    int qpos[PF_ROWS];
+#pragma unroll
+    for (int i = 0; i < PF_ROWS; i++) {
+        int r = warp * PF_ROWS + i;
+        m[i] = -INFINITY;
+        l[i] = 0.0f;
+        qpos[i] = r < rows ? pos[r] : -1;
+#pragma unroll
+        for (int d = 0; d < DPL; d++) acc[i][d] = 0.0f;
+    }
+
+    for (int k0 = 0; k0 < n_keys; k0 += PF_BK) {
+        __syncthreads(); /* q_s is written, the previous tile is consumed */
+        for (int e = threadIdx.x; e < PF_BK * hd; e += blockDim.x) {
+            int j = e / hd, d = e % hd, p = k0 + j;
+            float kv = 0.0f, vv = 0.0f;
+            if (p < n_keys) {
+                kv = to_float(kv_row(k_cache, a, bt, p, kvh)[d]);
+                vv = to_float(kv_row(v_cache, a, bt, p, kvh)[d]);
+            }
+            k_s[j * (hd + 1) + d] = kv;
+            v_s[j * hd + d] = vv;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int i = 0; i < PF_ROWS; i++) {
+            int r = warp * PF_ROWS + i;
+            if (r >= rows) continue; /* the same for the whole warp */
+            float sc = -INFINITY;
+            if (k0 + lane <= qpos[i]) {
+                float dot = 0.0f;
+                for (int d = 0; d < hd; d++) dot += q_s[r * hd + d] * k_s[lane * (hd + 1) + d];
+                sc = dot;
+            }
+            float m_new = fmaxf(m[i], warp_max(sc));
+            if (m_new == -INFINITY) continue; /* no visible key yet: warp-uniform */
+            float alpha = expf(m[i] - m_new), pj = expf(sc - m_new);
+            l[i] = l[i] * alpha + warp_sum(pj);
+#pragma unroll
+            for (int d = 0; d < DPL; d++) acc[i][d] *= alpha;
+            for (int j = 0; j < PF_BK; j++) {
+                float w = __shfl_sync(FULL_MASK, pj, j);
+#pragma unroll
+                for (int d = 0; d < DPL; d++)
+                    if (lane + 32 * d < hd) acc[i][d] += w * v_s[j * hd + lane + 32 * d];
+            }
+            m[i] = m_new;
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < PF_ROWS; i++) {
+        int r = warp * PF_ROWS + i;
+        if (r >= rows) continue;
+        float *o = out + ((int64_t)(q_begin + r0 + r) * a.n_heads + h) * hd;
+#pragma unroll
+        for (int d = 0; d < DPL; d++)
+            if (lane + 32 * d < hd) o[lane + 32 * d] = acc[i][d] / l[i];
+    }
+}
+
+// ----------------------------------------------------------------------------
+// kernel launchers
+
+/* head dims a lane holds: hd <= 32 * DPL */
+#define DISPATCH_DPL(hd, DPL, ...)                                   \
+    if ((hd) <= 32) { constexpr int DPL = 1; __VA_ARGS__; }          \
+    else if ((hd) <= 64) { constexpr int DPL = 2; __VA_ARGS__; }     \
+    else if ((hd) <= 128) { constexpr int DPL = 4; __VA_ARGS__; }    \
+    else { constexpr int DPL = 8; __VA_ARGS__; }
+
+static void check_attn(const kc_attn *a, const char *who)
+{
+    if (a->head_dim < 1 || a->head_dim > 256 || a->n_kv_heads < 1 || a->n_heads % a->n_kv_heads) {
+        fprintf(stderr, "%s: unsupported head_dim %d or heads %d/%d\n", who, a->head_dim, a->n_heads,
+                a->n_kv_heads);
+        abort();
+    }
+}
+
+/* Raises a kernel's dynamic shared memory limit when it needs over 48 KiB. */
+template <class K> static void allow_smem(K kernel, size_t bytes)
+{
+    if (bytes > 48 * 1024) KCHECK(cudaFuncSetAttribute((const void *)kernel,
+                                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+}
+
+extern "C" size_t kc_decode_tmp_floats(const struct kc_attn *a, int part_size)
+{
+    size_t n_parts = CEIL_DIV(a->max_ctx, part_size);
+    return n_parts <= 1 ? 0 : (size_t)a->n_seqs * a->n_heads * n_parts * (a->head_dim + 2);
+}
+
+extern "C" void kc_attention_decode(cudaStream_t s, float *out, const float *q, const void *k_cache,
+                                    const void *v_cache, enum dtype dt, const struct kc_attn *a, int part_size,
+                                    float *tmp)
+{
+    check_attn(a, __func__);
+    if (a->max_q_len > 1 || part_size < 32 || part_size % 32 || part_size > KC_MAX_PART) {
+        fprintf(stderr, "%s: max_q_len %d, part_size %d\n", __func__, a->max_q_len, part_size);
+        abort();
+    }
+    if (a->n_seqs <= 0 || a->max_ctx <= 0) return;
+    int group = a->n_heads / a->n_kv_heads, gs = group < MAX_GROUP ? group : MAX_GROUP;
+    int n_parts = CEIL_DIV(a->max_ctx, part_size), hd = a->head_dim;
+    float *tmp_out = tmp, *tmp_ml = tmp ? tmp + (size_t)a->n_seqs * a->n_heads * n_parts * hd : NULL;
+    size_t smem = ((size_t)gs * hd + (size_t)gs * part_size + (size_t)DEC_WARPS * gs * hd + 2 * gs) * sizeof(float);
+    dim3 grid(a->n_kv_heads * CEIL_DIV(group, MAX_GROUP), a->n_seqs, n_parts);
+    DISPATCH_DTYPE(dt, E, DISPATCH_DPL(hd, DPL, {
+        auto k = decode_kernel<E, DPL>;
+        allow_smem(k, smem);
+        KLAUNCH(k, grid, DEC_WARPS * 32, smem, s, out, tmp_out, tmp_ml, q, (const E *)k_cache,
+                (const E *)v_cache, *a, part_size, n_parts);
+    }));
+    KCHECK(cudaGetLastError());
+    if (n_parts > 1) {
+        KLAUNCH(decode_reduce_kernel, dim3(a->n_heads, a->n_seqs), CEIL_DIV(hd, 32) * 32, 0, s, out, tmp_out,
+                tmp_ml, *a, part_size, n_parts);
+        KCHECK(cudaGetLastError());
+    }
+}
+
+extern "C" void kc_attention_prefill(cudaStream_t s, float *out, const float *q, const void *k_cache,
+                                     const void *v_cache, enum dtype dt, const struct kc_attn *a)
+{
+    check_attn(a, __func__);
+    if (a->n_seqs <= 0 || a->max_q_len <= 0) return;
+    int hd = a->head_dim;
+    size_t smem = ((size_t)PF_BQ * hd + (size_t)PF_BK * (hd + 1) + (size_t)PF_BK * hd) * sizeof(float);
+    dim3 grid(CEIL_DIV(a->max_q_len, PF_BQ), a->n_heads, a->n_seqs);
+    DISPATCH_DTYPE(dt, E, DISPATCH_DPL(hd, DPL, {
+        auto k = prefill_kernel<E, DPL>;
+        allow_smem(k, smem);
+        KLAUNCH(k, grid, PF_WARPS * 32, smem, s, out, q, (const E *)k_cache, (const E *)v_cache, *a);
+    }));
+    KCHECK(cudaGetLastError());
+}

@@ -1,0 +1,95 @@
+/* common.cuh: what every kernel source includes. Under nvcc the real CUDA;
+ * under the host compiler the emulator (kernels/emu). Kernels are written
+ * against the macros below so that one source serves both:
+ *   KLAUNCH(kernel, grid, block, smem, stream, args...)   a launch
+ *   KSHARED(type, name, [dims])                           static shared memory
+ *   KSHARED_DYNAMIC(type, name)                           dynamic shared memory
+ * and use only full-warp collectives with explicit __syncwarp/__syncthreads
+ * (no implicit warp synchrony), which is the style the emulator checks. */
+#ifndef TESSERA_CUDA_COMMON_CUH
+#define TESSERA_CUDA_COMMON_CUH
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#ifdef __CUDACC__
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#define KLAUNCH(kernel, grid, block, smem, stream, ...) kernel<<<grid, block, smem, stream>>>(__VA_ARGS__)
+#define KSHARED(type, name, dims) __shared__ type name dims
+#define KSHARED_DYNAMIC(type, name)                        \
+    extern __shared__ __align__(16) unsigned char kdyn_[]; \
+    type *name = (type *)kdyn_
+#else
+#include "../emu/cuda_emu.cuh"
+#endif
+
+#include "../dtype.h"
+
+#define CEIL_DIV(a, b) (((a) + (b)-1) / (b))
+#define FULL_MASK 0xffffffffu
+
+/* Aborts with the file and line when a CUDA call or launch failed. */
+#define KCHECK(call)                                                                        \
+    do {                                                                                    \
+        cudaError_t kerr_ = (call);                                                         \
+        if (kerr_ != cudaSuccess) {                                                         \
+            fprintf(stderr, "%s:%d: CUDA error: %s\n", __FILE__, __LINE__,                  \
+                    cudaGetErrorString(kerr_));                                             \
+            abort();                                                                        \
+        }                                                                                   \
+    } while (0)
+
+/* fp32 <-> the storage types the kernels are instantiated for */
+static __device__ __forceinline__ float to_float(float v) { return v; }
+static __device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+static __device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <class T> static __device__ __forceinline__ T from_float(float v);
+template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v)
+{
+    return __float2bfloat16_rn(v);
+}
+
+static __device__ __forceinline__ float warp_sum(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
+    return v;
+}
+
+static __device__ __forceinline__ float warp_max(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(FULL_MASK, v, o));
+    return v;
+}
+
+/* Sum over the block (blockDim.x a multiple of 32); every thread gets it. */
+static __device__ __forceinline__ float block_sum(float v)
+{
+    KSHARED(float, partial, [32]);
+    KSHARED(float, total, [1]);
+    int lane = threadIdx.x % 32, warp = threadIdx.x / 32, n_warps = blockDim.x / 32;
+    v = warp_sum(v);
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        float t = lane < n_warps ? partial[lane] : 0.0f;
+        t = warp_sum(t);
+        if (lane == 0) total[0] = t;
+    }
+    __syncthreads();
+    return total[0];
+}
+
+/* Runs the statements with T typedef'd to the storage type of dt. */
+#define DISPATCH_DTYPE(dt, T, ...)                                   \
+    switch (dt) {                                                    \
+    case DTYPE_F32: { typedef float T; __VA_ARGS__; break; }         \
+    case DTYPE_F16: { typedef __half T; __VA_ARGS__; break; }        \
+    case DTYPE_BF16: { typedef __nv_bfloat16 T; __VA_ARGS__; break; } \
+    }
+
+#endif

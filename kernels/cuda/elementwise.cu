@@ -1,0 +1,146 @@
+/* elementwise.cu: embedding gather, RMSNorm (with the residual add fused),
+ * RoPE, SiLU-and-mul, the fp32 -> half/bf16 cast and the paged KV write. */
+#include "common.cuh"
+#include "kernels.h"
+
+// ----------------------------------------------------------------------------
+// CUDA kernels
+
+/* one block per token: out[t] = table[ids[t]] */
+template <class T>
+__global__ void embed_kernel(float *out, const T *table, const int32_t *ids, int H)
+{
+    int t = blockIdx.x;
+    const T *row = table + (int64_t)ids[t] * H;
+    for (int i = threadIdx.x; i < H; i += blockDim.x) out[(int64_t)t * H + i] = to_float(row[i]);
+}
+
+/* one block per token: x += residual; out = x / rms(x) * w */
+__global__ void rmsnorm_kernel(float *out, float *x, const float *residual, const float *w, int H, float eps)
+{
+    int64_t base = (int64_t)blockIdx.x * H;
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < H; i += blockDim.x) {
+        float v = x[base + i];
+        if (residual) {
+            v += residual[base + i];
+            x[base + i] = v;
+        }
+        ss += v * v;
+    }
+    float inv = 1.0f / sqrtf(block_sum(ss) / H + eps);
+    for (int i = threadIdx.x; i < H; i += blockDim.x) out[base + i] = x[base + i] * inv * w[i];
+}
+
+/* one block per token; thread j rotates pair (i, i + hd/2) of head j / half */
+__global__ void rope_kernel(float *x, int n_heads, int hd, const float *cos, const float *sin)
+{
+    int t = blockIdx.x, half = hd / 2;
+    const float *c = cos + (int64_t)t * half, *s = sin + (int64_t)t * half;
+    for (int j = threadIdx.x; j < n_heads * half; j += blockDim.x) {
+        int h = j / half, i = j % half;
+        float *v = x + ((int64_t)t * n_heads + h) * hd;
+        float a = v[i], b = v[i + half];
+        v[i] = a * c[i] - b * s[i];
+        v[i + half] = b * c[i] + a * s[i];
+    }
+}
+
+__global__ void silu_mul_kernel(float *out, const float *gate, const float *up, int64_t n)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+template <class T>
+__global__ void cast_kernel(T *dst, const float *src, int64_t n)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        dst[i] = from_float<T>(src[i]);
+}
+
+/* one block per token: its K and V rows into slot slots[t] */
+template <class T>
+__global__ void kv_write_kernel(T *k_cache, T *v_cache, const float *k, const float *v, const int64_t *slots,
+                                int row)
+{
+    int t = blockIdx.x;
+    int64_t slot = slots[t];
+    if (slot < 0) return;
+    for (int i = threadIdx.x; i < row; i += blockDim.x) {
+        k_cache[slot * row + i] = from_float<T>(k[(int64_t)t * row + i]);
+        v_cache[slot * row + i] = from_float<T>(v[(int64_t)t * row + i]);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// kernel launchers
+
+/* threads for a row of n elements: a multiple of 32, at most 256 */
+static int row_threads(int n)
+{
+    int t = CEIL_DIV(n, 32) * 32;
+    return t > 256 ? 256 : t < 32 ? 32 : t;
+}
+
+static int flat_blocks(int64_t n)
+{
+    int64_t b = CEIL_DIV(n, 256);
+    return (int)(b > 4096 ? 4096 : b < 1 ? 1 : b);
+}
+
+extern "C" void kc_embed(cudaStream_t s, float *out, const void *table, enum dtype dt, const int32_t *ids, int T,
+                         int H)
+{
+    if (T <= 0) return;
+    DISPATCH_DTYPE(dt, E, {
+        auto k = embed_kernel<E>;
+        KLAUNCH(k, T, row_threads(H), 0, s, out, (const E *)table, ids, H);
+    });
+    KCHECK(cudaGetLastError());
+}
+
+extern "C" void kc_rmsnorm(cudaStream_t s, float *out, float *x, const float *residual, const float *w, int T,
+                           int H, float eps)
+{
+    if (T <= 0) return;
+    KLAUNCH(rmsnorm_kernel, T, row_threads(H), 0, s, out, x, residual, w, H, eps);
+    KCHECK(cudaGetLastError());
+}
+
+extern "C" void kc_rope(cudaStream_t s, float *x, int T, int n_heads, int hd, const float *cos, const float *sin)
+{
+    if (T <= 0) return;
+    KLAUNCH(rope_kernel, T, row_threads(n_heads * hd / 2), 0, s, x, n_heads, hd, cos, sin);
+    KCHECK(cudaGetLastError());
+}
+
+extern "C" void kc_silu_mul(cudaStream_t s, float *out, const float *gate, const float *up, int64_t n)
+{
+    if (n <= 0) return;
+    KLAUNCH(silu_mul_kernel, flat_blocks(n), 256, 0, s, out, gate, up, n);
+    KCHECK(cudaGetLastError());
+}
+
+extern "C" void kc_cast(cudaStream_t s, void *dst, enum dtype dt, const float *src, int64_t n)
+{
+    if (n <= 0) return;
+    DISPATCH_DTYPE(dt, E, {
+        auto k = cast_kernel<E>;
+        KLAUNCH(k, flat_blocks(n), 256, 0, s, (E *)dst, src, n);
+    });
+    KCHECK(cudaGetLastError());
+}
+
+extern "C" void kc_kv_write(cudaStream_t s, void *k_cache, void *v_cache, enum dtype dt, const float *k,
+                            const float *v, const int64_t *slots, int T, int row)
+{
+    if (T <= 0) return;
+    DISPATCH_DTYPE(dt, E, {
+        auto kern = kv_write_kernel<E>;
+        KLAUNCH(kern, T, row_threads(row), 0, s, (E *)k_cache, (E *)v_cache, k, v, slots, row);
+    });
+    KCHECK(cudaGetLastError());
+}

@@ -1,0 +1,68 @@
+/* kernels.h: launchers of the CUDA kernels, callable from C.
+ *
+ * Activations are fp32 [rows, cols] row-major device buffers; `dt` names the
+ * storage type of a weight table or of the KV cache (F32, F16, BF16). Every
+ * launcher enqueues on `stream` and returns; a failed launch aborts with the
+ * CUDA error. The CPU references these are tested against are the matching
+ * ops in kernels/cpu/kernels.h. */
+#ifndef TESSERA_KERNELS_CUDA_H
+#define TESSERA_KERNELS_CUDA_H
+
+#include <cuda_runtime_api.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../dtype.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* out[T, H] = table[ids[t]] in fp32; table: [V, H] of dt. */
+void kc_embed(cudaStream_t s, float *out, const void *table, enum dtype dt, const int32_t *ids, int T, int H);
+/* If residual: x += residual (in place). Then out = x / rms(x) * w. */
+void kc_rmsnorm(cudaStream_t s, float *out, float *x, const float *residual, const float *w, int T, int H,
+                float eps);
+/* Rotate-half RoPE in place on x: [T, n_heads, hd]; cos, sin: [T, hd/2]. */
+void kc_rope(cudaStream_t s, float *x, int T, int n_heads, int hd, const float *cos, const float *sin);
+/* out[i] = silu(gate[i]) * up[i] */
+void kc_silu_mul(cudaStream_t s, float *out, const float *gate, const float *up, int64_t n);
+/* dst[i] = src[i] rounded to dt (the input of a half or bf16 GEMM). */
+void kc_cast(cudaStream_t s, void *dst, enum dtype dt, const float *src, int64_t n);
+/* K/V rows [T, row] into the paged cache slots slots[t] (skipped when < 0);
+ * caches: [num_blocks * block_size, row] of dt. */
+void kc_kv_write(cudaStream_t s, void *k_cache, void *v_cache, enum dtype dt, const float *k, const float *v,
+                 const int64_t *slots, int T, int row);
+
+/* The queries of one step: sequence i owns tokens [seq_start[i],
+ * seq_start[i+1]) of q/out, token t sits at positions[t] and attends to
+ * positions 0..positions[t] of its sequence through its block table row. */
+struct kc_attn {
+    int n_seqs, n_heads, n_kv_heads, head_dim, block_size;
+    const int32_t *seq_start;    /* device [n_seqs + 1] */
+    const int32_t *positions;    /* device [T] */
+    const int32_t *block_tables; /* device [n_seqs, max_blocks] */
+    int max_blocks;
+    int max_q_len, max_ctx;      /* host-side bounds over the batch */
+    float scale;
+};
+
+/* Decode: every sequence has at most one query token. The context is cut
+ * into partitions of part_size tokens (a multiple of 32, at most
+ * KC_MAX_PART) handled by separate blocks; with more than one partition the
+ * partial results go through tmp (kc_decode_tmp_floats) and a reduce kernel.
+ * out, q: [T, n_heads, head_dim] fp32; head_dim <= 256. */
+#define KC_MAX_PART 512
+size_t kc_decode_tmp_floats(const struct kc_attn *a, int part_size);
+void kc_attention_decode(cudaStream_t s, float *out, const float *q, const void *k_cache, const void *v_cache,
+                         enum dtype dt, const struct kc_attn *a, int part_size, float *tmp);
+/* Any mix of prefill chunks and decodes (flash-attention style: K/V tiles in
+ * shared memory, online softmax, causal mask). head_dim <= 256. */
+void kc_attention_prefill(cudaStream_t s, float *out, const float *q, const void *k_cache, const void *v_cache,
+                          enum dtype dt, const struct kc_attn *a);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

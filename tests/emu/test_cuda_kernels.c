@@ -1,0 +1,350 @@
+/* test_cuda_kernels.c: every CUDA kernel (kernels/cuda) against its CPU
+ * reference (kernels/cpu/ref.c), vLLM-style. Under `make test` the kernels
+ * run in the emulator; `make test-cuda` runs the same file on a GPU.
+ *
+ * Tolerances: element-wise kernels compute what the reference computes in
+ * the same fp32 order, so they are checked to 1e-6 (expf and sqrtf may
+ * differ in the last bit on a GPU). Conversions to half and bf16 must be
+ * exact (round to nearest even). Attention reads the same K/V values on both
+ * sides (the reference's fp32 cache holds the cache type's values), so only
+ * the summation order differs: 2e-5 absolute + 1e-4 relative. */
+#include <criterion/criterion.h>
+#include <cuda_runtime_api.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../kernels/cpu/kernels.h"
+#include "../../kernels/cuda/kernels.h"
+#include "../unit/test_util.h"
+
+#ifdef TESSERA_NATIVE_CUDA
+#define emu_set_seed(s) ((void)(s)) /* on a GPU the hardware picks the interleaving */
+#else
+#include "../../kernels/emu/emu.h"
+#endif
+
+#define CK(call) cr_assert_eq((call), cudaSuccess, "%s", #call)
+
+static void *dev_alloc(size_t n)
+{
+    void *d = NULL;
+    CK(cudaMalloc(&d, n ? n : 1));
+    return d;
+}
+
+static void *dev_copy(const void *h, size_t n)
+{
+    void *d = dev_alloc(n);
+    CK(cudaMemcpy(d, h, n, cudaMemcpyHostToDevice));
+    return d;
+}
+
+static void *host_copy(const void *d, size_t n)
+{
+    void *h = malloc(n ? n : 1);
+    CK(cudaMemcpy(h, d, n, cudaMemcpyDeviceToHost));
+    return h;
+}
+
+/* Stores x as dt in dst[i] and returns the stored value as fp32. */
+static float put(void *dst, enum dtype dt, size_t i, float x)
+{
+    dtype_set(dst, dt, i, x);
+    return dtype_get(dst, dt, i);
+}
+
+static const enum dtype DTYPES[] = {DTYPE_F32, DTYPE_F16, DTYPE_BF16};
+
+Test(cuda_kernels, embed)
+{
+    uint64_t rng = 3;
+    int V = 37, ids[] = {0, 36, 5, 5, 17};
+    static const int Hs[] = {1, 31, 64, 300};
+    int32_t *d_ids = dev_copy(ids, sizeof(ids));
+    for (int d = 0; d < 3; d++)
+        for (int hi = 0; hi < 4; hi++) {
+            int H = Hs[hi], T = 5;
+            float *vals = malloc(sizeof(float) * V * H), *ref = malloc(sizeof(float) * T * H);
+            void *table = malloc(dtype_size(DTYPES[d]) * V * H);
+            fill_uniform(vals, (size_t)V * H, -2, 2, &rng);
+            for (int i = 0; i < V * H; i++) put(table, DTYPES[d], i, vals[i]);
+            embed_ref(ref, table, DTYPES[d], ids, H, 0, T);
+            void *d_table = dev_copy(table, dtype_size(DTYPES[d]) * V * H);
+            float *d_out = dev_alloc(sizeof(float) * T * H);
+            kc_embed(0, d_out, d_table, DTYPES[d], d_ids, T, H);
+            float *out = host_copy(d_out, sizeof(float) * T * H);
+            cr_assert(all_close(out, ref, (size_t)T * H, 0, 0, "embed"), "%s H=%d", dtype_name(DTYPES[d]), H);
+            free(vals), free(ref), free(table), free(out);
+            cudaFree(d_table), cudaFree(d_out);
+        }
+    cudaFree(d_ids);
+}
+
+Test(cuda_kernels, rmsnorm_with_and_without_residual)
+{
+    uint64_t rng = 5;
+    static const int Hs[] = {8, 33, 64, 288, 2048};
+    for (int hi = 0; hi < 5; hi++)
+        for (int with_res = 0; with_res < 2; with_res++) {
+            int H = Hs[hi], T = 3;
+            size_t n = (size_t)T * H;
+            float *x = malloc(n * 4), *r = malloc(n * 4), *w = malloc(H * 4), *ref = malloc(n * 4);
+            fill_uniform(x, n, -3, 3, &rng);
+            fill_uniform(r, n, -1, 1, &rng);
+            fill_uniform(w, H, 0.5f, 1.5f, &rng);
+            float *d_x = dev_copy(x, n * 4), *d_r = dev_copy(r, n * 4), *d_w = dev_copy(w, H * 4);
+            float *d_out = dev_alloc(n * 4);
+            if (with_res) add_ref(x, r, 0, (int64_t)n);
+            rmsnorm_ref(ref, x, w, H, 1e-5f, 0, T);
+            kc_rmsnorm(0, d_out, d_x, with_res ? d_r : NULL, d_w, T, H, 1e-5f);
+            float *out = host_copy(d_out, n * 4), *xo = host_copy(d_x, n * 4);
+            cr_assert(all_close(out, ref, n, 1e-6f, 1e-6f, "rmsnorm"), "H=%d residual=%d", H, with_res);
+            cr_assert(all_close(xo, x, n, 0, 0, "rmsnorm x += residual"), "H=%d", H);
+            free(x), free(r), free(w), free(ref), free(out), free(xo);
+            cudaFree(d_x), cudaFree(d_r), cudaFree(d_w), cudaFree(d_out);
+        }
+}
+
+Test(cuda_kernels, rope_silu_mul_and_cast)
+{
+    uint64_t rng = 7;
+    int T = 4, heads = 3;
+    static const int HDs[] = {8, 64, 128};
+    for (int i = 0; i < 3; i++) {
+        int hd = HDs[i];
+        size_t n = (size_t)T * heads * hd, nt = (size_t)T * hd / 2;
+        float *x = malloc(n * 4), *c = malloc(nt * 4), *s = malloc(nt * 4);
+        fill_uniform(x, n, -1, 1, &rng);
+        for (size_t j = 0; j < nt; j++) {
+            float a = (float)(j % 97) * 0.37f;
+            c[j] = cosf(a), s[j] = sinf(a);
+        }
+        float *d_x = dev_copy(x, n * 4), *d_c = dev_copy(c, nt * 4), *d_s = dev_copy(s, nt * 4);
+        rope_ref(x, heads, hd, c, s, 0, T);
+        kc_rope(0, d_x, T, heads, hd, d_c, d_s);
+        float *out = host_copy(d_x, n * 4);
+        cr_assert(all_close(out, x, n, 1e-6f, 1e-6f, "rope"), "hd=%d", hd);
+        free(x), free(c), free(s), free(out);
+        cudaFree(d_x), cudaFree(d_c), cudaFree(d_s);
+    }
+    size_t n = 70001;
+    float *g = malloc(n * 4), *u = malloc(n * 4), *ref = malloc(n * 4);
+    fill_uniform(g, n, -8, 8, &rng);
+    fill_uniform(u, n, -2, 2, &rng);
+    silu_mul_ref(ref, g, u, 0, (int64_t)n);
+    float *d_g = dev_copy(g, n * 4), *d_u = dev_copy(u, n * 4), *d_o = dev_alloc(n * 4);
+    kc_silu_mul(0, d_o, d_g, d_u, (int64_t)n);
+    float *out = host_copy(d_o, n * 4);
+    cr_assert(all_close(out, ref, n, 1e-6f, 1e-6f, "silu_mul"));
+    for (int d = 1; d < 3; d++) { /* casts: exact round to nearest even */
+        uint16_t *dst = dev_alloc(n * 2);
+        kc_cast(0, dst, DTYPES[d], d_g, (int64_t)n);
+        uint16_t *h = host_copy(dst, n * 2);
+        for (size_t j = 0; j < n; j++)
+            cr_assert_eq(h[j], DTYPES[d] == DTYPE_F16 ? f32_to_f16(g[j]) : f32_to_bf16(g[j]), "cast %zu", j);
+        free(h);
+        cudaFree(dst);
+    }
+    free(g), free(u), free(ref), free(out);
+    cudaFree(d_g), cudaFree(d_u), cudaFree(d_o);
+}
+
+Test(cuda_kernels, kv_write_into_paged_slots)
+{
+    uint64_t rng = 11;
+    int T = 5, row = 2 * 64, n_slots = 64;
+    int64_t slots[] = {17, 3, 63, -1, 40};
+    float *k = malloc(sizeof(float) * T * row), *v = malloc(sizeof(float) * T * row);
+    fill_uniform(k, (size_t)T * row, -1, 1, &rng);
+    fill_uniform(v, (size_t)T * row, -1, 1, &rng);
+    float *d_k = dev_copy(k, sizeof(float) * T * row), *d_v = dev_copy(v, sizeof(float) * T * row);
+    int64_t *d_slots = dev_copy(slots, sizeof(slots));
+    for (int d = 0; d < 3; d++) {
+        size_t es = dtype_size(DTYPES[d]), bytes = es * n_slots * row;
+        void *d_kc = dev_alloc(bytes), *d_vc = dev_alloc(bytes);
+        CK(cudaMemset(d_kc, 0xff, bytes));
+        CK(cudaMemset(d_vc, 0xff, bytes));
+        kc_kv_write(0, d_kc, d_vc, DTYPES[d], d_k, d_v, d_slots, T, row);
+        unsigned char *kc = host_copy(d_kc, bytes), *vc = host_copy(d_vc, bytes);
+        unsigned char *want = malloc(es * row);
+        for (int s = 0; s < n_slots; s++) {
+            int t = -1;
+            for (int j = 0; j < T; j++)
+                if (slots[j] == s) t = j;
+            for (int pass = 0; pass < 2; pass++) {
+                const float *src = pass ? v : k;
+                const unsigned char *got = (pass ? vc : kc) + es * s * row;
+                if (t < 0) memset(want, 0xff, es * row); /* untouched */
+                else for (int i = 0; i < row; i++) put(want, DTYPES[d], i, src[(size_t)t * row + i]);
+                cr_assert(!memcmp(got, want, es * row), "%s slot %d", dtype_name(DTYPES[d]), s);
+            }
+        }
+        free(kc), free(vc), free(want);
+        cudaFree(d_kc), cudaFree(d_vc);
+    }
+    free(k), free(v);
+    cudaFree(d_k), cudaFree(d_v), cudaFree(d_slots);
+}
+
+/* ---- attention -------------------------------------------------------- */
+
+struct attn_case {
+    enum dtype dt;
+    int hd, bs, n_kv, group;
+    int n_seqs;
+    const int *ctx;   /* context length of each sequence after this step */
+    const int *q_len; /* query tokens of each sequence in this step */
+    int part_size;    /* decode partitions (0: prefill kernel) */
+};
+
+/* Builds a random paged cache and queries, runs the CUDA kernel and the CPU
+ * reference, and compares. Unused cache slots hold NaN, and unused block
+ * table entries point at an unused (NaN) block, so any read beyond a
+ * context poisons the output. */
+static void run_attention(const struct attn_case *c, uint64_t seed)
+{
+    uint64_t rng = seed;
+    int n_heads = c->n_kv * c->group, hd = c->hd, bs = c->bs, row = c->n_kv * hd;
+    int T = 0, max_blocks = 1, used = 0, max_q = 0, max_ctx = 0;
+    for (int s = 0; s < c->n_seqs; s++) {
+        int nb = (c->ctx[s] + bs - 1) / bs;
+        used += nb;
+        T += c->q_len[s];
+        max_blocks = nb > max_blocks ? nb : max_blocks;
+        max_q = c->q_len[s] > max_q ? c->q_len[s] : max_q;
+        max_ctx = c->ctx[s] > max_ctx ? c->ctx[s] : max_ctx;
+    }
+    int n_blocks = used + 2, spare = used; /* block `spare` is never written */
+    int *perm = malloc(sizeof(int) * n_blocks);
+    for (int i = 0; i < n_blocks; i++) perm[i] = i;
+    for (int i = n_blocks - 1; i > 0; i--) {
+        int j = (int)(rng_next(&rng) % (uint64_t)(i + 1)), t = perm[i];
+        perm[i] = perm[j], perm[j] = t;
+    }
+    spare = perm[spare];
+    int32_t *bt = malloc(sizeof(int32_t) * c->n_seqs * max_blocks);
+    size_t n_cache = (size_t)n_blocks * bs * row, es = dtype_size(c->dt);
+    void *kc = malloc(n_cache * es), *vc = malloc(n_cache * es);
+    float *kref = malloc(n_cache * 4), *vref = malloc(n_cache * 4);
+    memset(kc, 0xff, n_cache * es), memset(vc, 0xff, n_cache * es);
+    memset(kref, 0xff, n_cache * 4), memset(vref, 0xff, n_cache * 4);
+    int32_t *positions = malloc(sizeof(int32_t) * T), *tok_seq = malloc(sizeof(int32_t) * T);
+    int32_t *seq_start = malloc(sizeof(int32_t) * (c->n_seqs + 1));
+    int next = 0, t = 0;
+    for (int s = 0; s < c->n_seqs; s++) {
+        int nb = (c->ctx[s] + bs - 1) / bs;
+        for (int b = 0; b < max_blocks; b++) bt[s * max_blocks + b] = b < nb ? perm[next++] : spare;
+        for (int p = 0; p < c->ctx[s]; p++) {
+            size_t slot = (size_t)bt[s * max_blocks + p / bs] * bs + p % bs;
+            for (int i = 0; i < row; i++) {
+                float a = (float)(rng_next(&rng) % 20001) / 10000.0f - 1.0f;
+                float b = (float)(rng_next(&rng) % 20001) / 10000.0f - 1.0f;
+                kref[slot * row + i] = put(kc, c->dt, slot * row + i, a);
+                vref[slot * row + i] = put(vc, c->dt, slot * row + i, b);
+            }
+        }
+        seq_start[s] = t;
+        for (int j = 0; j < c->q_len[s]; j++, t++) {
+            positions[t] = c->ctx[s] - c->q_len[s] + j;
+            tok_seq[t] = s;
+        }
+    }
+    seq_start[c->n_seqs] = T;
+    size_t nq = (size_t)T * n_heads * hd;
+    float *q = malloc(nq * 4), *ref = malloc(nq * 4), *scratch = malloc(sizeof(float) * (max_ctx + 1));
+    fill_uniform(q, nq, -1, 1, &rng);
+    struct kv_layer kv = {kref, vref, bs, c->n_kv, hd};
+    struct attn_batch ab = {.n_tokens = T, .n_heads = n_heads, .tok_seq = tok_seq, .positions = positions,
+                            .block_tables = bt, .max_blocks = max_blocks, .scale = 1.0f / sqrtf((float)hd)};
+    attention_ref(ref, q, &kv, &ab, scratch, 0, (int64_t)T * n_heads);
+
+    float *d_q = dev_copy(q, nq * 4), *d_out = dev_alloc(nq * 4);
+    void *d_kc = dev_copy(kc, n_cache * es), *d_vc = dev_copy(vc, n_cache * es);
+    struct kc_attn a = {c->n_seqs, n_heads, c->n_kv, hd, bs, dev_copy(seq_start, sizeof(int32_t) * (c->n_seqs + 1)),
+                        dev_copy(positions, sizeof(int32_t) * T),
+                        dev_copy(bt, sizeof(int32_t) * c->n_seqs * max_blocks), max_blocks, max_q, max_ctx, ab.scale};
+    float *d_tmp = NULL;
+    if (c->part_size) {
+        d_tmp = dev_alloc(sizeof(float) * kc_decode_tmp_floats(&a, c->part_size));
+        kc_attention_decode(0, d_out, d_q, d_kc, d_vc, c->dt, &a, c->part_size, d_tmp);
+    } else {
+        kc_attention_prefill(0, d_out, d_q, d_kc, d_vc, c->dt, &a);
+    }
+    float *out = host_copy(d_out, nq * 4);
+    char label[160];
+    snprintf(label, sizeof(label), "%s %s hd=%d bs=%d kv=%d group=%d part=%d seed=%llu",
+             c->part_size ? "decode" : "prefill", dtype_name(c->dt), hd, bs, c->n_kv, c->group, c->part_size,
+             (unsigned long long)seed);
+    cr_assert(all_close(out, ref, nq, 2e-5f, 1e-4f, label), "%s", label);
+    cudaFree(d_q), cudaFree(d_out), cudaFree(d_kc), cudaFree(d_vc), cudaFree(d_tmp);
+    cudaFree((void *)a.seq_start), cudaFree((void *)a.positions), cudaFree((void *)a.block_tables);
+    free(perm), free(bt), free(kc), free(vc), free(kref), free(vref), free(positions), free(tok_seq);
+    free(seq_start), free(q), free(ref), free(scratch), free(out);
+}
+
+static const int HDS[] = {64, 128}, BSS[] = {16, 32}, GROUPS[] = {1, 4, 8};
+
+/* Contexts across block (16/32) and partition (64) boundaries. */
+Test(cuda_kernels, paged_decode_attention)
+{
+    static const int ctx[] = {1, 15, 16, 17, 33, 64, 65, 200}, q1[] = {1, 1, 1, 1, 1, 1, 1, 1};
+    for (int d = 1; d < 3; d++)
+        for (int h = 0; h < 2; h++)
+            for (int b = 0; b < 2; b++)
+                for (int g = 0; g < 3; g++) {
+                    struct attn_case c = {DTYPES[d], HDS[h], BSS[b], 2, GROUPS[g], 8, ctx, q1, 64};
+                    run_attention(&c, 100 + d * 10 + h * 5 + b * 3 + g);
+                }
+}
+
+/* The default partition (512) and contexts around it; a single partition;
+ * fp32 caches; head sizes that are not a multiple of 32 (stories260K's 8). */
+Test(cuda_kernels, paged_decode_attention_split_k_and_odd_shapes)
+{
+    static const int ctx[] = {511, 512, 513, 1100}, q1[] = {1, 1, 1, 1};
+    struct attn_case c = {DTYPE_BF16, 128, 16, 1, 8, 4, ctx, q1, KC_MAX_PART};
+    run_attention(&c, 1);
+    static const int short_ctx[] = {3, 40, 90}, q3[] = {1, 1, 1};
+    static const int odd_hd[] = {8, 80, 256};
+    for (int i = 0; i < 3; i++) {
+        struct attn_case o = {DTYPE_F32, odd_hd[i], 16, 2, 2, 3, short_ctx, q3, 96};
+        run_attention(&o, 2 + i);
+    }
+    struct attn_case wide = {DTYPE_F16, 64, 16, 1, 12, 3, short_ctx, q3, 512}; /* 12 heads: two head chunks */
+    run_attention(&wide, 9);
+}
+
+/* Mixed steps: whole prompts, chunks continuing a cached prefix, decodes. */
+Test(cuda_kernels, varlen_prefill_attention)
+{
+    static const int ctx[] = {1, 17, 40, 70, 33}, q_len[] = {1, 17, 8, 70, 1};
+    for (int d = 1; d < 3; d++)
+        for (int h = 0; h < 2; h++)
+            for (int b = 0; b < 2; b++)
+                for (int g = 0; g < 3; g++) {
+                    struct attn_case c = {DTYPES[d], HDS[h], BSS[b], 2, GROUPS[g], 5, ctx, q_len, 0};
+                    run_attention(&c, 200 + d * 10 + h * 5 + b * 3 + g);
+                }
+    static const int odd_hd[] = {8, 80, 256};
+    for (int i = 0; i < 3; i++) {
+        struct attn_case o = {DTYPE_F32, odd_hd[i], 16, 2, 2, 5, ctx, q_len, 0};
+        run_attention(&o, 300 + i);
+    }
+}
+
+/* The same kernels under other interleavings of a block's threads: a race on
+ * shared memory would change the result. */
+Test(cuda_kernels, attention_under_several_seeds)
+{
+    static const int ctx[] = {37, 70}, q_dec[] = {1, 1}, q_pf[] = {37, 5};
+    for (uint64_t seed = 2; seed <= 4; seed++) {
+        emu_set_seed(seed);
+        struct attn_case dec = {DTYPE_BF16, 64, 16, 2, 4, 2, ctx, q_dec, 32};
+        struct attn_case pf = {DTYPE_BF16, 64, 16, 2, 4, 2, ctx, q_pf, 0};
+        run_attention(&dec, 7);
+        run_attention(&pf, 7);
+    }
+    emu_set_seed(1);
+}

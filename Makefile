@@ -194,12 +194,18 @@ test-emu: $(BUILD)/test_emu
 
 # the CUDA build (nvcc, every target architecture, warnings as errors) on
 # every run, so that it never rots where no GPU is
-test-cuda-build: $(BUILD)/tessera-cuda
+test-cuda-build: $(BUILD)/tessera-cuda $(BUILD)/bench_cuda
 	$(BUILD)/tessera-cuda --version
 
-# on a machine with a GPU: the kernel and backend tests natively
-test-cuda: $(BUILD)/test_cuda
+# on a machine with a GPU: the kernel and backend tests natively, then the
+# kernels' achieved bandwidth
+test-cuda: $(BUILD)/test_cuda $(BUILD)/bench_cuda
 	$(BUILD)/test_cuda --jobs 1
+	$(BUILD)/bench_cuda
+
+$(BUILD)/bench_cuda: benchmarks/cuda_kernels.cu $(filter $(BUILD)/cuda/kernels/%,$(CUDA_OBJ))
+	@$(if $(Q),echo "  NVCC $<")
+	$(Q)$(NVCC) $(NVCC_FLAGS) $^ -o $@ $(CUDA_LIBS)
 
 # ASan + UBSan (leak checks included) over the same unit tests, and the server
 # tests against a sanitized binary (a leak or error at exit fails them).

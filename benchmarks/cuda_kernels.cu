@@ -1,0 +1,101 @@
+/* cuda_kernels.cu: achieved memory bandwidth of the CUDA kernels against the
+ * device's peak, on a machine with a GPU (make bench-cuda). Shapes: one
+ * Llama-2-7B layer (32 heads, 32 KV heads of 128, hidden 4096), bf16 KV
+ * cache in 16-token blocks. The paper bounds are in benchmarks/README.md.
+ *
+ *   build/bench_cuda [--peak-gbs 3350]     (H100 SXM: 3350 GB/s) */
+#include <cuda_runtime.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+
+#include "../kernels/cuda/kernels.h"
+
+#define OK(call)                                                                             \
+    do {                                                                                     \
+        cudaError_t e_ = (call);                                                             \
+        if (e_ != cudaSuccess) {                                                             \
+            fprintf(stderr, "%s: %s\n", #call, cudaGetErrorString(e_));                      \
+            exit(1);                                                                         \
+        }                                                                                    \
+    } while (0)
+
+static void *dalloc(size_t n)
+{
+    void *p;
+    OK(cudaMalloc(&p, n));
+    OK(cudaMemset(p, 0, n));
+    return p;
+}
+
+/* Median-free but warm: the mean of iters launches after 3 warm-up runs. */
+template <class F> static double time_us(F f, int iters)
+{
+    cudaEvent_t a, b;
+    OK(cudaEventCreate(&a));
+    OK(cudaEventCreate(&b));
+    for (int i = 0; i < 3; i++) f();
+    OK(cudaEventRecord(a));
+    for (int i = 0; i < iters; i++) f();
+    OK(cudaEventRecord(b));
+    OK(cudaEventSynchronize(b));
+    float ms;
+    OK(cudaEventElapsedTime(&ms, a, b));
+    return ms * 1000.0 / iters;
+}
+
+static void report(const char *name, double bytes, double us, double peak_gbs)
+{
+    double gbs = bytes / us / 1e3;
+    printf("%-34s %10.1f MiB %10.2f us %8.0f GB/s %5.1f%% of peak\n", name, bytes / 1048576.0, us, gbs,
+           100.0 * gbs / peak_gbs);
+}
+
+int main(int argc, char **argv)
+{
+    double peak = 3350;
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--peak-gbs")) peak = atof(argv[++i]);
+    cudaDeviceProp prop;
+    OK(cudaGetDeviceProperties(&prop, 0));
+    printf("%s, %d SMs; peak taken as %.0f GB/s\n", prop.name, prop.multiProcessorCount, peak);
+
+    const int H = 4096, heads = 32, kv_heads = 32, hd = 128, bs = 16;
+    for (int T : {1, 512}) { /* RMSNorm with the residual add */
+        float *x = (float *)dalloc((size_t)T * H * 4), *r = (float *)dalloc((size_t)T * H * 4);
+        float *o = (float *)dalloc((size_t)T * H * 4), *w = (float *)dalloc(H * 4);
+        double us = time_us([&] { kc_rmsnorm(0, o, x, r, w, T, H, 1e-5f); }, 200);
+        char name[64];
+        snprintf(name, sizeof(name), "rmsnorm+residual T=%d", T);
+        report(name, 16.0 * T * H + 4.0 * H, us, peak);
+        cudaFree(x), cudaFree(r), cudaFree(o), cudaFree(w);
+    }
+    for (int B : {1, 32, 256})
+        for (int ctx : {512, 4096}) { /* paged decode attention, one layer */
+            int nb = ctx / bs, blocks = B * nb, row = kv_heads * hd;
+            size_t cache = (size_t)blocks * bs * row * 2;
+            void *k = dalloc(cache), *v = dalloc(cache);
+            std::vector<int32_t> bt((size_t)B * nb), start(B + 1), pos(B);
+            for (size_t i = 0; i < bt.size(); i++) bt[i] = (int32_t)((i * 7919) % blocks); /* scattered */
+            for (int s = 0; s <= B; s++) start[s] = s;
+            for (int s = 0; s < B; s++) pos[s] = ctx - 1;
+            kc_attn a = {B, heads, kv_heads, hd, bs, (const int32_t *)dalloc((B + 1) * 4),
+                         (const int32_t *)dalloc(B * 4), (const int32_t *)dalloc(bt.size() * 4), nb, 1, ctx,
+                         0.0884f};
+            OK(cudaMemcpy((void *)a.seq_start, start.data(), (B + 1) * 4, cudaMemcpyHostToDevice));
+            OK(cudaMemcpy((void *)a.positions, pos.data(), B * 4, cudaMemcpyHostToDevice));
+            OK(cudaMemcpy((void *)a.block_tables, bt.data(), bt.size() * 4, cudaMemcpyHostToDevice));
+            float *q = (float *)dalloc((size_t)B * heads * hd * 4), *out = (float *)dalloc((size_t)B * heads * hd * 4);
+            float *tmp = (float *)dalloc(kc_decode_tmp_floats(&a, KC_MAX_PART) * 4 + 4);
+            double us = time_us([&] { kc_attention_decode(0, out, q, k, v, DTYPE_BF16, &a, KC_MAX_PART, tmp); }, 20);
+            char name[64];
+            snprintf(name, sizeof(name), "decode attention B=%d ctx=%d", B, ctx);
+            report(name, (double)cache * 2, us, peak);
+            cudaFree(k), cudaFree(v), cudaFree(q), cudaFree(out), cudaFree(tmp);
+            cudaFree((void *)a.seq_start), cudaFree((void *)a.positions), cudaFree((void *)a.block_tables);
+        }
+    printf("the decode step at batch 1: build/tessera generate MODEL --device cuda reports decode tokens/s;\n"
+           "compare with weights bytes / peak (benchmarks/README.md)\n");
+    return 0;
+}

@@ -36,8 +36,8 @@ struct backend_cuda {
     double mem_util;
     void *cast;                  /* a GEMM's input rounded to the weights' type */
     size_t cast_bytes;
-    float *attn_tmp;             /* split-K partial results */
-    size_t attn_tmp_floats;
+    void *attn_tmp;              /* split-K partial results */
+    size_t attn_tmp_bytes;
     unsigned char *staging;      /* pinned host buffer for copies */
     size_t staging_cap, staging_used;
     void **owned;                /* uploaded weights, freed at destroy */
@@ -62,6 +62,18 @@ static void cuda_free(struct backend *b, void *p)
 {
     (void)b;
     if (p) CUDA_OK(cudaFree(p));
+}
+
+/* Makes *buf (of *cap bytes) a device buffer of at least bytes. */
+static void *grow(struct backend *b, void **buf, size_t *cap, size_t bytes, const char *what)
+{
+    if (bytes > *cap) {
+        cuda_free(b, *buf);
+        *buf = cuda_alloc(b, bytes);
+        CHECKF(*buf, "cuda: cannot allocate %zu bytes for %s", bytes, what);
+        *cap = bytes;
+    }
+    return *buf;
 }
 
 /* Room for n more bytes in the staging buffer; waits for the stream first
@@ -145,15 +157,8 @@ static void cuda_matmul(struct backend *b, float *y, const float *x, const struc
     if (T <= 0) return;
     const void *in = x;
     if (w->dtype != DTYPE_F32) {
-        size_t bytes = (size_t)T * w->cols * dtype_size(w->dtype);
-        if (bytes > c->cast_bytes) {
-            cuda_free(b, c->cast);
-            c->cast = cuda_alloc(b, bytes);
-            CHECKF(c->cast, "cuda: cannot allocate %zu bytes for a GEMM input", bytes);
-            c->cast_bytes = bytes;
-        }
+        in = grow(b, &c->cast, &c->cast_bytes, (size_t)T * w->cols * dtype_size(w->dtype), "a GEMM input");
         kc_cast(c->stream, c->cast, w->dtype, x, (int64_t)T * w->cols);
-        in = c->cast;
     }
     /* row-major y[T, N] = x[T, K] W[N, K]^T is column-major y^T = W^T' x^T */
     const float one = 1.0f, zero = 0.0f;
@@ -183,14 +188,9 @@ static void cuda_attention(struct backend *b, float *out, const float *q, const 
         kc_attention_prefill(c->stream, out, q, kv->k, kv->v, b->kv_dtype, &a);
         return;
     }
-    size_t need = kc_decode_tmp_floats(&a, KC_MAX_PART);
-    if (need > c->attn_tmp_floats) {
-        cuda_free(b, c->attn_tmp);
-        c->attn_tmp = cuda_alloc(b, need * sizeof(float));
-        CHECKF(c->attn_tmp, "cuda: cannot allocate %zu floats for attention", need);
-        c->attn_tmp_floats = need;
-    }
-    kc_attention_decode(c->stream, out, q, kv->k, kv->v, b->kv_dtype, &a, KC_MAX_PART, c->attn_tmp);
+    float *tmp = grow(b, &c->attn_tmp, &c->attn_tmp_bytes,
+                      kc_decode_tmp_floats(&a, KC_MAX_PART) * sizeof(float), "split-K attention");
+    kc_attention_decode(c->stream, out, q, kv->k, kv->v, b->kv_dtype, &a, KC_MAX_PART, tmp);
 }
 
 static void cuda_silu_mul(struct backend *b, float *out, const float *gate, const float *up, int64_t n)

@@ -22,9 +22,7 @@ static void *make_weights(enum dtype dt, size_t n, float *exact, uint64_t *rng)
     fill_uniform(exact, n, -1.0f, 1.0f, rng);
     void *w = malloc(n * dtype_size(dt));
     for (size_t i = 0; i < n; i++) {
-        if (dt == DTYPE_F32) ((float *)w)[i] = exact[i];
-        else if (dt == DTYPE_F16) ((uint16_t *)w)[i] = f32_to_f16(exact[i]);
-        else ((uint16_t *)w)[i] = f32_to_bf16(exact[i]);
+        dtype_set(w, dt, i, exact[i]);
         exact[i] = dtype_get(w, dt, i);
     }
     return w;

@@ -34,8 +34,12 @@ struct backend_cuda {
     cudaStream_t stream;
     cublasHandle_t blas;
     double mem_util;
+    int n_sm;                    /* multiprocessors: sizes split-K attention */
     void *cast;                  /* a GEMM's input rounded to the weights' type */
     size_t cast_bytes;
+    const float *cast_of;        /* whose rounding cast holds; NULL once any op writes */
+    int64_t cast_n;
+    enum dtype cast_dt;
     void *attn_tmp;              /* split-K partial results */
     size_t attn_tmp_bytes;
     unsigned char *staging;      /* pinned host buffer for copies */
@@ -45,6 +49,16 @@ struct backend_cuda {
 };
 
 static struct backend_cuda *cu(struct backend *b) { return (struct backend_cuda *)b; }
+
+/* For ops that write device memory: the rounded GEMM input in c->cast may
+ * no longer match its source. Consecutive GEMMs on one input (q, k, v; gate,
+ * up) round it once. */
+static struct backend_cuda *cu_write(struct backend *b)
+{
+    struct backend_cuda *c = cu(b);
+    c->cast_of = NULL;
+    return c;
+}
 
 static cudaDataType cuda_type(enum dtype t)
 {
@@ -97,7 +111,7 @@ static unsigned char *stage(struct backend_cuda *c, size_t n)
 
 static void cuda_to_device(struct backend *b, void *dst, const void *src, size_t bytes)
 {
-    struct backend_cuda *c = cu(b);
+    struct backend_cuda *c = cu_write(b);
     if (!bytes) return;
     unsigned char *p = stage(c, bytes);
     memcpy(p, src, bytes);
@@ -142,13 +156,13 @@ static void cuda_upload_weight(struct backend *b, const struct tensor *host, str
 
 static void cuda_embed(struct backend *b, float *out, const struct tensor *table, const int32_t *ids, int T)
 {
-    kc_embed(cu(b)->stream, out, table->data, table->dtype, ids, T, (int)table->cols);
+    kc_embed(cu_write(b)->stream, out, table->data, table->dtype, ids, T, (int)table->cols);
 }
 
 static void cuda_rmsnorm(struct backend *b, float *out, float *x, const float *residual, const float *w, int T,
                          int H, float eps)
 {
-    kc_rmsnorm(cu(b)->stream, out, x, residual, w, T, H, eps);
+    kc_rmsnorm(cu_write(b)->stream, out, x, residual, w, T, H, eps);
 }
 
 static void cuda_matmul(struct backend *b, float *y, const float *x, const struct tensor *w, int T)
@@ -156,10 +170,16 @@ static void cuda_matmul(struct backend *b, float *y, const float *x, const struc
     struct backend_cuda *c = cu(b);
     if (T <= 0) return;
     const void *in = x;
+    int64_t n = (int64_t)T * w->cols;
     if (w->dtype != DTYPE_F32) {
-        in = grow(b, &c->cast, &c->cast_bytes, (size_t)T * w->cols * dtype_size(w->dtype), "a GEMM input");
-        kc_cast(c->stream, c->cast, w->dtype, x, (int64_t)T * w->cols);
+        if (c->cast_of != x || c->cast_n != n || c->cast_dt != w->dtype) {
+            grow(b, &c->cast, &c->cast_bytes, (size_t)n * dtype_size(w->dtype), "a GEMM input");
+            kc_cast(c->stream, c->cast, w->dtype, x, n);
+            c->cast_of = x, c->cast_n = n, c->cast_dt = w->dtype;
+        }
+        in = c->cast;
     }
+    if ((const float *)c->cast_of == y) c->cast_of = NULL;
     /* row-major y[T, N] = x[T, K] W[N, K]^T is column-major y^T = W^T' x^T */
     const float one = 1.0f, zero = 0.0f;
     int N = (int)w->rows, K = (int)w->cols;
@@ -169,38 +189,39 @@ static void cuda_matmul(struct backend *b, float *y, const float *x, const struc
 
 static void cuda_rope(struct backend *b, float *x, int T, int n_heads, int hd, const float *cos, const float *sin)
 {
-    kc_rope(cu(b)->stream, x, T, n_heads, hd, cos, sin);
+    kc_rope(cu_write(b)->stream, x, T, n_heads, hd, cos, sin);
 }
 
 static void cuda_kv_write(struct backend *b, const struct kv_layer *kv, const float *k, const float *v,
                           const int64_t *slots, int T)
 {
-    kc_kv_write(cu(b)->stream, kv->k, kv->v, b->kv_dtype, k, v, slots, T, kv->n_kv_heads * kv->head_dim);
+    kc_kv_write(cu_write(b)->stream, kv->k, kv->v, b->kv_dtype, k, v, slots, T, kv->n_kv_heads * kv->head_dim);
 }
 
+/* Prompt chunks go to the prefill kernel, single-token steps (decodes) to
+ * the decode kernel, split over enough partitions to fill the GPU. */
 static void cuda_attention(struct backend *b, float *out, const float *q, const struct kv_layer *kv,
                            const struct attn_batch *ab)
 {
-    struct backend_cuda *c = cu(b);
+    struct backend_cuda *c = cu_write(b);
     struct kc_attn a = {ab->n_seqs, ab->n_heads, kv->n_kv_heads, kv->head_dim, kv->block_size, ab->seq_start,
                         ab->positions, ab->block_tables, ab->max_blocks, ab->max_q_len, ab->max_ctx, ab->scale};
-    if (a.max_q_len > 1) {
-        kc_attention_prefill(c->stream, out, q, kv->k, kv->v, b->kv_dtype, &a);
-        return;
-    }
-    float *tmp = grow(b, &c->attn_tmp, &c->attn_tmp_bytes,
-                      kc_decode_tmp_floats(&a, KC_MAX_PART) * sizeof(float), "split-K attention");
-    kc_attention_decode(c->stream, out, q, kv->k, kv->v, b->kv_dtype, &a, KC_MAX_PART, tmp);
+    if (a.max_q_len > 1) kc_attention_prefill(c->stream, out, q, kv->k, kv->v, b->kv_dtype, &a, 2);
+    if (ab->n_single == 0) return;
+    int part = kc_decode_part_size(&a, c->n_sm);
+    float *tmp = grow(b, &c->attn_tmp, &c->attn_tmp_bytes, kc_decode_tmp_floats(&a, part) * sizeof(float),
+                      "split-K attention");
+    kc_attention_decode(c->stream, out, q, kv->k, kv->v, b->kv_dtype, &a, part, tmp);
 }
 
 static void cuda_silu_mul(struct backend *b, float *out, const float *gate, const float *up, int64_t n)
 {
-    kc_silu_mul(cu(b)->stream, out, gate, up, n);
+    kc_silu_mul(cu_write(b)->stream, out, gate, up, n);
 }
 
 static void cuda_all_reduce(struct backend *b, float *buf, int64_t n)
 {
-    (void)b, (void)buf, (void)n; /* one rank: nothing to sum */
+    (void)cu_write(b), (void)buf, (void)n; /* one rank: nothing to sum */
 }
 
 /* What the KV cache may take: the --gpu-memory-utilization share of the
@@ -267,5 +288,6 @@ struct backend *backend_cuda_create(int device, enum dtype dt, double gpu_mem_ut
     CUDA_OK(cudaStreamCreate(&c->stream));
     BLAS_OK(cublasCreate(&c->blas));
     BLAS_OK(cublasSetStream(c->blas, c->stream));
+    CUDA_OK(cudaDeviceGetAttribute(&c->n_sm, cudaDevAttrMultiProcessorCount, device));
     return &c->base;
 }

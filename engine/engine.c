@@ -24,6 +24,7 @@ struct engine {
     struct sequence **live;
     int n_live, cap_live;
     int64_t computed_tokens, generated_tokens;
+    double t_schedule, t_forward, t_sample; /* engine_stats */
 
     /* inbox: guarded by mu */
     pthread_mutex_t mu;
@@ -417,6 +418,9 @@ static void publish(engine *e)
     st->prefix_hits = ps.hits;
     st->prompt_tokens = e->computed_tokens;
     st->generation_tokens = e->generated_tokens;
+    st->t_schedule = e->t_schedule;
+    st->t_forward = e->t_forward;
+    st->t_sample = e->t_sample;
     void (*wake)(void *) = e->n_step_ev ? e->wake : NULL;
     void *arg = e->wake_arg;
     pthread_mutex_unlock(&e->out_mu);
@@ -426,11 +430,14 @@ static void publish(engine *e)
 
 int engine_step(engine *e)
 {
+    double t0 = mono_seconds();
     take_inbox(e);
     const struct sched_plan *p = sched_schedule(e->sched);
+    double t1 = mono_seconds(), t2 = t1;
     int rc = 0;
     if (p->n_seqs) {
         rc = model_forward(e->m, &p->batch, e->logits);
+        t2 = mono_seconds();
         if (rc) { /* a plan the model refuses is a bug: end its sequences */
             fprintf(stderr, "tessera: engine step failed: %s\n", err_msg());
             for (int i = p->n_seqs - 1; i >= 0; i--) {
@@ -447,6 +454,9 @@ int engine_step(engine *e)
             rc = 1;
         }
     }
+    e->t_schedule += t1 - t0;
+    e->t_forward += t2 - t1;
+    e->t_sample += mono_seconds() - t2;
     publish(e);
     return rc;
 }

@@ -65,6 +65,9 @@ struct engine_stats {
     int kv_blocks_total, kv_blocks_used, kv_blocks_cached;
     int64_t prefix_queries, prefix_hits;  /* in tokens */
     int64_t prompt_tokens, generation_tokens; /* computed so far */
+    /* engine-thread time in seconds, summed over steps: planning the step,
+     * the forward (until the logits are on the host), sampling the tokens */
+    double t_schedule, t_forward, t_sample;
 };
 
 typedef struct engine engine;

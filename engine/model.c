@@ -169,10 +169,11 @@ static void upload_plan(model *m, const struct step_batch *sb, struct attn_batch
     struct backend *b = m->b;
     int T = sb->n_tokens, half = m->cfg.head_dim / 2;
     int32_t *start = m->h_seq_start;
-    ab->max_q_len = ab->max_ctx = 0;
+    ab->max_q_len = ab->max_ctx = ab->n_single = 0;
     for (int s = 0, t = 0; s < sb->n_seqs; s++) {
         start[s] = t;
         while (t < T && sb->tok_seq[t] == s) t++;
+        ab->n_single += t - start[s] == 1;
         if (t - start[s] > ab->max_q_len) ab->max_q_len = t - start[s];
         if (t > start[s] && sb->positions[t - 1] + 1 > ab->max_ctx) ab->max_ctx = sb->positions[t - 1] + 1;
     }

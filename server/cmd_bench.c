@@ -210,6 +210,9 @@ static int run(struct bench_opts *o)
         printf("engine:             %lld steps, %lld preemptions, %lld prompt chunks, prefix hits %lld of %lld "
                "tokens\n", (long long)st.steps, (long long)st.preemptions, (long long)st.prefill_chunks,
                (long long)st.prefix_hits, (long long)st.prefix_queries);
+        if (st.steps)
+            printf("step ms:            schedule %.3f  forward %.3f  sample %.3f (engine thread, mean per step)\n",
+                   st.t_schedule * 1e3 / st.steps, st.t_forward * 1e3 / st.steps, st.t_sample * 1e3 / st.steps);
         if (o->json)
             printf("{\"num_prompts\": %d, \"concurrency\": %ld, \"input_len\": %d, \"output_len\": %ld, "
                    "\"duration_s\": %.6f, \"requests_per_s\": %.6f, \"output_tokens_per_s\": %.3f, "

@@ -76,6 +76,7 @@ struct attn_batch {
     int n_seqs;
     const int32_t *seq_start;    /* [n_seqs + 1] */
     int max_q_len, max_ctx;
+    int n_single;                /* sequences with one query token (decodes) */
 };
 
 /* out, q: [T, n_heads, hd]. Work items i = t * n_heads + h in [i0, i1).

@@ -1,13 +1,17 @@
 /* attention.cu: attention over the paged KV cache.
  *
- * decode: one block per (sequence, KV head, up to 8 of its query heads,
- *   context partition). Warps take the partition's tokens in turn; lanes
- *   split the head dimension and a warp reduction gives each dot product.
- *   Scores stay in shared memory; softmax is exact within the partition. With
- *   several partitions (split-K), each writes its normalised output, max and
- *   sum, and decode_reduce_kernel rescales and combines them.
- * prefill: one block per (sequence, head, 16 query rows). K/V tiles of 32
- *   tokens are gathered into shared memory through the block table; each
+ * decode: the sequences with one query token. One block per (sequence, KV
+ *   head, up to 8 of its query heads, context partition); the partition size
+ *   is chosen so that even one sequence fills the GPU (kc_decode_part_size).
+ *   A group of lanes takes a token, each lane a 16-byte vector of its K (then
+ *   V) row (a scalar layout for odd head sizes), DEC_UNROLL loads in flight;
+ *   a group reduction gives each dot product. Scores stay in shared memory; softmax is exact within the
+ *   partition. With several partitions (split-K), each writes its normalised
+ *   output, max and sum, and decode_reduce_kernel rescales and combines them.
+ * prefill: the sequences with at least min_q query tokens (the backend
+ *   passes 2: prompt chunks). One block per (sequence, head, 16 query
+ *   rows). K/V tiles of 32 tokens are gathered into shared memory through
+ *   the block table; each
  *   warp owns 4 query rows and runs the online softmax (flash attention):
  *   lane j scores key j of the tile, the running max and sum rescale the
  *   accumulator, lanes split the head dimension of the output. Causal: key
@@ -17,6 +21,7 @@
 #include "kernels.h"
 
 #define DEC_WARPS 4
+#define DEC_UNROLL 4 /* tokens a warp loads at once */
 #define MAX_GROUP 8 /* query heads of one KV head per decode block */
 #define PF_WARPS 4
 #define PF_ROWS 4   /* query rows per warp */
@@ -35,21 +40,67 @@ static __device__ __forceinline__ const T *kv_row(const T *cache, const kc_attn 
     return cache + (slot * a.n_kv_heads + kvh) * a.head_dim;
 }
 
-template <class T, int DPL>
+/* How a lane holds its share of a cache row: E values, at head dims
+ * li * E + e in the vector layout (V: the row is TG 16-byte vectors, one
+ * load each), at li + 32 * e in the scalar layout (TG = 32, any head size). */
+template <bool V, int TG, int E> static __device__ __forceinline__ int dim_of(int li, int e)
+{
+    return V ? li * E + e : li + TG * e;
+}
+
+/* Sum over the TG lanes of a group (TG a power of two, groups aligned). */
+template <int TG> static __device__ __forceinline__ float group_sum(float v)
+{
+#pragma unroll
+    for (int o = TG / 2; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
+    return v;
+}
+
+/* The lane's share of the rows of tokens j, j + 32/TG, ... (DEC_UNROLL of
+ * them) of the partition starting at p0; tokens at or past n read as zeros. */
+template <class T, bool V, int TG, int E>
+static __device__ __forceinline__ void load_rows(float (&r)[DEC_UNROLL][E], const T *cache, const kc_attn &a,
+                                                 const int32_t *bt, int p0, int j, int n, int kvh, int li)
+{
+#pragma unroll
+    for (int u = 0; u < DEC_UNROLL; u++) {
+        int jj = j + u * (32 / TG);
+        const T *row = jj < n ? kv_row(cache, a, bt, p0 + jj, kvh) : NULL;
+        if (V && row) {
+            uint4 raw = *reinterpret_cast<const uint4 *>(row + li * E);
+            T x[E];
+            memcpy((void *)x, &raw, sizeof(raw)); /* not a cast: no aliasing */
+#pragma unroll
+            for (int e = 0; e < E; e++) r[u][e] = to_float(x[e]);
+        } else {
+#pragma unroll
+            for (int e = 0; e < E; e++) {
+                int d = dim_of<V, TG, E>(li, e);
+                r[u][e] = row && d < a.head_dim ? to_float(row[d]) : 0.0f;
+            }
+        }
+    }
+}
+
+/* A group of TG lanes takes one token, so a warp covers 32/TG tokens per
+ * load and DEC_UNROLL loads are in flight; dot products are group sums. GM:
+ * query heads the accumulators are laid out for (>= the block's heads). */
+template <class T, bool V, int TG, int E, int GM>
 __global__ void __launch_bounds__(DEC_WARPS * 32)
 decode_kernel(float *out, float *tmp_out, float *tmp_ml, const float *q, const T *k_cache, const T *v_cache,
               kc_attn a, int part_size, int n_parts)
 {
+    constexpr int TPW = 32 / TG, STEP = DEC_WARPS * DEC_UNROLL * TPW; /* tokens per warp load; per block pass */
     int group = a.n_heads / a.n_kv_heads, chunks = CEIL_DIV(group, MAX_GROUP);
     int gs = group < MAX_GROUP ? group : MAX_GROUP; /* heads a block is laid out for */
     int kvh = blockIdx.x / chunks, h0 = kvh * group + (int)(blockIdx.x % chunks) * MAX_GROUP;
     int G = kvh * group + group - h0 < gs ? kvh * group + group - h0 : gs;
     int s = blockIdx.y, part = blockIdx.z, tok = a.seq_start[s];
-    if (a.seq_start[s + 1] == tok) return;
+    if (a.seq_start[s + 1] - tok != 1) return; /* prompt chunks are the prefill kernel's */
     int ctx = a.positions[tok] + 1, p0 = part * part_size;
     if (p0 >= ctx) return;
     int n = ctx - p0 < part_size ? ctx - p0 : part_size;
-    int hd = a.head_dim, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    int hd = a.head_dim, lane = threadIdx.x % 32, warp = threadIdx.x / 32, li = lane % TG, sub = lane / TG;
     const int32_t *bt = a.block_tables + (int64_t)s * a.max_blocks;
 
     KSHARED_DYNAMIC(float, smem);
@@ -62,18 +113,29 @@ decode_kernel(float *out, float *tmp_out, float *tmp_ml, const float *q, const T
     __syncthreads();
 
     /* pass 1: scores */
-    for (int j = warp; j < n; j += DEC_WARPS) {
-        const T *kp = kv_row(k_cache, a, bt, p0 + j, kvh);
-        float k[DPL];
-#pragma unroll
-        for (int i = 0; i < DPL; i++) k[i] = lane + 32 * i < hd ? to_float(kp[lane + 32 * i]) : 0.0f;
+    for (int j0 = warp * DEC_UNROLL * TPW; j0 < n; j0 += STEP) {
+        float k[DEC_UNROLL][E];
+        load_rows<T, V, TG, E>(k, k_cache, a, bt, p0, j0 + sub, n, kvh, li);
         for (int g = 0; g < G; g++) {
-            float dot = 0.0f;
+            float qv[E], dot[DEC_UNROLL];
 #pragma unroll
-            for (int i = 0; i < DPL; i++)
-                if (lane + 32 * i < hd) dot += q_s[g * hd + lane + 32 * i] * k[i];
-            dot = warp_sum(dot);
-            if (lane == 0) w_s[g * part_size + j] = dot;
+            for (int e = 0; e < E; e++) {
+                int d = dim_of<V, TG, E>(li, e);
+                qv[e] = d < hd ? q_s[g * hd + d] : 0.0f;
+            }
+#pragma unroll
+            for (int u = 0; u < DEC_UNROLL; u++) {
+                dot[u] = 0.0f;
+#pragma unroll
+                for (int e = 0; e < E; e++) dot[u] += qv[e] * k[u][e];
+            }
+#pragma unroll
+            for (int u = 0; u < DEC_UNROLL; u++) dot[u] = group_sum<TG>(dot[u]);
+#pragma unroll
+            for (int u = 0; u < DEC_UNROLL; u++) {
+                int j = j0 + sub + u * TPW;
+                if (li == 0 && j < n) w_s[g * part_size + j] = dot[u];
+            }
         }
     }
     __syncthreads();
@@ -96,31 +158,39 @@ decode_kernel(float *out, float *tmp_out, float *tmp_ml, const float *q, const T
     }
     __syncthreads();
 
-    /* pass 3: each warp sums weight * V over its tokens for every head */
-    float acc[MAX_GROUP][DPL];
+    /* pass 3: weight * V over the warp's tokens for every head */
+    float acc[GM][E];
 #pragma unroll
-    for (int g = 0; g < MAX_GROUP; g++)
+    for (int g = 0; g < GM; g++)
 #pragma unroll
-        for (int i = 0; i < DPL; i++) acc[g][i] = 0.0f;
-    for (int j = warp; j < n; j += DEC_WARPS) {
-        const T *vp = kv_row(v_cache, a, bt, p0 + j, kvh);
-        float v[DPL];
+        for (int e = 0; e < E; e++) acc[g][e] = 0.0f;
+    for (int j0 = warp * DEC_UNROLL * TPW; j0 < n; j0 += STEP) {
+        float v[DEC_UNROLL][E];
+        load_rows<T, V, TG, E>(v, v_cache, a, bt, p0, j0 + sub, n, kvh, li);
 #pragma unroll
-        for (int i = 0; i < DPL; i++) v[i] = lane + 32 * i < hd ? to_float(vp[lane + 32 * i]) : 0.0f;
-#pragma unroll
-        for (int g = 0; g < MAX_GROUP; g++) {
+        for (int g = 0; g < GM; g++) {
             if (g >= G) break;
-            float wgt = w_s[g * part_size + j];
 #pragma unroll
-            for (int i = 0; i < DPL; i++) acc[g][i] += wgt * v[i];
+            for (int u = 0; u < DEC_UNROLL; u++) {
+                int j = j0 + sub + u * TPW;
+                float wgt = j < n ? w_s[g * part_size + j] : 0.0f;
+#pragma unroll
+                for (int e = 0; e < E; e++) acc[g][e] += wgt * v[u][e];
+            }
         }
     }
+    /* the warp's token groups summed: one row per warp and head in o_s */
 #pragma unroll
-    for (int g = 0; g < MAX_GROUP; g++) {
+    for (int g = 0; g < GM; g++) {
         if (g >= G) break;
 #pragma unroll
-        for (int i = 0; i < DPL; i++)
-            if (lane + 32 * i < hd) o_s[(warp * gs + g) * hd + lane + 32 * i] = acc[g][i];
+        for (int e = 0; e < E; e++) {
+            float x = acc[g][e];
+#pragma unroll
+            for (int o = TG; o < 32; o <<= 1) x += __shfl_xor_sync(FULL_MASK, x, o);
+            int d = dim_of<V, TG, E>(li, e);
+            if (sub == 0 && d < hd) o_s[(warp * gs + g) * hd + d] = x;
+        }
     }
     __syncthreads();
 
@@ -148,7 +218,7 @@ __global__ void decode_reduce_kernel(float *out, const float *tmp_out, const flo
                                      int part_size, int n_parts)
 {
     int h = blockIdx.x, s = blockIdx.y, tok = a.seq_start[s], hd = a.head_dim;
-    if (a.seq_start[s + 1] == tok) return;
+    if (a.seq_start[s + 1] - tok != 1) return;
     int np = CEIL_DIV(a.positions[tok] + 1, part_size);
     int64_t base = ((int64_t)s * a.n_heads + h) * n_parts;
     float mx = -INFINITY, total = 0.0f;
@@ -164,11 +234,11 @@ __global__ void decode_reduce_kernel(float *out, const float *tmp_out, const flo
 
 template <class T, int DPL>
 __global__ void __launch_bounds__(PF_WARPS * 32)
-prefill_kernel(float *out, const float *q, const T *k_cache, const T *v_cache, kc_attn a)
+prefill_kernel(float *out, const float *q, const T *k_cache, const T *v_cache, kc_attn a, int min_q)
 {
     int s = blockIdx.z, h = blockIdx.y, q_begin = a.seq_start[s], qn = a.seq_start[s + 1] - q_begin;
     int r0 = blockIdx.x * PF_BQ;
-    if (r0 >= qn) return;
+    if (r0 >= qn || qn < min_q) return;
     int rows = qn - r0 < PF_BQ ? qn - r0 : PF_BQ;
     int hd = a.head_dim, kvh = h / (a.n_heads / a.n_kv_heads), lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int32_t *bt = a.block_tables + (int64_t)s * a.max_blocks;
@@ -271,6 +341,26 @@ template <class K> static void allow_smem(K kernel, size_t bytes)
                                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
 }
 
+template <class T, bool V, int TG, int E, int GM>
+static void launch_decode(dim3 grid, size_t smem, cudaStream_t s, float *out, float *tmp_out, float *tmp_ml,
+                          const float *q, const void *k_cache, const void *v_cache, const kc_attn &a, int part_size,
+                          int n_parts)
+{
+    auto k = decode_kernel<T, V, TG, E, GM>;
+    allow_smem(k, smem);
+    KLAUNCH(k, grid, DEC_WARPS * 32, smem, s, out, tmp_out, tmp_ml, q, (const T *)k_cache, (const T *)v_cache, a,
+            part_size, n_parts);
+}
+
+extern "C" int kc_decode_part_size(const struct kc_attn *a, int n_sm)
+{
+    int group = a->n_heads / a->n_kv_heads;
+    long blocks = (long)a->n_kv_heads * CEIL_DIV(group, MAX_GROUP) * a->n_seqs; /* per partition */
+    long parts = CEIL_DIV(2L * n_sm, blocks);
+    long size = CEIL_DIV(CEIL_DIV((long)a->max_ctx, parts), 32L) * 32;
+    return size < 32 ? 32 : size > KC_MAX_PART ? KC_MAX_PART : (int)size;
+}
+
 extern "C" size_t kc_decode_tmp_floats(const struct kc_attn *a, int part_size)
 {
     size_t n_parts = CEIL_DIV(a->max_ctx, part_size);
@@ -282,8 +372,8 @@ extern "C" void kc_attention_decode(cudaStream_t s, float *out, const float *q, 
                                     float *tmp)
 {
     check_attn(a, __func__);
-    if (a->max_q_len > 1 || part_size < 32 || part_size % 32 || part_size > KC_MAX_PART) {
-        fprintf(stderr, "%s: max_q_len %d, part_size %d\n", __func__, a->max_q_len, part_size);
+    if (part_size < 32 || part_size % 32 || part_size > KC_MAX_PART) {
+        fprintf(stderr, "%s: part_size %d\n", __func__, part_size);
         abort();
     }
     if (a->n_seqs <= 0 || a->max_ctx <= 0) return;
@@ -292,12 +382,21 @@ extern "C" void kc_attention_decode(cudaStream_t s, float *out, const float *q, 
     float *tmp_out = tmp, *tmp_ml = tmp ? tmp + (size_t)a->n_seqs * a->n_heads * n_parts * hd : NULL;
     size_t smem = ((size_t)gs * hd + (size_t)gs * part_size + (size_t)DEC_WARPS * gs * hd + 2 * gs) * sizeof(float);
     dim3 grid(a->n_kv_heads * CEIL_DIV(group, MAX_GROUP), a->n_seqs, n_parts);
-    DISPATCH_DTYPE(dt, E, DISPATCH_DPL(hd, DPL, {
-        auto k = decode_kernel<E, DPL>;
-        allow_smem(k, smem);
-        KLAUNCH(k, grid, DEC_WARPS * 32, smem, s, out, tmp_out, tmp_ml, q, (const E *)k_cache,
-                (const E *)v_cache, *a, part_size, n_parts);
-    }));
+    /* the vector layout where a row is 8, 16 or 32 16-byte vectors (head
+     * size 64/128/256 in half types, 32/64/128 in fp32); else scalar */
+#define DEC_ARGS grid, smem, s, out, tmp_out, tmp_ml, q, k_cache, v_cache, *a, part_size, n_parts
+    DISPATCH_DTYPE(dt, E, {
+        constexpr int VE = 16 / (int)sizeof(E);
+        int tg = hd % VE ? 0 : hd / VE;
+        if (tg == 8 && gs == 1) launch_decode<E, true, 8, VE, 1>(DEC_ARGS);
+        else if (tg == 8) launch_decode<E, true, 8, VE, MAX_GROUP>(DEC_ARGS);
+        else if (tg == 16 && gs == 1) launch_decode<E, true, 16, VE, 1>(DEC_ARGS);
+        else if (tg == 16) launch_decode<E, true, 16, VE, MAX_GROUP>(DEC_ARGS);
+        else if (tg == 32 && gs == 1) launch_decode<E, true, 32, VE, 1>(DEC_ARGS);
+        else if (tg == 32) launch_decode<E, true, 32, VE, MAX_GROUP>(DEC_ARGS);
+        else DISPATCH_DPL(hd, DPL, launch_decode<E, false, 32, DPL, MAX_GROUP>(DEC_ARGS));
+    });
+#undef DEC_ARGS
     KCHECK(cudaGetLastError());
     if (n_parts > 1) {
         KLAUNCH(decode_reduce_kernel, dim3(a->n_heads, a->n_seqs), CEIL_DIV(hd, 32) * 32, 0, s, out, tmp_out,
@@ -307,7 +406,7 @@ extern "C" void kc_attention_decode(cudaStream_t s, float *out, const float *q, 
 }
 
 extern "C" void kc_attention_prefill(cudaStream_t s, float *out, const float *q, const void *k_cache,
-                                     const void *v_cache, enum dtype dt, const struct kc_attn *a)
+                                     const void *v_cache, enum dtype dt, const struct kc_attn *a, int min_q)
 {
     check_attn(a, __func__);
     if (a->n_seqs <= 0 || a->max_q_len <= 0) return;
@@ -317,7 +416,7 @@ extern "C" void kc_attention_prefill(cudaStream_t s, float *out, const float *q,
     DISPATCH_DTYPE(dt, E, DISPATCH_DPL(hd, DPL, {
         auto k = prefill_kernel<E, DPL>;
         allow_smem(k, smem);
-        KLAUNCH(k, grid, PF_WARPS * 32, smem, s, out, q, (const E *)k_cache, (const E *)v_cache, *a);
+        KLAUNCH(k, grid, PF_WARPS * 32, smem, s, out, q, (const E *)k_cache, (const E *)v_cache, *a, min_q);
     }));
     KCHECK(cudaGetLastError());
 }

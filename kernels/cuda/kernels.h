@@ -47,19 +47,23 @@ struct kc_attn {
     float scale;
 };
 
-/* Decode: every sequence has at most one query token. The context is cut
- * into partitions of part_size tokens (a multiple of 32, at most
- * KC_MAX_PART) handled by separate blocks; with more than one partition the
- * partial results go through tmp (kc_decode_tmp_floats) and a reduce kernel.
- * out, q: [T, n_heads, head_dim] fp32; head_dim <= 256. */
+/* Decode: the sequences with exactly one query token (others are left
+ * alone). The context is cut into partitions of part_size tokens (a multiple
+ * of 32, at most KC_MAX_PART) handled by separate blocks; with more than one
+ * partition the partial results go through tmp (kc_decode_tmp_floats) and a
+ * reduce kernel. out, q: [T, n_heads, head_dim] fp32; head_dim <= 256. */
 #define KC_MAX_PART 512
+/* A partition size that gives about two blocks per multiprocessor, so that a
+ * small batch still fills the GPU. */
+int kc_decode_part_size(const struct kc_attn *a, int n_sm);
 size_t kc_decode_tmp_floats(const struct kc_attn *a, int part_size);
 void kc_attention_decode(cudaStream_t s, float *out, const float *q, const void *k_cache, const void *v_cache,
                          enum dtype dt, const struct kc_attn *a, int part_size, float *tmp);
-/* Any mix of prefill chunks and decodes (flash-attention style: K/V tiles in
- * shared memory, online softmax, causal mask). head_dim <= 256. */
+/* The sequences with at least min_q query tokens, any mix of prompt chunks
+ * and (min_q 1) decodes: flash-attention style, K/V tiles in shared memory,
+ * online softmax, causal mask. head_dim <= 256. */
 void kc_attention_prefill(cudaStream_t s, float *out, const float *q, const void *k_cache, const void *v_cache,
-                          enum dtype dt, const struct kc_attn *a);
+                          enum dtype dt, const struct kc_attn *a, int min_q);
 
 #ifdef __cplusplus
 }

@@ -119,6 +119,16 @@ cudaError_t cudaGetDeviceCount(int *n)
     return cudaSuccess;
 }
 
+/* The emulated device reports an H100's 132 multiprocessors, so launch
+ * shapes chosen from it (split-K attention at small batches) are the ones a
+ * real GPU gets. */
+cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int device)
+{
+    if (device != 0) return cudaErrorInvalidDevice;
+    *value = attr == cudaDevAttrMultiProcessorCount ? 132 : 0;
+    return cudaSuccess;
+}
+
 cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
 
 cudaError_t cudaGetLastError(void) { return cudaSuccess; }

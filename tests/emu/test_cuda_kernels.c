@@ -196,7 +196,8 @@ struct attn_case {
     int n_seqs;
     const int *ctx;   /* context length of each sequence after this step */
     const int *q_len; /* query tokens of each sequence in this step */
-    int part_size;    /* decode partitions (0: prefill kernel) */
+    int part_size;    /* 0: the prefill kernel for all; else decode kernel (this
+                         partition) for one-token sequences, prefill for the rest */
 };
 
 /* Builds a random paged cache and queries, runs the CUDA kernel and the CPU
@@ -269,13 +270,14 @@ static void run_attention(const struct attn_case *c, uint64_t seed)
     if (c->part_size) {
         d_tmp = dev_alloc(sizeof(float) * kc_decode_tmp_floats(&a, c->part_size));
         kc_attention_decode(0, d_out, d_q, d_kc, d_vc, c->dt, &a, c->part_size, d_tmp);
+        if (max_q > 1) kc_attention_prefill(0, d_out, d_q, d_kc, d_vc, c->dt, &a, 2);
     } else {
-        kc_attention_prefill(0, d_out, d_q, d_kc, d_vc, c->dt, &a);
+        kc_attention_prefill(0, d_out, d_q, d_kc, d_vc, c->dt, &a, 1);
     }
     float *out = host_copy(d_out, nq * 4);
     char label[160];
     snprintf(label, sizeof(label), "%s %s hd=%d bs=%d kv=%d group=%d part=%d seed=%llu",
-             c->part_size ? "decode" : "prefill", dtype_name(c->dt), hd, bs, c->n_kv, c->group, c->part_size,
+             !c->part_size ? "prefill" : max_q > 1 ? "prefill+decode" : "decode", dtype_name(c->dt), hd, bs, c->n_kv, c->group, c->part_size,
              (unsigned long long)seed);
     cr_assert(all_close(out, ref, nq, 2e-5f, 1e-4f, label), "%s", label);
     cudaFree(d_q), cudaFree(d_out), cudaFree(d_kc), cudaFree(d_vc), cudaFree(d_tmp);
@@ -314,6 +316,10 @@ Test(cuda_kernels, paged_decode_attention_split_k_and_odd_shapes)
     }
     struct attn_case wide = {DTYPE_F16, 64, 16, 1, 12, 3, short_ctx, q3, 512}; /* 12 heads: two head chunks */
     run_attention(&wide, 9);
+    struct attn_case hd256 = {DTYPE_BF16, 256, 16, 2, 1, 3, short_ctx, q3, 64}; /* 32 lanes a row, one head */
+    run_attention(&hd256, 10);
+    struct attn_case f32 = {DTYPE_F32, 32, 16, 1, 4, 3, short_ctx, q3, 32}; /* fp32: 8 lanes a row */
+    run_attention(&f32, 11);
 }
 
 /* Mixed steps: whole prompts, chunks continuing a cached prefix, decodes. */
@@ -326,12 +332,28 @@ Test(cuda_kernels, varlen_prefill_attention)
                 for (int g = 0; g < 3; g++) {
                     struct attn_case c = {DTYPES[d], HDS[h], BSS[b], 2, GROUPS[g], 5, ctx, q_len, 0};
                     run_attention(&c, 200 + d * 10 + h * 5 + b * 3 + g);
+                    c.part_size = 32; /* the backend's split: chunks to prefill, decodes to decode */
+                    run_attention(&c, 250 + d * 10 + h * 5 + b * 3 + g);
                 }
     static const int odd_hd[] = {8, 80, 256};
     for (int i = 0; i < 3; i++) {
         struct attn_case o = {DTYPE_F32, odd_hd[i], 16, 2, 2, 5, ctx, q_len, 0};
         run_attention(&o, 300 + i);
     }
+}
+
+/* About two blocks per multiprocessor: short partitions for a lone
+ * sequence, whole ones for a big batch, never past the 32..512 bounds. */
+Test(cuda_kernels, decode_partition_size)
+{
+    struct kc_attn a = {.n_seqs = 1, .n_heads = 32, .n_kv_heads = 4, .head_dim = 64, .max_ctx = 140};
+    cr_expect_eq(kc_decode_part_size(&a, 132), 32); /* 4 blocks a partition: as many as 5 partitions */
+    a.n_kv_heads = 32, a.max_ctx = 4096;
+    cr_expect_eq(kc_decode_part_size(&a, 132), 480); /* 32 blocks: 9 partitions */
+    a.n_seqs = 32;
+    cr_expect_eq(kc_decode_part_size(&a, 132), KC_MAX_PART); /* 1024 blocks fill the GPU */
+    a.n_seqs = 1, a.n_heads = 64, a.n_kv_heads = 1, a.max_ctx = 100000;
+    cr_expect_eq(kc_decode_part_size(&a, 132), KC_MAX_PART);
 }
 
 /* The same kernels under other interleavings of a block's threads: a race on

@@ -44,6 +44,8 @@ struct backend_ops {
                       const struct attn_batch *ab);
     /* out[n] = silu(gate[n]) * up[n] */
     void (*silu_mul)(struct backend *b, float *out, const float *gate, const float *up, int64_t n);
+    /* out[r] = argmax_ref(row r of x[rows, n]): out is backend memory */
+    void (*argmax)(struct backend *b, int32_t *out, const float *x, int rows, int n);
     /* Sum over tensor-parallel ranks, in place; a no-op with one rank. */
     void (*all_reduce)(struct backend *b, float *buf, int64_t n);
     /* Bytes the KV cache may take by default once n_params weights are

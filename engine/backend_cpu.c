@@ -182,6 +182,12 @@ static void cpu_silu_mul(struct backend *b, float *out, const float *gate, const
     threadpool_run(cpu(b)->pool, silu_task, &j, j.n_tasks);
 }
 
+static void cpu_argmax(struct backend *b, int32_t *out, const float *x, int rows, int n)
+{
+    (void)b;
+    for (int r = 0; r < rows; r++) out[r] = argmax_ref(x + (size_t)r * n, n);
+}
+
 static void cpu_all_reduce(struct backend *b, float *buf, int64_t n)
 {
     (void)b, (void)buf, (void)n; /* one rank: nothing to sum */
@@ -208,6 +214,7 @@ static const struct backend_ops cpu_ops = {
     .rope = cpu_rope,
     .kv_write = cpu_kv_write,
     .attention = cpu_attention,
+    .argmax = cpu_argmax,
     .silu_mul = cpu_silu_mul,
     .all_reduce = cpu_all_reduce,
     .destroy = cpu_destroy,

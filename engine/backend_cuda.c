@@ -219,6 +219,11 @@ static void cuda_silu_mul(struct backend *b, float *out, const float *gate, cons
     kc_silu_mul(cu_write(b)->stream, out, gate, up, n);
 }
 
+static void cuda_argmax(struct backend *b, int32_t *out, const float *x, int rows, int n)
+{
+    kc_argmax(cu_write(b)->stream, out, x, rows, n);
+}
+
 static void cuda_all_reduce(struct backend *b, float *buf, int64_t n)
 {
     (void)cu_write(b), (void)buf, (void)n; /* one rank: nothing to sum */
@@ -262,6 +267,7 @@ static const struct backend_ops cuda_ops = {
     .rope = cuda_rope,
     .kv_write = cuda_kv_write,
     .attention = cuda_attention,
+    .argmax = cuda_argmax,
     .silu_mul = cuda_silu_mul,
     .all_reduce = cuda_all_reduce,
     .kv_budget = cuda_kv_budget,

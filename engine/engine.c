@@ -19,6 +19,7 @@ struct engine {
     sched *sched;
     int max_model_len;
     float *logits;              /* host [max_num_seqs, vocab] */
+    int32_t *argmax;            /* host [max_num_seqs]: greedy steps' tokens */
     float *raw;                 /* host [vocab]: a row before sampling, for logprobs */
     /* sequences the engine thread knows (waiting or running) */
     struct sequence **live;
@@ -123,6 +124,7 @@ int engine_create(engine **out, const char *dir, struct backend *b, const struct
     e->sched = sched_create(&sc, e->pool);
     e->logits = xmalloc((size_t)c->max_num_seqs * e->cfg->vocab_size * sizeof(float));
     e->raw = xmalloc((size_t)e->cfg->vocab_size * sizeof(float));
+    e->argmax = xmalloc((size_t)c->max_num_seqs * sizeof(int32_t));
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     pthread_mutex_init(&e->out_mu, NULL);
@@ -168,6 +170,7 @@ void engine_destroy(engine *e)
     free(e->out);
     free(e->step_ev);
     free(e->logits);
+    free(e->argmax);
     free(e->raw);
     sched_destroy(e->sched);
     kv_pool_destroy(e->pool);
@@ -367,21 +370,33 @@ static bool is_stop(const struct sequence *s, int32_t tok)
     return false;
 }
 
-/* Samples s's next token from its logits row and posts it; true if s ended. */
-static bool sample_one(engine *e, struct sequence *s, float *row)
+/* Greedy with nothing that needs the logits on the host: the token is the
+ * row's argmax, which the forward can compute where the logits are. */
+static bool plain_greedy(const struct sequence *s)
+{
+    const struct sampling_params *p = &s->sampler.p;
+    return p->temperature < 1e-5f && p->repetition_penalty == 1.0f && p->presence_penalty == 0.0f &&
+           p->frequency_penalty == 0.0f && s->n_bias == 0 && s->logprobs < 0;
+}
+
+/* Samples s's next token from its logits row (or takes tok, the argmax, when
+ * row is NULL: plain greedy) and posts it; true if s ended. */
+static bool sample_one(engine *e, struct sequence *s, float *row, int32_t tok)
 {
     int V = e->cfg->vocab_size;
     struct engine_event *ev = new_event(e, s);
     float lse = 0;
-    if (s->logprobs >= 0) {
+    if (row && s->logprobs >= 0) {
         memcpy(e->raw, row, V * sizeof(float));
         lse = log_sum_exp(row, V);
         ev->n_top = s->logprobs;
         if (ev->n_top) top_n(row, V, ev->n_top, ev->top_ids, ev->top_logprobs);
         for (int i = 0; i < ev->n_top; i++) ev->top_logprobs[i] -= lse;
     }
-    for (int i = 0; i < s->n_bias; i++) row[s->bias_ids[i]] += s->bias[i];
-    int32_t tok = sampler_sample(&s->sampler, row);
+    if (row) {
+        for (int i = 0; i < s->n_bias; i++) row[s->bias_ids[i]] += s->bias[i];
+        tok = sampler_sample(&s->sampler, row);
+    }
     sampler_accept(&s->sampler, tok);
     if (s->n_tokens == s->cap) {
         s->cap *= 2;
@@ -436,7 +451,10 @@ int engine_step(engine *e)
     double t1 = mono_seconds(), t2 = t1;
     int rc = 0;
     if (p->n_seqs) {
-        rc = model_forward(e->m, &p->batch, e->logits);
+        bool greedy = true;
+        for (int i = 0; i < p->n_seqs && greedy; i++) greedy = !p->sample[i] || plain_greedy(p->seqs[i]);
+        rc = greedy ? model_forward(e->m, &p->batch, NULL, e->argmax)
+                    : model_forward(e->m, &p->batch, e->logits, NULL);
         t2 = mono_seconds();
         if (rc) { /* a plan the model refuses is a bug: end its sequences */
             fprintf(stderr, "tessera: engine step failed: %s\n", err_msg());
@@ -448,9 +466,12 @@ int engine_step(engine *e)
             sched_advance(e->sched);
             e->computed_tokens += p->batch.n_tokens;
             int k = 0;
-            for (int i = 0; i < p->n_seqs; i++) /* retire() leaves the plan's arrays alone */
-                if (p->sample[i] && sample_one(e, p->seqs[i], e->logits + (size_t)k++ * e->cfg->vocab_size))
-                    retire(e, p->seqs[i]);
+            for (int i = 0; i < p->n_seqs; i++) { /* retire() leaves the plan's arrays alone */
+                if (!p->sample[i]) continue;
+                float *row = greedy ? NULL : e->logits + (size_t)k * e->cfg->vocab_size;
+                if (sample_one(e, p->seqs[i], row, greedy ? e->argmax[k] : 0)) retire(e, p->seqs[i]);
+                k++;
+            }
             rc = 1;
         }
     }

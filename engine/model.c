@@ -34,7 +34,7 @@ struct model {
     int32_t *h_seq_start;
     /* device activations, sized for max_step_tokens */
     float *x, *xn, *q, *k, *v, *att, *res, *gate, *up, *xo, *logits, *cos, *sin;
-    int32_t *d_ids, *d_pos, *d_tok_seq, *d_bt, *d_out, *d_seq_start;
+    int32_t *d_ids, *d_pos, *d_tok_seq, *d_bt, *d_out, *d_seq_start, *d_argmax;
     int64_t *d_slots;
 };
 
@@ -100,6 +100,7 @@ static void alloc_buffers(model *m)
     m->d_pos = balloc(b, T * sizeof(int32_t));
     m->d_tok_seq = balloc(b, T * sizeof(int32_t));
     m->d_out = balloc(b, T * sizeof(int32_t));
+    m->d_argmax = balloc(b, T * sizeof(int32_t));
     m->d_slots = balloc(b, T * sizeof(int64_t));
     m->d_bt = balloc(b, (size_t)m->p.max_seqs * m->max_blocks * sizeof(int32_t));
     m->d_seq_start = balloc(b, ((size_t)m->p.max_seqs + 1) * sizeof(int32_t));
@@ -140,7 +141,7 @@ void model_destroy(model *m)
     struct backend *b = m->b;
     void *bufs[] = {m->x, m->xn, m->res, m->q, m->att, m->k, m->v, m->gate, m->up, m->xo,
                     m->logits, m->cos, m->sin, m->d_ids, m->d_pos, m->d_tok_seq, m->d_out,
-                    m->d_slots, m->d_bt, m->d_seq_start, m->dev.final_norm};
+                    m->d_slots, m->d_bt, m->d_seq_start, m->d_argmax, m->dev.final_norm};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) b->ops->free(b, bufs[i]);
     for (int l = 0; l < m->cfg.n_layers; l++) {
         b->ops->free(b, m->kv[l].k);
@@ -217,7 +218,7 @@ static int check_batch(const model *m, const struct step_batch *sb)
     return 0;
 }
 
-int model_forward(model *m, const struct step_batch *sb, float *logits)
+int model_forward(model *m, const struct step_batch *sb, float *logits, int32_t *argmax)
 {
     int rc = check_batch(m, sb);
     if (rc) return rc;
@@ -259,6 +260,10 @@ int model_forward(model *m, const struct step_batch *sb, float *logits)
     struct tensor rows = {DTYPE_F32, T, H, m->xn};
     o->embed(b, m->xo, &rows, m->d_out, sb->n_outputs);
     o->matmul(b, m->logits, m->xo, &w->lm_head, sb->n_outputs);
-    o->to_host(b, logits, m->logits, (size_t)sb->n_outputs * c->vocab_size * sizeof(float));
+    if (logits) o->to_host(b, logits, m->logits, (size_t)sb->n_outputs * c->vocab_size * sizeof(float));
+    if (argmax) {
+        o->argmax(b, m->d_argmax, m->logits, sb->n_outputs, c->vocab_size);
+        o->to_host(b, argmax, m->d_argmax, sb->n_outputs * sizeof(int32_t));
+    }
     return 0;
 }

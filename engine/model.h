@@ -45,8 +45,10 @@ const struct model_config *model_get_config(const model *m);
 /* Most blocks one sequence can use (max positions / block size). */
 int model_max_blocks_per_seq(const model *m);
 
-/* logits: host [n_outputs, vocab_size]. Returns 0 or ERR_INVALID for a batch
- * that exceeds the limits given at load. */
-int model_forward(model *m, const struct step_batch *sb, float *logits);
+/* logits (unless NULL): host [n_outputs, vocab_size]; argmax (unless NULL):
+ * host [n_outputs], each output row's argmax_ref, computed where the logits
+ * are (greedy steps then copy one id a row instead of the vocabulary).
+ * Returns 0 or ERR_INVALID for a batch that exceeds the limits given at load. */
+int model_forward(model *m, const struct step_batch *sb, float *logits, int32_t *argmax);
 
 #endif

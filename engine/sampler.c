@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../kernels/cpu/kernels.h"
 #include "err.h"
 
 struct sampling_params sampling_params_default(void)
@@ -98,17 +99,6 @@ static void apply_penalties(struct sampler *s, float *logits)
     }
 }
 
-/* The first index of the largest value. The best value is kept in a
- * register: comparing against x[best] reloads it every step (6x slower). */
-static int32_t argmax(const float *x, int n)
-{
-    int32_t best = 0;
-    float v = x[0];
-    for (int i = 1; i < n; i++)
-        if (x[i] > v) v = x[i], best = i;
-    return best;
-}
-
 static int cand_desc(const void *a, const void *b)
 {
     const struct cand *x = a, *y = b;
@@ -143,7 +133,7 @@ int32_t sampler_sample(struct sampler *s, float *logits)
 {
     const struct sampling_params *p = &s->p;
     apply_penalties(s, logits);
-    if (p->temperature < 1e-5f) return argmax(logits, s->vocab);
+    if (p->temperature < 1e-5f) return argmax_ref(logits, s->vocab);
     int n = s->vocab;
     for (int i = 0; i < n; i++) s->cand[i] = (struct cand){logits[i] / p->temperature, i};
     int sorted;

@@ -42,6 +42,10 @@ void rope(float *x, int n_heads, int hd, const float *cos, const float *sin,
 void silu_mul_ref(float *out, const float *gate, const float *up, int64_t i0, int64_t i1);
 void silu_mul(float *out, const float *gate, const float *up, int64_t i0, int64_t i1);
 
+/* The first index of the largest value of x[0..n): NaN never wins; 0 when
+ * nothing beats -inf. Greedy sampling, on either side of the copy. */
+int32_t argmax_ref(const float *x, int n);
+
 /* x[i] += y[i] for i in [i0, i1). */
 void add_ref(float *x, const float *y, int64_t i0, int64_t i1);
 void add(float *x, const float *y, int64_t i0, int64_t i1);

@@ -56,6 +56,15 @@ void silu_mul_ref(float *out, const float *gate, const float *up, int64_t i0, in
     }
 }
 
+int32_t argmax_ref(const float *x, int n)
+{
+    int32_t best = 0;
+    float v = -INFINITY; /* in a register: comparing with x[best] reloads it (6x slower) */
+    for (int i = 0; i < n; i++)
+        if (x[i] > v) v = x[i], best = i;
+    return best;
+}
+
 void add_ref(float *x, const float *y, int64_t i0, int64_t i1)
 {
     for (int64_t i = i0; i < i1; i++) x[i] += y[i];

@@ -1,5 +1,7 @@
 /* elementwise.cu: embedding gather, RMSNorm (with the residual add fused),
  * RoPE, SiLU-and-mul, the fp32 -> half/bf16 cast and the paged KV write. */
+#include <limits.h>
+
 #include "common.cuh"
 #include "kernels.h"
 
@@ -30,6 +32,39 @@ __global__ void rmsnorm_kernel(float *out, float *x, const float *residual, cons
     }
     float inv = 1.0f / sqrtf(block_sum(ss) / H + eps);
     for (int i = threadIdx.x; i < H; i += blockDim.x) out[base + i] = x[base + i] * inv * w[i];
+}
+
+/* The warp's best (value, index): larger, or as large and earlier. */
+static __device__ __forceinline__ void warp_argmax(float &v, int &idx)
+{
+    for (int o = 16; o > 0; o >>= 1) {
+        float w = __shfl_xor_sync(FULL_MASK, v, o);
+        int j = __shfl_xor_sync(FULL_MASK, idx, o);
+        if (w > v || (w == v && j < idx)) v = w, idx = j;
+    }
+}
+
+/* one block per row; threads scan strided columns, then warps and the
+ * block reduce (value, index) pairs */
+__global__ void argmax_kernel(int32_t *out, const float *x, int n)
+{
+    KSHARED(float, wv, [32]);
+    KSHARED(int, wi, [32]);
+    const float *row = x + (int64_t)blockIdx.x * n;
+    float v = -INFINITY;
+    int idx = INT_MAX;
+    for (int i = threadIdx.x; i < n; i += blockDim.x)
+        if (row[i] > v) v = row[i], idx = i; /* NaN compares false */
+    int lane = threadIdx.x % 32, warp = threadIdx.x / 32, n_warps = blockDim.x / 32;
+    warp_argmax(v, idx);
+    if (lane == 0) wv[warp] = v, wi[warp] = idx;
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < n_warps ? wv[lane] : -INFINITY;
+        idx = lane < n_warps ? wi[lane] : INT_MAX;
+        warp_argmax(v, idx);
+        if (lane == 0) out[blockIdx.x] = idx == INT_MAX ? 0 : idx;
+    }
 }
 
 /* one block per token; thread j rotates pair (i, i + hd/2) of head j / half */
@@ -121,6 +156,13 @@ extern "C" void kc_silu_mul(cudaStream_t s, float *out, const float *gate, const
 {
     if (n <= 0) return;
     KLAUNCH(silu_mul_kernel, flat_blocks(n), 256, 0, s, out, gate, up, n);
+    KCHECK(cudaGetLastError());
+}
+
+extern "C" void kc_argmax(cudaStream_t s, int32_t *out, const float *x, int rows, int n)
+{
+    if (rows <= 0) return;
+    KLAUNCH(argmax_kernel, rows, 1024, 0, s, out, x, n);
     KCHECK(cudaGetLastError());
 }
 

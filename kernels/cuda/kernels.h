@@ -27,6 +27,9 @@ void kc_rmsnorm(cudaStream_t s, float *out, float *x, const float *residual, con
 void kc_rope(cudaStream_t s, float *x, int T, int n_heads, int hd, const float *cos, const float *sin);
 /* out[i] = silu(gate[i]) * up[i] */
 void kc_silu_mul(cudaStream_t s, float *out, const float *gate, const float *up, int64_t n);
+/* out[r] = the first index of the largest value of row r of x[rows, n];
+ * NaN never wins, 0 when nothing beats -inf (argmax_ref). */
+void kc_argmax(cudaStream_t s, int32_t *out, const float *x, int rows, int n);
 /* dst[i] = src[i] rounded to dt (the input of a half or bf16 GEMM). */
 void kc_cast(cudaStream_t s, void *dst, enum dtype dt, const float *src, int64_t n);
 /* K/V rows [T, row] into the paged cache slots slots[t] (skipped when < 0);

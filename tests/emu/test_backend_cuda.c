@@ -118,7 +118,7 @@ static float *all_logits(struct backend *b, const int32_t *seq, int n, int *voca
                             .n_seqs = 1, .block_tables = bt, .max_blocks = (n + 15) / 16, .n_outputs = n,
                             .output_tokens = outs};
     float *logits = malloc(sizeof(float) * n * *vocab);
-    cr_assert_eq(model_forward(m, &sb, logits), 0, "%s", err_msg());
+    cr_assert_eq(model_forward(m, &sb, logits, NULL), 0, "%s", err_msg());
     model_destroy(m);
     return logits;
 }

@@ -188,6 +188,36 @@ Test(cuda_kernels, kv_write_into_paged_slots)
     cudaFree(d_k), cudaFree(d_v), cudaFree(d_slots);
 }
 
+/* Rows of several lengths with repeated maxima, NaN (also in front) and a
+ * row with nothing above -inf: the same index as argmax_ref, exactly. */
+Test(cuda_kernels, argmax_rows)
+{
+    static const int NS[] = {1, 31, 1000, 32000};
+    uint64_t rng = 11;
+    for (int c = 0; c < 4; c++) {
+        int n = NS[c], rows = 6;
+        float *x = malloc(sizeof(float) * rows * n);
+        fill_uniform(x, (size_t)rows * n, -4, 4, &rng);
+        for (int r = 0; r < rows; r++) {
+            float *row = x + (size_t)r * n;
+            int i = (int)(rng_next(&rng) % n), j = (int)(rng_next(&rng) % n);
+            if (r == 1) row[i] = row[j] = 9; /* a tie: the earlier wins */
+            if (r == 2) row[0] = NAN, row[i] = NAN;
+            if (r == 3)
+                for (int k = 0; k < n; k++) row[k] = k % 7 ? -INFINITY : NAN;
+            if (r == 4) row[n - 1] = 100;
+        }
+        float *d_x = dev_copy(x, sizeof(float) * rows * n);
+        int32_t *d_out = dev_alloc(sizeof(int32_t) * rows);
+        kc_argmax(0, d_out, d_x, rows, n);
+        int32_t *out = host_copy(d_out, sizeof(int32_t) * rows);
+        for (int r = 0; r < rows; r++)
+            cr_expect_eq(out[r], argmax_ref(x + (size_t)r * n, n), "n=%d row %d", n, r);
+        cudaFree(d_x), cudaFree(d_out);
+        free(x), free(out);
+    }
+}
+
 /* ---- attention -------------------------------------------------------- */
 
 struct attn_case {

@@ -15,6 +15,7 @@ enum { N_REQ = 64, MAX_PROMPT = 70, PROMPT_CAP = 256, MAX_OUT = 24 };
 struct req {
     int32_t prompt[PROMPT_CAP];
     int n_prompt, max_tokens;
+    bool logprobs;     /* ask for logprobs: the engine then samples from host logits */
     int32_t out[MAX_OUT];
     int n_out;
     enum finish_reason finish;
@@ -46,7 +47,7 @@ static void close_engine(engine *e)
 static struct engine_request greedy(const struct req *r)
 {
     struct engine_request q = {.prompt = r->prompt, .n_prompt = r->n_prompt, .sampling = sampling_params_default(),
-                               .max_tokens = r->max_tokens, .ignore_eos = true, .logprobs = -1};
+                               .max_tokens = r->max_tokens, .ignore_eos = true, .logprobs = r->logprobs ? 0 : -1};
     q.sampling.temperature = 0;
     return q;
 }
@@ -129,12 +130,23 @@ Test(engine, batch_invariance_alone_together_preempted_chunked)
     cr_assert_eq(st.kv_blocks_used, 0);
     close_engine(e);
 
+    /* every other request asks for logprobs: those steps take the argmax of
+     * the host's logits instead of the backend's argmax op */
+    static struct req mixed[N_REQ];
+    memcpy(mixed, alone, sizeof(alone));
+    for (int i = 0; i < N_REQ; i += 2) mixed[i].logprobs = true;
+    e = open_engine(1024, 512, 64, true);
+    run_all(e, mixed, N_REQ);
+    close_engine(e);
+
     for (int i = 0; i < N_REQ; i++) {
         cr_assert_eq(together[i].n_out, alone[i].n_out);
         cr_assert_eq(squeezed[i].n_out, alone[i].n_out);
+        cr_assert_eq(mixed[i].n_out, alone[i].n_out);
         for (int t = 0; t < alone[i].n_out; t++) {
             cr_assert_eq(together[i].out[t], alone[i].out[t], "request %d token %d: together differs", i, t);
             cr_assert_eq(squeezed[i].out[t], alone[i].out[t], "request %d token %d: squeezed differs", i, t);
+            cr_assert_eq(mixed[i].out[t], alone[i].out[t], "request %d token %d: with logprobs differs", i, t);
         }
     }
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../../engine/sampler.h"
+#include "../../kernels/cpu/kernels.h"
 
 #define V 8
 
@@ -24,6 +25,19 @@ Test(sampler, greedy_takes_the_first_maximum)
     p.temperature = 0;
     float l[V] = {0, 3, 1, 3, -1, 2, 0, 0};
     cr_assert_eq(sample_once(p, l), 1);
+}
+
+/* What greedy means on both sides of the logits copy (kc_argmax too). */
+Test(sampler, argmax_skips_nan_and_prefers_the_first)
+{
+    float ties[] = {-1, 5, 2, 5, 5};
+    cr_assert_eq(argmax_ref(ties, 5), 1);
+    float nan_first[] = {NAN, -3, 7, NAN, 7};
+    cr_assert_eq(argmax_ref(nan_first, 5), 2);
+    float none[] = {-INFINITY, NAN, -INFINITY};
+    cr_assert_eq(argmax_ref(none, 3), 0);
+    float last[] = {-INFINITY, -INFINITY, -1e30f};
+    cr_assert_eq(argmax_ref(last, 3), 2);
 }
 
 /* Frequencies of n draws with one sampler (one seeded stream). */

@@ -16,6 +16,7 @@
 
 #include "../kernels/cuda/kernels.h"
 #include "backend.h"
+#include "comm.h"
 #include "err.h"
 
 #define CUDA_OK(call)                                                                      \
@@ -44,6 +45,8 @@ struct backend_cuda {
     size_t attn_tmp_bytes;
     unsigned char *staging;      /* pinned host buffer for copies */
     size_t staging_cap, staging_used;
+    float *reduce_host;          /* tensor parallelism: a buffer being summed */
+    size_t reduce_cap;
     void **owned;                /* uploaded weights, freed at destroy */
     int n_owned, cap_owned;
 };
@@ -224,9 +227,19 @@ static void cuda_argmax(struct backend *b, int32_t *out, const float *x, int row
     kc_argmax(cu_write(b)->stream, out, x, rows, n);
 }
 
+/* Through the host and MPI for now (NCCL on device buffers is next). */
 static void cuda_all_reduce(struct backend *b, float *buf, int64_t n)
 {
-    (void)cu_write(b), (void)buf, (void)n; /* one rank: nothing to sum */
+    struct backend_cuda *c = cu_write(b);
+    if (comm_world() == 1 || n <= 0) return;
+    if ((size_t)n > c->reduce_cap) {
+        free(c->reduce_host);
+        c->reduce_host = xmalloc((size_t)n * sizeof(float));
+        c->reduce_cap = (size_t)n;
+    }
+    cuda_to_host(b, c->reduce_host, buf, (size_t)n * sizeof(float));
+    comm_all_reduce_sum(c->reduce_host, n);
+    cuda_to_device(b, buf, c->reduce_host, (size_t)n * sizeof(float));
 }
 
 /* What the KV cache may take: the --gpu-memory-utilization share of the
@@ -246,6 +259,7 @@ static void cuda_destroy(struct backend *b)
     if (!c) return;
     for (int i = 0; i < c->n_owned; i++) cuda_free(b, c->owned[i]);
     free(c->owned);
+    free(c->reduce_host);
     cuda_free(b, c->cast);
     cuda_free(b, c->attn_tmp);
     if (c->staging) cudaFreeHost(c->staging);

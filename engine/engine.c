@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm.h"
 #include "err.h"
 #include "kv_cache.h"
 #include "model.h"
@@ -78,6 +79,46 @@ static int64_t mem_available(void)
         }                                                               \
     } while (0)
 
+/* The model's shape as rank 0 read it: every rank must have read the same. */
+static void shape_of(const struct model_config *c, int32_t out[8])
+{
+    int32_t v[8] = {c->n_layers, c->hidden_size, c->intermediate_size, c->n_heads, c->n_kv_heads, c->head_dim,
+                    c->vocab_size, c->max_pos};
+    memcpy(out, v, sizeof(v));
+}
+
+/* Rank 0 with mp decided, a worker with mp to receive: every rank loads its
+ * slice with rank 0's limits, then checks that it read rank 0's model. */
+static int load_on_every_rank(model **m, const char *dir, struct backend *b, struct model_params *mp)
+{
+    comm_bcast(mp, sizeof(*mp));
+    mp->rank = comm_rank();
+    int rc = model_load(m, dir, b, mp);
+    if (rc || mp->world == 1) return rc;
+    int32_t mine[8], first[8];
+    shape_of(model_get_config(*m), mine);
+    memcpy(first, mine, sizeof(mine));
+    comm_bcast(first, sizeof(first));
+    if (memcmp(mine, first, sizeof(mine))) {
+        model_destroy(*m);
+        *m = NULL;
+        return err_set(ERR_MODEL, "rank %d: %s/config.json differs from rank 0's (layers, sizes, heads or vocab)",
+                       mp->rank, dir);
+    }
+    return 0;
+}
+
+int engine_worker_run(const char *dir, struct backend *b)
+{
+    struct model_params mp = {0};
+    model *m;
+    int rc = load_on_every_rank(&m, dir, b, &mp);
+    if (rc) return rc;
+    rc = model_serve_worker(m);
+    model_destroy(m);
+    return rc;
+}
+
 int engine_create(engine **out, const char *dir, struct backend *b, const struct engine_config *c)
 {
     *out = NULL;
@@ -92,14 +133,16 @@ int engine_create(engine **out, const char *dir, struct backend *b, const struct
         return err_set(ERR_INVALID, "--max-model-len %d exceeds the model's max_position_embeddings %d",
                        max_len, cfg.max_pos);
 
-    /* K and V, every layer, in the backend's cache type */
-    int64_t per_block = 2LL * cfg.n_layers * cfg.n_kv_heads * cfg.head_dim * (int64_t)dtype_size(b->kv_dtype) *
+    /* K and V, every layer, in the backend's cache type, of this rank's KV heads */
+    int world = comm_world(), kv_heads = cfg.n_kv_heads >= world ? cfg.n_kv_heads / world : 1;
+    int64_t per_block = 2LL * cfg.n_layers * kv_heads * cfg.head_dim * (int64_t)dtype_size(b->kv_dtype) *
                         c->block_size;
     int64_t blocks_per_seq = (max_len + c->block_size - 1) / c->block_size;
     int64_t want = c->kv_cache_memory;
     if (!want) {
         want = blocks_per_seq * c->max_num_seqs * per_block;
-        int64_t avail = b->ops->kv_budget ? b->ops->kv_budget(b, model_config_num_params(&cfg)) : mem_available() / 4;
+        int64_t avail = b->ops->kv_budget ? b->ops->kv_budget(b, model_config_num_params(&cfg) / world)
+                                          : mem_available() / 4;
         if (avail > 0 && want > avail) want = avail;
         if (b->ops->kv_budget && avail <= 0) want = 0;
     }
@@ -113,8 +156,8 @@ int engine_create(engine **out, const char *dir, struct backend *b, const struct
     e->max_model_len = max_len;
     struct model_params mp = {.num_kv_blocks = (int)num_blocks, .block_size = c->block_size,
                               .max_step_tokens = c->max_num_batched_tokens, .max_seqs = c->max_num_seqs,
-                              .rank = 0, .world = 1};
-    if ((rc = model_load(&e->m, dir, b, &mp))) {
+                              .rank = 0, .world = world};
+    if ((rc = load_on_every_rank(&e->m, dir, b, &mp))) {
         free(e);
         return rc;
     }

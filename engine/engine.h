@@ -75,6 +75,10 @@ typedef struct engine engine;
 /* Loads dir's model on b with c's limits, sizes the KV pool and creates the
  * scheduler. 0, or a negative ERR_* with err_msg() set. */
 int engine_create(engine **out, const char *dir, struct backend *b, const struct engine_config *c);
+/* A tensor-parallel worker (comm_rank() > 0): loads its slice of dir with
+ * the limits rank 0's engine_create decides, then runs each step rank 0
+ * broadcasts until rank 0's engine is destroyed. 0, or a negative ERR_*. */
+int engine_worker_run(const char *dir, struct backend *b);
 /* Stops the thread if started; frees everything (b stays the caller's). */
 void engine_destroy(engine *e);
 

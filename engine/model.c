@@ -15,6 +15,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "comm.h"
 #include "err.h"
 #include "safetensors.h"
 #include "weights.h"
@@ -36,6 +37,13 @@ struct model {
     float *x, *xn, *q, *k, *v, *att, *res, *gate, *up, *xo, *logits, *cos, *sin;
     int32_t *d_ids, *d_pos, *d_tok_seq, *d_bt, *d_out, *d_seq_start, *d_argmax;
     int64_t *d_slots;
+    unsigned char *plan_buf;     /* tensor parallelism: a step plan on the wire */
+    size_t plan_cap;
+};
+
+/* What rank 0 sends before each step (then the arrays), or stop. */
+struct plan_header {
+    int32_t stop, n_tokens, n_seqs, max_blocks, n_outputs;
 };
 
 static void *balloc(struct backend *b, size_t n)
@@ -138,6 +146,10 @@ int model_load(model **out, const char *dir, struct backend *b, const struct mod
 void model_destroy(model *m)
 {
     if (!m) return;
+    if (m->p.world > 1 && m->p.rank == 0) { /* the workers' loop ends */
+        struct plan_header h = {.stop = 1};
+        comm_bcast_idle(&h, sizeof(h));
+    }
     struct backend *b = m->b;
     void *bufs[] = {m->x, m->xn, m->res, m->q, m->att, m->k, m->v, m->gate, m->up, m->xo,
                     m->logits, m->cos, m->sin, m->d_ids, m->d_pos, m->d_tok_seq, m->d_out,
@@ -157,6 +169,7 @@ void model_destroy(model *m)
     free(m->h_cos);
     free(m->h_sin);
     free(m->h_seq_start);
+    free(m->plan_buf);
     free(m);
 }
 
@@ -218,10 +231,81 @@ static int check_batch(const model *m, const struct step_batch *sb)
     return 0;
 }
 
+/* The arrays of a step plan, packed in one buffer (int64 slots first). */
+static size_t plan_bytes(const struct plan_header *h)
+{
+    return (size_t)h->n_tokens * (sizeof(int64_t) + 3 * sizeof(int32_t)) +
+           ((size_t)h->n_seqs * h->max_blocks + h->n_outputs) * sizeof(int32_t);
+}
+
+/* Points sb's arrays into m->plan_buf, sized for h (grown as needed). */
+static void plan_layout(model *m, const struct plan_header *h, struct step_batch *sb)
+{
+    size_t n = plan_bytes(h);
+    if (n > m->plan_cap) {
+        free(m->plan_buf);
+        m->plan_buf = xmalloc(n);
+        m->plan_cap = n;
+    }
+    unsigned char *p = m->plan_buf;
+    int T = h->n_tokens;
+    *sb = (struct step_batch){.n_tokens = T, .n_seqs = h->n_seqs, .max_blocks = h->max_blocks,
+                              .n_outputs = h->n_outputs};
+    sb->slots = (const int64_t *)p;
+    p += T * sizeof(int64_t);
+    sb->token_ids = (const int32_t *)p;
+    sb->positions = sb->token_ids + T;
+    sb->tok_seq = sb->positions + T;
+    sb->block_tables = sb->tok_seq + T;
+    sb->output_tokens = sb->block_tables + (size_t)h->n_seqs * h->max_blocks;
+}
+
+/* Rank 0: the plan to every worker. */
+static void send_plan(model *m, const struct step_batch *sb)
+{
+    struct plan_header h = {0, sb->n_tokens, sb->n_seqs, sb->max_blocks, sb->n_outputs};
+    comm_bcast_idle(&h, sizeof(h));
+    struct step_batch w;
+    plan_layout(m, &h, &w);
+    int T = sb->n_tokens;
+    memcpy((void *)w.slots, sb->slots, T * sizeof(int64_t));
+    memcpy((void *)w.token_ids, sb->token_ids, T * sizeof(int32_t));
+    memcpy((void *)w.positions, sb->positions, T * sizeof(int32_t));
+    memcpy((void *)w.tok_seq, sb->tok_seq, T * sizeof(int32_t));
+    memcpy((void *)w.block_tables, sb->block_tables, (size_t)sb->n_seqs * sb->max_blocks * sizeof(int32_t));
+    memcpy((void *)w.output_tokens, sb->output_tokens, sb->n_outputs * sizeof(int32_t));
+    comm_bcast(m->plan_buf, plan_bytes(&h));
+}
+
+static void forward(model *m, const struct step_batch *sb, float *logits, int32_t *argmax);
+
 int model_forward(model *m, const struct step_batch *sb, float *logits, int32_t *argmax)
 {
     int rc = check_batch(m, sb);
     if (rc) return rc;
+    if (m->p.world > 1) send_plan(m, sb);
+    forward(m, sb, logits, argmax);
+    return 0;
+}
+
+int model_serve_worker(model *m)
+{
+    for (;;) {
+        struct plan_header h;
+        comm_bcast_idle(&h, sizeof(h));
+        if (h.stop) return 0;
+        struct step_batch sb;
+        plan_layout(m, &h, &sb);
+        comm_bcast(m->plan_buf, plan_bytes(&h));
+        int rc = check_batch(m, &sb);
+        if (rc) return rc;
+        forward(m, &sb, NULL, NULL);
+    }
+}
+
+/* One step on this rank's slice; only rank 0 computes the logits. */
+static void forward(model *m, const struct step_batch *sb, float *logits, int32_t *argmax)
+{
     struct backend *b = m->b;
     const struct backend_ops *o = b->ops;
     const struct model_config *c = &m->cfg;
@@ -254,7 +338,7 @@ int model_forward(model *m, const struct step_batch *sb, float *logits, int32_t 
         o->all_reduce(b, m->res, (int64_t)T * H);
         pending = m->res;
     }
-    if (sb->n_outputs == 0) return 0;
+    if (sb->n_outputs == 0 || m->p.rank != 0) return;
     /* x += residual over all rows, then only the output rows go on */
     o->rmsnorm(b, m->xn, m->x, pending, w->final_norm, T, H, eps);
     struct tensor rows = {DTYPE_F32, T, H, m->xn};
@@ -265,5 +349,4 @@ int model_forward(model *m, const struct step_batch *sb, float *logits, int32_t 
         o->argmax(b, m->d_argmax, m->logits, sb->n_outputs, c->vocab_size);
         o->to_host(b, argmax, m->d_argmax, sb->n_outputs * sizeof(int32_t));
     }
-    return 0;
 }

@@ -124,8 +124,12 @@ void threadpool_run(threadpool *p, threadpool_fn fn, void *ctx, int n_tasks)
     while (atomic_load(&p->busy) > 0) cpu_relax();
 }
 
+/* The cores this process may run on: mpirun binds each rank to its own,
+ * taskset and containers narrow them too. */
 int threadpool_default_threads(void)
 {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : (int)n;
 }

@@ -16,7 +16,7 @@ void threadpool_destroy(threadpool *p);
 int threadpool_size(const threadpool *p);
 void threadpool_run(threadpool *p, threadpool_fn fn, void *ctx, int n_tasks);
 
-/* Online CPU count, at least 1. */
+/* The CPUs this process may run on (its affinity), at least 1. */
 int threadpool_default_threads(void);
 
 #endif

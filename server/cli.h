@@ -25,11 +25,15 @@ bool cli_u64(const char *name, const char *s, uint64_t *out);
 
 /* Where the model runs: --device, --threads, --dtype, --gpu-memory-utilization. */
 struct cli_backend {
-    long threads;        /* CPU: compute threads; 0 = online cores */
+    long threads;        /* CPU: compute threads; 0 = the cores this process may use */
     bool cuda;           /* --device cuda */
     enum dtype dtype;    /* CUDA: weights and KV cache (bfloat16) */
     double gpu_mem_util; /* CUDA: share of the GPU's memory to use (0.9) */
 };
+/* Tensor parallelism: ranks other than 0 run this instead of their command
+ * (after parsing the same options): load the model's slice on the backend,
+ * follow rank 0's steps. An exit code. */
+int cli_run_worker(const char *model_dir, const struct cli_backend *bk);
 struct cli_backend cli_backend_default(void);
 extern const char CLI_BACKEND_HELP[];
 /* 1: argv[*i] was a backend option; 0: not one; -1: a bad value (printed). */

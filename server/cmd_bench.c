@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../engine/comm.h"
 #include "../engine/engine.h"
 #include "../engine/err.h"
 #include "cli.h"
@@ -238,5 +239,6 @@ int cmd_bench(int argc, char **argv)
     o.ec = engine_config_default();
     o.bk = cli_backend_default();
     if (parse(argc, argv, &o)) return EXIT_USAGE;
+    if (comm_rank() > 0) return cli_run_worker(o.model_dir, &o.bk);
     return run(&o);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../engine/backend.h"
+#include "../engine/comm.h"
 #include "../engine/err.h"
 #include "../engine/engine.h"
 #include "../tokenizer/tokenizer.h"
@@ -234,6 +235,7 @@ int cmd_generate(int argc, char **argv)
     o.sp.top_p = -1;
     o.sp.min_p = -1;
     if (parse(argc, argv, &o)) return EXIT_USAGE;
+    if (comm_rank() > 0) return cli_run_worker(o.model_dir, &o.bk);
     bool set[4] = {o.sp.temperature >= 0, o.sp.top_k >= 0, o.sp.top_p >= 0, o.sp.min_p >= 0};
     return run(&o, set);
 }

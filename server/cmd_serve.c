@@ -16,6 +16,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "../engine/comm.h"
 #include "../engine/engine.h"
 #include "../engine/err.h"
 #include "../tokenizer/tokenizer.h"
@@ -1105,6 +1106,11 @@ int cmd_serve(int argc, char **argv)
     if (parse(argc, argv, &s->o)) {
         free(s);
         return EXIT_USAGE;
+    }
+    if (comm_rank() > 0) {
+        int rc = cli_run_worker(s->o.model_dir, &s->o.bk);
+        free(s);
+        return rc;
     }
     srand((unsigned)uv_hrtime());
     s->model_name = xstrdup(s->o.served_name ? s->o.served_name : s->o.model_dir);

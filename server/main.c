@@ -1,10 +1,12 @@
 /* main.c: the tessera command line: dispatches to subcommands. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../engine/comm.h"
 #include "../engine/engine.h"
 #include "../engine/err.h"
 #include "cli.h"
@@ -86,9 +88,11 @@ bool cli_u64(const char *name, const char *s, uint64_t *out)
 const char CLI_BACKEND_HELP[] =
     "device options:\n"
     "  --device cpu|cuda          where the model runs (default cpu)\n"
-    "  --threads N                CPU compute threads (default: online cores)\n"
+    "  --threads N                CPU compute threads (default: the cores this process may use)\n"
     "  --dtype T                  CUDA weights and KV cache: bfloat16 (default), float16, float32\n"
-    "  --gpu-memory-utilization F CUDA: share of the GPU memory for weights and KV cache (default 0.9)\n";
+    "  --gpu-memory-utilization F CUDA: share of the GPU memory for weights and KV cache (default 0.9)\n"
+    "  --tensor-parallel-size N   ranks the model is split over: must be the number that mpirun\n"
+    "                             started (mpirun -np N tessera ...); default: that number\n";
 
 struct cli_backend cli_backend_default(void)
 {
@@ -98,7 +102,17 @@ struct cli_backend cli_backend_default(void)
 int cli_backend_opt(int argc, char **argv, int *i, struct cli_backend *o)
 {
     const char *v;
+    long l;
     if (cli_opt(argc, argv, i, "--threads", &v)) return cli_int("--threads", v, 1, 1024, &o->threads) ? 1 : -1;
+    if (cli_opt(argc, argv, i, "--tensor-parallel-size", &v)) {
+        if (!cli_int("--tensor-parallel-size", v, 1, 4096, &l)) return -1;
+        if (l != comm_world()) {
+            fprintf(stderr, "tessera: --tensor-parallel-size %ld, but this job has %d rank%s: start it with "
+                    "mpirun -np %ld\n", l, comm_world(), comm_world() == 1 ? "" : "s", l);
+            return -1;
+        }
+        return 1;
+    }
     if (cli_opt(argc, argv, i, "--device", &v)) {
         if (strcmp(v, "cpu") && strcmp(v, "cuda")) {
             fprintf(stderr, "tessera: --device must be cpu or cuda, got \"%s\"\n", v);
@@ -126,12 +140,23 @@ struct backend *cli_backend_create(const struct cli_backend *o)
 {
     if (!o->cuda) return backend_cpu_create((int)o->threads);
 #ifdef TESSERA_CUDA
-    return backend_cuda_create(0, o->dtype, o->gpu_mem_util);
+    return backend_cuda_create(comm_local_rank(), o->dtype, o->gpu_mem_util); /* a GPU per rank of the node */
 #else
     err_set(ERR_UNSUPPORTED, "this build has no CUDA backend: build with make CUDA=1 (or make emu for the "
             "emulated one)");
     return NULL;
 #endif
+}
+
+int cli_run_worker(const char *model_dir, const struct cli_backend *bk)
+{
+    signal(SIGINT, SIG_IGN); /* mpirun passes signals to every rank: rank 0 decides when the job ends */
+    signal(SIGTERM, SIG_IGN);
+    struct backend *b = cli_backend_create(bk);
+    int rc = b ? engine_worker_run(model_dir, b) : -1;
+    if (rc) fprintf(stderr, "tessera: rank %d: %s\n", comm_rank(), err_msg());
+    if (b) b->ops->destroy(b);
+    return rc ? EXIT_USAGE : 0;
 }
 
 const char CLI_ENGINE_HELP[] =
@@ -193,7 +218,7 @@ int cli_engine_opt(int argc, char **argv, int *i, struct engine_config *c, struc
     return 0;
 }
 
-int main(int argc, char **argv)
+static int run_command(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
@@ -213,4 +238,20 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
     fprintf(stderr, "tessera: unknown command \"%s\" (try tessera --help)\n", cmd);
     return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    if (comm_init(&argc, &argv)) {
+        fprintf(stderr, "tessera: %s\n", err_msg());
+        comm_abort(EXIT_RUNTIME);
+    }
+    int rc = run_command(argc, argv);
+    if (rc && comm_world() > 1) { /* no rank may wait for this one */
+        fprintf(stderr, "tessera: rank %d of %d failed (exit %d): ending every rank\n", comm_rank(), comm_world(),
+                rc);
+        comm_abort(rc);
+    }
+    comm_finalize();
+    return rc;
 }

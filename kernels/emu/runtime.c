@@ -113,9 +113,13 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s)
 
 cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
 
+/* As many emulated devices as a node has GPUs, so that tensor-parallel
+ * ranks on one machine each pick their own (all of them the host). */
+#define EMU_DEVICES 8
+
 cudaError_t cudaGetDeviceCount(int *n)
 {
-    *n = 1;
+    *n = EMU_DEVICES;
     return cudaSuccess;
 }
 
@@ -124,12 +128,12 @@ cudaError_t cudaGetDeviceCount(int *n)
  * real GPU gets. */
 cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int device)
 {
-    if (device != 0) return cudaErrorInvalidDevice;
+    if (device < 0 || device >= EMU_DEVICES) return cudaErrorInvalidDevice;
     *value = attr == cudaDevAttrMultiProcessorCount ? 132 : 0;
     return cudaSuccess;
 }
 
-cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
+cudaError_t cudaSetDevice(int d) { return d >= 0 && d < EMU_DEVICES ? cudaSuccess : cudaErrorInvalidDevice; }
 
 cudaError_t cudaGetLastError(void) { return cudaSuccess; }
 
@@ -138,7 +142,7 @@ const char *cudaGetErrorString(cudaError_t e)
     switch (e) {
     case cudaSuccess: return "no error (emulated)";
     case cudaErrorMemoryAllocation: return "out of memory (emulated device)";
-    case cudaErrorInvalidDevice: return "invalid device ordinal (emulated: one device)";
+    case cudaErrorInvalidDevice: return "invalid device ordinal (emulated: 8 devices)";
     default: return "error (emulated)";
     }
 }

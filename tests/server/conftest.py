@@ -1,5 +1,6 @@
 """Fixtures for the server tests: `tessera serve` on stories260K, on a free port."""
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -35,16 +36,27 @@ def free_port():
         return s.getsockname()[1]
 
 
+# mpirun on a CI machine: as root, more ranks than cores
+MPI_ENV = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+           "OMPI_MCA_rmaps_base_oversubscribe": "1"}
+
+
+def mpirun(ranks):
+    """The launcher prefix for a job of `ranks` tensor-parallel ranks (none for 1)."""
+    return ["mpirun", "-np", str(ranks)] if ranks > 1 else []
+
+
 class Server:
-    def __init__(self, *extra, binary=None):
+    def __init__(self, *extra, binary=None, ranks=1):
         if not (STORIES / "config.json").exists():
             pytest.fail(f"{STORIES} is missing: the tests need ../shared/models/stories260K")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.ranks = ranks
         self.log = open(ROOT / "build" / f"serve-test-{self.port}.log", "w+")
-        self.proc = subprocess.Popen([str(binary or TESSERA), "serve", str(STORIES), "--port", str(self.port),
-                                      "--served-model-name", "stories", "--threads", "2", *extra],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([*mpirun(ranks), str(binary or TESSERA), "serve", str(STORIES), "--port",
+                                      str(self.port), "--served-model-name", "stories", "--threads", "2", *extra],
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=MPI_ENV)
         deadline = time.time() + 30
         while time.time() < deadline:
             assert self.proc.poll() is None, self.logs()
@@ -61,8 +73,24 @@ class Server:
         self.log.seek(0)
         return self.log.read()
 
+    def rank_pid(self, rank):
+        """The pid of one rank of an mpirun job (mpirun's children carry their rank)."""
+        for d in Path("/proc").iterdir():
+            try:
+                if d.name.isdigit() and int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == self.proc.pid:
+                    env = (d / "environ").read_bytes().split(b"\0")
+                    if f"OMPI_COMM_WORLD_RANK={rank}".encode() in env:
+                        return int(d.name)
+            except OSError:
+                pass
+        raise AssertionError(f"no rank {rank} under mpirun {self.proc.pid}")
+
     def stop(self):
-        self.proc.terminate()
+        """SIGTERM to the server (rank 0 of a job: it ends the others); the exit code."""
+        if self.ranks > 1:
+            os.kill(self.rank_pid(0), signal.SIGTERM)
+        else:
+            self.proc.terminate()
         try:
             code = self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:

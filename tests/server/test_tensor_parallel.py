@@ -1,0 +1,115 @@
+"""Tensor parallelism: `mpirun -np N tessera ...` on the CPU backend (MPI
+all-reduce) and on the emulated CUDA backend, against one rank.
+
+Greedy tokens must equal one rank's: stories260K (8 heads, 4 KV heads) over 2
+and 4 ranks, the demo model (4 heads, 2 KV heads) over 4 ranks, so that each
+rank holds a replica of one KV head. Logits: the top-5 logprobs of every
+generated token agree within 1e-4 (the partial sums of o_proj and down_proj
+are added in another order than one rank's dot products). Also: start-up
+errors, a clean stop on SIGTERM to rank 0, and a killed worker ending the job.
+
+These run once, with the plain binary (`make test-san` leaves them out:
+OpenMPI's own allocations are not ours to leak-check)."""
+import json
+import subprocess
+import time
+
+import openai
+import pytest
+
+from conftest import API_KEY, MPI_ENV, ROOT, STORIES, TESSERA, Server, mpirun
+
+EMU = ROOT / "build" / "tessera-emu"
+DEMO = ROOT / "build" / "demo-model"
+PROMPT = "Once upon a time"
+
+
+def generate(model, ranks, *extra, binary=TESSERA, n=48):
+    """Greedy text of `tessera generate` over `ranks` ranks (a CompletedProcess if it failed)."""
+    cmd = [*mpirun(ranks), str(binary), "generate", str(model), "-p", PROMPT, "-n", str(n), "--temperature", "0",
+           "--threads", "1", *map(str, extra)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=MPI_ENV)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+@pytest.fixture(scope="module")
+def demo():
+    if not (DEMO / "config.json").exists():
+        pytest.fail(f"{DEMO} is missing: make demo builds it")
+    return DEMO
+
+
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_generate_equals_one_rank(ranks):
+    one = generate(STORIES, 1)
+    assert len(one) > 100
+    assert generate(STORIES, ranks, "--tensor-parallel-size", ranks) == one
+
+
+def test_fewer_kv_heads_than_ranks(demo):
+    assert generate(demo, 4) == generate(demo, 1)
+
+
+def test_emulated_cuda_over_two_ranks(demo):
+    """The CUDA backend's all-reduce (through the host and MPI) on emulated devices."""
+    emu = ("--device", "cuda", "--dtype", "float32")
+    assert generate(STORIES, 2, *emu, binary=EMU, n=24) == generate(STORIES, 1, n=24)
+    assert generate(demo, 4, *emu, binary=EMU, n=24) == generate(demo, 1, n=24)
+
+
+def test_heads_that_do_not_split_fail_at_start():
+    r = subprocess.run([*mpirun(3), str(TESSERA), "generate", str(STORIES), "-p", "x", "-n", "4", "--threads", "1"],
+                       capture_output=True, text=True, timeout=120, env=MPI_ENV)
+    assert r.returncode != 0
+    assert "8 heads, 4 KV heads and intermediate size 172 do not split over 3 ranks" in r.stderr
+
+
+def test_tensor_parallel_size_must_match_the_job():
+    r = subprocess.run([str(TESSERA), "generate", str(STORIES), "-p", "x", "--tensor-parallel-size", "2"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "--tensor-parallel-size 2, but this job has 1 rank: start it with mpirun -np 2" in r.stderr
+
+
+def completion(server):
+    c = openai.OpenAI(base_url=server.url + "/v1", api_key=API_KEY, max_retries=0)
+    r = c.completions.create(model="stories", prompt=PROMPT, max_tokens=32, temperature=0, logprobs=5)
+    return r.choices[0].text, r.choices[0].logprobs.top_logprobs
+
+
+def test_serve_two_ranks_matches_one():
+    one = Server("--api-key", API_KEY)
+    two = Server("--api-key", API_KEY, "--threads", "1", ranks=2)
+    try:
+        text1, top1 = completion(one)
+        text2, top2 = completion(two)
+        assert text2 == text1
+        assert len(top2) == len(top1) == 32
+        worst = 0.0
+        for a, b in zip(top1, top2):
+            assert set(a) == set(b)
+            worst = max(worst, *(abs(a[k] - b[k]) for k in a))
+        assert worst < 1e-4, worst
+        c = openai.OpenAI(base_url=two.url + "/v1", api_key=API_KEY, max_retries=0)
+        stream = c.chat.completions.create(model="stories", messages=[{"role": "user", "content": "A cat."}],
+                                           max_tokens=24, temperature=0, stream=True)
+        assert "".join(ch.choices[0].delta.content or "" for ch in stream if ch.choices)
+    finally:
+        assert two.stop() == 0, two.logs()  # SIGTERM to rank 0: every rank exits 0, so does mpirun
+        assert one.stop() == 0, one.logs()
+
+
+def test_killed_worker_ends_the_job():
+    s = Server("--api-key", API_KEY, "--threads", "1", ranks=2)
+    t0 = time.time()
+    subprocess.run(["kill", "-9", str(s.rank_pid(1))], check=True)
+    try:
+        code = s.proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        s.proc.kill()
+        raise AssertionError("the job outlived its killed worker:\n" + s.logs())
+    logs = s.logs()
+    assert code != 0, logs
+    assert "rank 1" in logs, logs
+    print(json.dumps({"job ended after s": round(time.time() - t0, 2), "mpirun exit": code}))

@@ -132,7 +132,7 @@ $(BUILD)/variant: FORCE
 	@mkdir -p $(BUILD)
 	@[ "$$(cat $@ 2>/dev/null)" = "$(VARIANT)" ] || echo $(VARIANT) > $@
 
-CUDA_LIBS := -L$(CUDA_HOME)/lib64 -lcublas -lcudart
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -lcublas -lnccl -lcudart
 ifeq ($(CUDA),)
 $(BUILD)/tessera: $(LIB_OBJ) $(APP_OBJ) $(LLHTTP_OBJ) $(BUILD)/variant
 	@$(if $(Q),echo "  LINK $@")

@@ -1,17 +1,19 @@
 /* backend_cuda.c: the op table on an NVIDIA GPU: kernels/cuda for
- * everything but the GEMMs, cuBLAS for those.
+ * everything but the GEMMs, cuBLAS for those, NCCL for the tensor-parallel
+ * all-reduce.
  *
  * Weights and the KV cache are stored in the backend's dtype (float32,
  * float16 or bfloat16); activations between ops are fp32. A GEMM with half
  * or bf16 weights first rounds its input to the same type (kc_cast), then
  * multiplies with fp32 accumulation and fp32 output, so the residual stream,
  * norms, softmax and logits stay fp32. One stream; host<->device copies go
- * through a pinned staging buffer; the logits come back with one copy per
- * step and are sampled on the host (the sampler's penalties, logit_bias and
- * logprobs live there). Built with nvcc for a GPU (make CUDA=1) or against
- * kernels/emu for tests (make emu). */
+ * through a pinned staging buffer; greedy steps bring back one argmax per
+ * row, others the logits, sampled on the host (the sampler's penalties,
+ * logit_bias and logprobs live there). Built with nvcc for a GPU (make
+ * CUDA=1) or against kernels/emu for tests (make emu). */
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
+#include <nccl.h>
 #include <string.h>
 
 #include "../kernels/cuda/kernels.h"
@@ -45,8 +47,7 @@ struct backend_cuda {
     size_t attn_tmp_bytes;
     unsigned char *staging;      /* pinned host buffer for copies */
     size_t staging_cap, staging_used;
-    float *reduce_host;          /* tensor parallelism: a buffer being summed */
-    size_t reduce_cap;
+    ncclComm_t nccl;             /* tensor parallelism: the ranks' communicator; NULL: one rank */
     void **owned;                /* uploaded weights, freed at destroy */
     int n_owned, cap_owned;
 };
@@ -227,19 +228,14 @@ static void cuda_argmax(struct backend *b, int32_t *out, const float *x, int row
     kc_argmax(cu_write(b)->stream, out, x, rows, n);
 }
 
-/* Through the host and MPI for now (NCCL on device buffers is next). */
+/* In place on the device, on the backend's stream: NCCL picks NVLink,
+ * PCIe or the network between the ranks' GPUs. */
 static void cuda_all_reduce(struct backend *b, float *buf, int64_t n)
 {
     struct backend_cuda *c = cu_write(b);
-    if (comm_world() == 1 || n <= 0) return;
-    if ((size_t)n > c->reduce_cap) {
-        free(c->reduce_host);
-        c->reduce_host = xmalloc((size_t)n * sizeof(float));
-        c->reduce_cap = (size_t)n;
-    }
-    cuda_to_host(b, c->reduce_host, buf, (size_t)n * sizeof(float));
-    comm_all_reduce_sum(c->reduce_host, n);
-    cuda_to_device(b, buf, c->reduce_host, (size_t)n * sizeof(float));
+    if (!c->nccl || n <= 0) return;
+    ncclResult_t r = ncclAllReduce(buf, buf, (size_t)n, ncclFloat32, ncclSum, c->nccl, c->stream);
+    CHECKF(r == ncclSuccess, "ncclAllReduce: %s", ncclGetErrorString(r));
 }
 
 /* What the KV cache may take: the --gpu-memory-utilization share of the
@@ -259,7 +255,7 @@ static void cuda_destroy(struct backend *b)
     if (!c) return;
     for (int i = 0; i < c->n_owned; i++) cuda_free(b, c->owned[i]);
     free(c->owned);
-    free(c->reduce_host);
+    if (c->nccl) ncclCommDestroy(c->nccl);
     cuda_free(b, c->cast);
     cuda_free(b, c->attn_tmp);
     if (c->staging) cudaFreeHost(c->staging);
@@ -309,5 +305,16 @@ struct backend *backend_cuda_create(int device, enum dtype dt, double gpu_mem_ut
     BLAS_OK(cublasCreate(&c->blas));
     BLAS_OK(cublasSetStream(c->blas, c->stream));
     CUDA_OK(cudaDeviceGetAttribute(&c->n_sm, cudaDevAttrMultiProcessorCount, device));
+    if (comm_world() > 1) { /* rank 0 makes the NCCL id, MPI carries it */
+        ncclUniqueId id;
+        ncclResult_t r = comm_rank() == 0 ? ncclGetUniqueId(&id) : ncclSuccess;
+        comm_bcast(&id, sizeof(id));
+        if (r == ncclSuccess) r = ncclCommInitRank(&c->nccl, comm_world(), id, comm_rank());
+        if (r != ncclSuccess) {
+            err_set(ERR_UNSUPPORTED, "NCCL on rank %d (device %d): %s", comm_rank(), device, ncclGetErrorString(r));
+            cuda_destroy(&c->base);
+            return NULL;
+        }
+    }
     return &c->base;
 }

@@ -1,5 +1,6 @@
 """Tensor parallelism: `mpirun -np N tessera ...` on the CPU backend (MPI
-all-reduce) and on the emulated CUDA backend, against one rank.
+all-reduce) and on the emulated CUDA backend (NCCL calls, emulated over
+MPI), against one rank.
 
 Greedy tokens must equal one rank's: stories260K (8 heads, 4 KV heads) over 2
 and 4 ranks, the demo model (4 heads, 2 KV heads) over 4 ranks, so that each
@@ -52,7 +53,7 @@ def test_fewer_kv_heads_than_ranks(demo):
 
 
 def test_emulated_cuda_over_two_ranks(demo):
-    """The CUDA backend's all-reduce (through the host and MPI) on emulated devices."""
+    """The CUDA backend's NCCL all-reduce, whose emulated stand-in goes through MPI."""
     emu = ("--device", "cuda", "--dtype", "float32")
     assert generate(STORIES, 2, *emu, binary=EMU, n=24) == generate(STORIES, 1, n=24)
     assert generate(demo, 4, *emu, binary=EMU, n=24) == generate(demo, 1, n=24)

@@ -48,8 +48,10 @@ def test_generate_equals_one_rank(ranks):
     assert generate(STORIES, ranks, "--tensor-parallel-size", ranks) == one
 
 
-def test_fewer_kv_heads_than_ranks(demo):
-    assert generate(demo, 4) == generate(demo, 1)
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_generated_model(demo, ranks):
+    """4 heads, 2 KV heads: a KV head each at 2 ranks, replicated at 4."""
+    assert generate(demo, ranks) == generate(demo, 1)
 
 
 def test_emulated_cuda_over_two_ranks(demo):

@@ -84,21 +84,24 @@ def completion(server):
 def test_serve_two_ranks_matches_one():
     one = Server("--api-key", API_KEY)
     two = Server("--api-key", API_KEY, "--threads", "1", ranks=2)
+    emu = Server("--api-key", API_KEY, "--device", "cuda", "--dtype", "float32", binary=EMU, ranks=2)
     try:
         text1, top1 = completion(one)
-        text2, top2 = completion(two)
-        assert text2 == text1
-        assert len(top2) == len(top1) == 32
-        worst = 0.0
-        for a, b in zip(top1, top2):
-            assert set(a) == set(b)
-            worst = max(worst, *(abs(a[k] - b[k]) for k in a))
-        assert worst < 1e-4, worst
+        for other in (two, emu):
+            text2, top2 = completion(other)
+            assert text2 == text1
+            assert len(top2) == len(top1) == 32
+            worst = 0.0
+            for a, b in zip(top1, top2):
+                assert set(a) == set(b)
+                worst = max(worst, *(abs(a[k] - b[k]) for k in a))
+            assert worst < 1e-4, worst
         c = openai.OpenAI(base_url=two.url + "/v1", api_key=API_KEY, max_retries=0)
         stream = c.chat.completions.create(model="stories", messages=[{"role": "user", "content": "A cat."}],
                                            max_tokens=24, temperature=0, stream=True)
         assert "".join(ch.choices[0].delta.content or "" for ch in stream if ch.choices)
     finally:
+        assert emu.stop() == 0, emu.logs()
         assert two.stop() == 0, two.logs()  # SIGTERM to rank 0: every rank exits 0, so does mpirun
         assert one.stop() == 0, one.logs()
 

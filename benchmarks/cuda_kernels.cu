@@ -3,6 +3,9 @@
  * Llama-2-7B layer (32 heads, 32 KV heads of 128, hidden 4096), bf16 KV
  * cache in 16-token blocks. The paper bounds are in benchmarks/README.md.
  *
+ * Also causal prefill attention (8,192 tokens as 16 x 512 or 4 x 2,048) in
+ * TFLOP/s.
+ *
  *   build/bench_cuda [--peak-gbs 3350]     (H100 SXM: 3350 GB/s) */
 #include <cuda_runtime.h>
 #include <stdio.h>
@@ -95,6 +98,28 @@ int main(int argc, char **argv)
             snprintf(name, sizeof(name), "decode attn kv=%d B=%d ctx=%d p=%d", kv_heads, B, ctx, part);
             report(name, (double)cache * 2, us, peak);
             cudaFree(k), cudaFree(v), cudaFree(q), cudaFree(out), cudaFree(tmp);
+            cudaFree((void *)a.seq_start), cudaFree((void *)a.positions), cudaFree((void *)a.block_tables);
+        }
+    for (int kv_heads : {32, 8})
+        for (int L : {512, 2048}) { /* causal prefill attention, one layer: B prompts of L tokens */
+            int B = 8192 / L, nb = L / bs, blocks = B * nb, row = kv_heads * hd, T = B * L;
+            size_t cache = (size_t)blocks * bs * row * 2;
+            void *k = dalloc(cache), *v = dalloc(cache);
+            std::vector<int32_t> bt((size_t)B * nb), start(B + 1), pos(T);
+            for (size_t i = 0; i < bt.size(); i++) bt[i] = (int32_t)((i * 7919) % blocks);
+            for (int s = 0; s <= B; s++) start[s] = s * L;
+            for (int t = 0; t < T; t++) pos[t] = t % L;
+            kc_attn a = {B, heads, kv_heads, hd, bs, (const int32_t *)dalloc((B + 1) * 4),
+                         (const int32_t *)dalloc(T * 4), (const int32_t *)dalloc(bt.size() * 4), nb, L, L, 0.0884f};
+            OK(cudaMemcpy((void *)a.seq_start, start.data(), (B + 1) * 4, cudaMemcpyHostToDevice));
+            OK(cudaMemcpy((void *)a.positions, pos.data(), T * 4, cudaMemcpyHostToDevice));
+            OK(cudaMemcpy((void *)a.block_tables, bt.data(), bt.size() * 4, cudaMemcpyHostToDevice));
+            float *q = (float *)dalloc((size_t)T * heads * hd * 4), *out = (float *)dalloc((size_t)T * heads * hd * 4);
+            double us = time_us([&] { kc_attention_prefill(0, out, q, k, v, DTYPE_BF16, &a, 2); }, 5);
+            double flops = 4.0 * hd * heads * B * (double)L * (L + 1) / 2;
+            printf("prefill attn kv=%d %dx%d tokens      %10.2f us %8.1f TFLOP/s (fp32 CUDA cores: 67)\n", kv_heads, B,
+                   L, us, flops / us / 1e6);
+            cudaFree(k), cudaFree(v), cudaFree(q), cudaFree(out);
             cudaFree((void *)a.seq_start), cudaFree((void *)a.positions), cudaFree((void *)a.block_tables);
         }
     printf("the decode step at batch 1: build/tessera generate MODEL --device cuda reports decode tokens/s;\n"

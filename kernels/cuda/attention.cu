@@ -11,11 +11,13 @@
  * prefill: the sequences with at least min_q query tokens (the backend
  *   passes 2: prompt chunks). One block per (sequence, head, 16 query
  *   rows). K/V tiles of 32 tokens are gathered into shared memory through
- *   the block table; each
- *   warp owns 4 query rows and runs the online softmax (flash attention):
- *   lane j scores key j of the tile, the running max and sum rescale the
- *   accumulator, lanes split the head dimension of the output. Causal: key
- *   position <= query position. Works for any mix of chunks and decodes.
+ *   the block table (a warp per token); each warp owns 4 query rows and
+ *   runs the online softmax (flash attention): lane j scores key j of the
+ *   tile against all 4 rows (one float4 K read serves 4 rows), the running
+ *   max and sum rescale the accumulators, and each V read serves 4 rows;
+ *   lanes split the head dimension of the output. Causal: key position <=
+ *   query position. Works for any mix of chunks and decodes; head sizes a
+ *   multiple of 4.
  * Softmax and accumulation are fp32; K/V are read in the cache's type. */
 #include "common.cuh"
 #include "kernels.h"
@@ -240,14 +242,15 @@ prefill_kernel(float *out, const float *q, const T *k_cache, const T *v_cache, k
     int r0 = blockIdx.x * PF_BQ;
     if (r0 >= qn || qn < min_q) return;
     int rows = qn - r0 < PF_BQ ? qn - r0 : PF_BQ;
-    int hd = a.head_dim, kvh = h / (a.n_heads / a.n_kv_heads), lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    int hd = a.head_dim, ks = hd + 4; /* k_s row stride: 16-byte rows, conflict-free float4 reads */
+    int kvh = h / (a.n_heads / a.n_kv_heads), lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int32_t *bt = a.block_tables + (int64_t)s * a.max_blocks;
     const int32_t *pos = a.positions + q_begin + r0;
 
     KSHARED_DYNAMIC(float, smem);
-    float *q_s = smem;                   /* [PF_BQ][hd], pre-scaled */
-    float *k_s = q_s + PF_BQ * hd;       /* [PF_BK][hd + 1]: padded against bank conflicts */
-    float *v_s = k_s + PF_BK * (hd + 1); /* [PF_BK][hd] */
+    float *q_s = smem;              /* [PF_BQ][hd], pre-scaled; rows past `rows` zero */
+    float *k_s = q_s + PF_BQ * hd;  /* [PF_BK][hd + 4] */
+    float *v_s = k_s + PF_BK * ks;  /* [PF_BK][hd] */
     for (int e = threadIdx.x; e < PF_BQ * hd; e += blockDim.x) {
         int r = e / hd;
         q_s[e] = r < rows ? q[((int64_t)(q_begin + r0 + r) * a.n_heads + h) * hd + e % hd] * a.scale : 0.0f;
@@ -261,47 +264,62 @@ prefill_kernel(float *out, const float *q, const T *k_cache, const T *v_cache, k
         int r = warp * PF_ROWS + i;
         m[i] = -INFINITY;
         l[i] = 0.0f;
-        qpos[i] = r < rows ? pos[r] : -1;
+        qpos[i] = r < rows ? pos[r] : -1; /* -1: every key masked */
 #pragma unroll
         for (int d = 0; d < DPL; d++) acc[i][d] = 0.0f;
     }
 
     for (int k0 = 0; k0 < n_keys; k0 += PF_BK) {
         __syncthreads(); /* q_s is written, the previous tile is consumed */
-        for (int e = threadIdx.x; e < PF_BK * hd; e += blockDim.x) {
-            int j = e / hd, d = e % hd, p = k0 + j;
-            float kv = 0.0f, vv = 0.0f;
-            if (p < n_keys) {
-                kv = to_float(kv_row(k_cache, a, bt, p, kvh)[d]);
-                vv = to_float(kv_row(v_cache, a, bt, p, kvh)[d]);
+        for (int j = warp; j < PF_BK; j += PF_WARPS) { /* a warp per key: its rows found once */
+            const T *kr = k0 + j < n_keys ? kv_row(k_cache, a, bt, k0 + j, kvh) : NULL;
+            const T *vr = k0 + j < n_keys ? kv_row(v_cache, a, bt, k0 + j, kvh) : NULL;
+            for (int d = lane; d < hd; d += 32) {
+                k_s[j * ks + d] = kr ? to_float(kr[d]) : 0.0f;
+                v_s[j * hd + d] = vr ? to_float(vr[d]) : 0.0f;
             }
-            k_s[j * (hd + 1) + d] = kv;
-            v_s[j * hd + d] = vv;
         }
         __syncthreads();
+
+        /* lane j scores key k0 + j against the warp's rows: each K load
+         * serves every row, q comes as broadcasts */
+        float dot[PF_ROWS];
+#pragma unroll
+        for (int i = 0; i < PF_ROWS; i++) dot[i] = 0.0f;
+        for (int d = 0; d < hd; d += 4) {
+            float4 kv = *reinterpret_cast<const float4 *>(k_s + lane * ks + d);
+#pragma unroll
+            for (int i = 0; i < PF_ROWS; i++) {
+                float4 qv = *reinterpret_cast<const float4 *>(q_s + (warp * PF_ROWS + i) * hd + d);
+                dot[i] += qv.x * kv.x + qv.y * kv.y + qv.z * kv.z + qv.w * kv.w;
+            }
+        }
+        /* online softmax, row by row (warp-uniform branches) */
+        float pj[PF_ROWS];
 #pragma unroll
         for (int i = 0; i < PF_ROWS; i++) {
-            int r = warp * PF_ROWS + i;
-            if (r >= rows) continue; /* the same for the whole warp */
-            float sc = -INFINITY;
-            if (k0 + lane <= qpos[i]) {
-                float dot = 0.0f;
-                for (int d = 0; d < hd; d++) dot += q_s[r * hd + d] * k_s[lane * (hd + 1) + d];
-                sc = dot;
-            }
+            float sc = k0 + lane <= qpos[i] ? dot[i] : -INFINITY;
             float m_new = fmaxf(m[i], warp_max(sc));
-            if (m_new == -INFINITY) continue; /* no visible key yet: warp-uniform */
-            float alpha = expf(m[i] - m_new), pj = expf(sc - m_new);
-            l[i] = l[i] * alpha + warp_sum(pj);
+            pj[i] = 0.0f;
+            if (m_new == -INFINITY) continue; /* no visible key yet */
+            float alpha = expf(m[i] - m_new);
+            pj[i] = expf(sc - m_new);
+            l[i] = l[i] * alpha + warp_sum(pj[i]);
 #pragma unroll
             for (int d = 0; d < DPL; d++) acc[i][d] *= alpha;
-            for (int j = 0; j < PF_BK; j++) {
-                float w = __shfl_sync(FULL_MASK, pj, j);
-#pragma unroll
-                for (int d = 0; d < DPL; d++)
-                    if (lane + 32 * d < hd) acc[i][d] += w * v_s[j * hd + lane + 32 * d];
-            }
             m[i] = m_new;
+        }
+        /* weights x V: each V load serves every row */
+        for (int j = 0; j < PF_BK; j++) {
+            float v[DPL];
+#pragma unroll
+            for (int d = 0; d < DPL; d++) v[d] = lane + 32 * d < hd ? v_s[j * hd + lane + 32 * d] : 0.0f;
+#pragma unroll
+            for (int i = 0; i < PF_ROWS; i++) {
+                float w = __shfl_sync(FULL_MASK, pj[i], j);
+#pragma unroll
+                for (int d = 0; d < DPL; d++) acc[i][d] += w * v[d];
+            }
         }
     }
 #pragma unroll
@@ -409,9 +427,13 @@ extern "C" void kc_attention_prefill(cudaStream_t s, float *out, const float *q,
                                      const void *v_cache, enum dtype dt, const struct kc_attn *a, int min_q)
 {
     check_attn(a, __func__);
+    if (a->head_dim % 4) { /* float4 reads of the K tile; every Llama head size qualifies */
+        fprintf(stderr, "%s: head_dim %d is not a multiple of 4\n", __func__, a->head_dim);
+        abort();
+    }
     if (a->n_seqs <= 0 || a->max_q_len <= 0) return;
     int hd = a->head_dim;
-    size_t smem = ((size_t)PF_BQ * hd + (size_t)PF_BK * (hd + 1) + (size_t)PF_BK * hd) * sizeof(float);
+    size_t smem = ((size_t)PF_BQ * hd + (size_t)PF_BK * (hd + 4) + (size_t)PF_BK * hd) * sizeof(float);
     dim3 grid(CEIL_DIV(a->max_q_len, PF_BQ), a->n_heads, a->n_seqs);
     DISPATCH_DTYPE(dt, E, DISPATCH_DPL(hd, DPL, {
         auto k = prefill_kernel<E, DPL>;

@@ -64,7 +64,7 @@ void kc_attention_decode(cudaStream_t s, float *out, const float *q, const void 
                          enum dtype dt, const struct kc_attn *a, int part_size, float *tmp);
 /* The sequences with at least min_q query tokens, any mix of prompt chunks
  * and (min_q 1) decodes: flash-attention style, K/V tiles in shared memory,
- * online softmax, causal mask. head_dim <= 256. */
+ * online softmax, causal mask. head_dim <= 256, a multiple of 4. */
 void kc_attention_prefill(cudaStream_t s, float *out, const float *q, const void *k_cache, const void *v_cache,
                           enum dtype dt, const struct kc_attn *a, int min_q);
 

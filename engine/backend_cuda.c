@@ -255,7 +255,7 @@ static void cuda_destroy(struct backend *b)
     if (!c) return;
     for (int i = 0; i < c->n_owned; i++) cuda_free(b, c->owned[i]);
     free(c->owned);
-    if (c->nccl) ncclCommDestroy(c->nccl);
+    if (c->nccl) ncclCommAbort(c->nccl); /* destroy would wait for the other ranks: a rank that fails hangs */
     cuda_free(b, c->cast);
     cuda_free(b, c->attn_tmp);
     if (c->staging) cudaFreeHost(c->staging);

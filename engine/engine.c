@@ -141,8 +141,11 @@ int engine_create(engine **out, const char *dir, struct backend *b, const struct
     int64_t want = c->kv_cache_memory;
     if (!want) {
         want = blocks_per_seq * c->max_num_seqs * per_block;
-        int64_t avail = b->ops->kv_budget ? b->ops->kv_budget(b, model_config_num_params(&cfg) / world)
-                                          : mem_available() / 4;
+        /* this rank's weights: a slice of the layers, the whole embedding and LM head */
+        int64_t shared = (int64_t)cfg.vocab_size * cfg.hidden_size * (cfg.tie_word_embeddings ? 1 : 2);
+        int64_t params = (model_config_num_params(&cfg) - shared) / world + shared;
+        /* CPU: the ranks may share the machine's memory */
+        int64_t avail = b->ops->kv_budget ? b->ops->kv_budget(b, params) : mem_available() / 4 / world;
         if (avail > 0 && want > avail) want = avail;
         if (b->ops->kv_budget && avail <= 0) want = 0;
     }

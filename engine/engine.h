@@ -26,7 +26,8 @@ struct engine_config {
     int max_num_seqs;           /* sequences running at once (64) */
     int max_model_len;          /* 0: the model's max_position_embeddings */
     int64_t kv_cache_memory;    /* bytes of K/V; 0: enough for max_num_seqs full contexts,
-                                 * at most a quarter of the available memory */
+                                 * at most a quarter of the available memory (shared
+                                 * by the tensor-parallel ranks) */
     bool prefix_caching;        /* (true) */
     int block_size;             /* tokens per KV block (16) */
     bool log;                   /* startup line on stderr (true) */

@@ -114,22 +114,27 @@ decode_kernel(float *out, float *tmp_out, float *tmp_ml, const float *q, const T
         q_s[i] = q[((int64_t)tok * a.n_heads + h0) * hd + i] * a.scale;
     __syncthreads();
 
-    /* pass 1: scores */
+    /* pass 1: scores; the lane's share of every head's q stays in registers */
+    float qr[GM][E];
+#pragma unroll
+    for (int g = 0; g < GM; g++)
+#pragma unroll
+        for (int e = 0; e < E; e++) {
+            int d = dim_of<V, TG, E>(li, e);
+            qr[g][e] = g < G && d < hd ? q_s[g * hd + d] : 0.0f;
+        }
     for (int j0 = warp * DEC_UNROLL * TPW; j0 < n; j0 += STEP) {
         float k[DEC_UNROLL][E];
         load_rows<T, V, TG, E>(k, k_cache, a, bt, p0, j0 + sub, n, kvh, li);
-        for (int g = 0; g < G; g++) {
-            float qv[E], dot[DEC_UNROLL];
 #pragma unroll
-            for (int e = 0; e < E; e++) {
-                int d = dim_of<V, TG, E>(li, e);
-                qv[e] = d < hd ? q_s[g * hd + d] : 0.0f;
-            }
+        for (int g = 0; g < GM; g++) {
+            if (g >= G) break;
+            float dot[DEC_UNROLL];
 #pragma unroll
             for (int u = 0; u < DEC_UNROLL; u++) {
                 dot[u] = 0.0f;
 #pragma unroll
-                for (int e = 0; e < E; e++) dot[u] += qv[e] * k[u][e];
+                for (int e = 0; e < E; e++) dot[u] += qr[g][e] * k[u][e];
             }
 #pragma unroll
             for (int u = 0; u < DEC_UNROLL; u++) dot[u] = group_sum<TG>(dot[u]);

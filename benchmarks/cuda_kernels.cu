@@ -74,28 +74,31 @@ int main(int argc, char **argv)
         report(name, 16.0 * T * H + 4.0 * H, us, peak);
         cudaFree(x), cudaFree(r), cudaFree(o), cudaFree(w);
     }
-    for (int kv_heads : {32, 8}) /* Llama-2-7B; Llama-3-8B's GQA */
+    const int decode_shapes[][2] = {{32, 128}, {8, 128}, {4, 64}}; /* KV heads, head size: Llama-2-7B, Llama-3-8B,
+                                                                       * TinyLlama (32 query heads each) */
+    for (const auto &shape : decode_shapes)
     for (int B : {1, 32, 256})
         for (int ctx : {512, 4096}) { /* paged decode attention, one layer */
-            int nb = ctx / bs, blocks = B * nb, row = kv_heads * hd;
+            int kv_heads = shape[0], dh = shape[1];
+            int nb = ctx / bs, blocks = B * nb, row = kv_heads * dh;
             size_t cache = (size_t)blocks * bs * row * 2;
             void *k = dalloc(cache), *v = dalloc(cache);
             std::vector<int32_t> bt((size_t)B * nb), start(B + 1), pos(B);
             for (size_t i = 0; i < bt.size(); i++) bt[i] = (int32_t)((i * 7919) % blocks); /* scattered */
             for (int s = 0; s <= B; s++) start[s] = s;
             for (int s = 0; s < B; s++) pos[s] = ctx - 1;
-            kc_attn a = {B, heads, kv_heads, hd, bs, (const int32_t *)dalloc((B + 1) * 4),
+            kc_attn a = {B, heads, kv_heads, dh, bs, (const int32_t *)dalloc((B + 1) * 4),
                          (const int32_t *)dalloc(B * 4), (const int32_t *)dalloc(bt.size() * 4), nb, 1, ctx,
                          0.0884f};
             OK(cudaMemcpy((void *)a.seq_start, start.data(), (B + 1) * 4, cudaMemcpyHostToDevice));
             OK(cudaMemcpy((void *)a.positions, pos.data(), B * 4, cudaMemcpyHostToDevice));
             OK(cudaMemcpy((void *)a.block_tables, bt.data(), bt.size() * 4, cudaMemcpyHostToDevice));
-            float *q = (float *)dalloc((size_t)B * heads * hd * 4), *out = (float *)dalloc((size_t)B * heads * hd * 4);
+            float *q = (float *)dalloc((size_t)B * heads * dh * 4), *out = (float *)dalloc((size_t)B * heads * dh * 4);
             int part = kc_decode_part_size(&a, prop.multiProcessorCount);
             float *tmp = (float *)dalloc(kc_decode_tmp_floats(&a, part) * 4 + 4);
             double us = time_us([&] { kc_attention_decode(0, out, q, k, v, DTYPE_BF16, &a, part, tmp); }, 20);
             char name[64];
-            snprintf(name, sizeof(name), "decode attn kv=%d B=%d ctx=%d p=%d", kv_heads, B, ctx, part);
+            snprintf(name, sizeof(name), "decode kv=%d hd=%d B=%d ctx=%d p=%d", kv_heads, dh, B, ctx, part);
             report(name, (double)cache * 2, us, peak);
             cudaFree(k), cudaFree(v), cudaFree(q), cudaFree(out), cudaFree(tmp);
             cudaFree((void *)a.seq_start), cudaFree((void *)a.positions), cudaFree((void *)a.block_tables);

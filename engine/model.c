@@ -62,7 +62,10 @@ static void upload_weights(model *m)
     d->owned = NULL;
     d->n_owned = 0;
     b->ops->upload_weight(b, &h->embed, &d->embed);
-    b->ops->upload_weight(b, &h->lm_head, &d->lm_head);
+    /* tied embeddings are one copy; only rank 0 computes logits */
+    if (h->lm_head.data == h->embed.data) d->lm_head = d->embed;
+    else if (m->p.rank == 0) b->ops->upload_weight(b, &h->lm_head, &d->lm_head);
+    else d->lm_head = (struct tensor){0};
     for (int l = 0; l < h->n_layers; l++) {
         const struct layer_weights *hl = &h->layers[l];
         struct layer_weights *dl = &d->layers[l];
@@ -99,7 +102,7 @@ static void alloc_buffers(model *m)
     m->gate = balloc(b, T * I * f);
     m->up = balloc(b, T * I * f);
     m->xo = balloc(b, T * H * f);
-    m->logits = balloc(b, T * (size_t)c->vocab_size * f);
+    m->logits = m->p.rank == 0 ? balloc(b, T * (size_t)c->vocab_size * f) : NULL; /* workers: no logits */
     m->cos = balloc(b, T * hd / 2 * f);
     m->sin = balloc(b, T * hd / 2 * f);
     m->h_cos = xmalloc(T * hd / 2 * f);

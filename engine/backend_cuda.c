@@ -37,7 +37,7 @@ struct backend_cuda {
     cudaStream_t stream;
     cublasHandle_t blas;
     double mem_util;
-    int n_sm;                    /* multiprocessors: sizes split-K attention */
+    int device, n_sm;            /* its GPU; multiprocessors: sizes split-K attention */
     void *cast;                  /* a GEMM's input rounded to the weights' type */
     size_t cast_bytes;
     const float *cast_of;        /* whose rounding cast holds; NULL once any op writes */
@@ -116,6 +116,9 @@ static unsigned char *stage(struct backend_cuda *c, size_t n)
 static void cuda_to_device(struct backend *b, void *dst, const void *src, size_t bytes)
 {
     struct backend_cuda *c = cu_write(b);
+    /* the current device is per host thread: a forward (which starts with
+     * this copy) may run on another thread than the one that made c */
+    CUDA_OK(cudaSetDevice(c->device));
     if (!bytes) return;
     unsigned char *p = stage(c, bytes);
     memcpy(p, src, bytes);
@@ -304,6 +307,7 @@ struct backend *backend_cuda_create(int device, enum dtype dt, double gpu_mem_ut
     CUDA_OK(cudaStreamCreate(&c->stream));
     BLAS_OK(cublasCreate(&c->blas));
     BLAS_OK(cublasSetStream(c->blas, c->stream));
+    c->device = device;
     CUDA_OK(cudaDeviceGetAttribute(&c->n_sm, cudaDevAttrMultiProcessorCount, device));
     if (comm_world() > 1) { /* rank 0 makes the NCCL id, MPI carries it */
         ncclUniqueId id;

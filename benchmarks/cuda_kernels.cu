@@ -55,6 +55,30 @@ static void report(const char *name, double bytes, double us, double peak_gbs)
            100.0 * gbs / peak_gbs);
 }
 
+static const int32_t *upload(const std::vector<int32_t> &v)
+{
+    void *d = dalloc(v.size() * 4);
+    OK(cudaMemcpy(d, v.data(), v.size() * 4, cudaMemcpyHostToDevice));
+    return (const int32_t *)d;
+}
+
+/* B sequences of q_len query tokens at positions ctx - q_len .. ctx - 1, their
+ * 16-token blocks scattered over a cache of B * ctx / 16 blocks. */
+static kc_attn make_batch(int B, int q_len, int ctx, int heads, int kv_heads, int dh)
+{
+    const int bs = 16, nb = ctx / bs, blocks = B * nb;
+    std::vector<int32_t> bt((size_t)B * nb), start(B + 1), pos((size_t)B * q_len);
+    for (size_t i = 0; i < bt.size(); i++) bt[i] = (int32_t)((i * 7919) % blocks);
+    for (int s = 0; s <= B; s++) start[s] = s * q_len;
+    for (size_t t = 0; t < pos.size(); t++) pos[t] = ctx - q_len + (int32_t)(t % q_len);
+    return {B, heads, kv_heads, dh, bs, upload(start), upload(pos), upload(bt), nb, q_len, ctx, 0.0884f};
+}
+
+static void free_batch(const kc_attn &a)
+{
+    cudaFree((void *)a.seq_start), cudaFree((void *)a.positions), cudaFree((void *)a.block_tables);
+}
+
 int main(int argc, char **argv)
 {
     double peak = 3350;
@@ -64,7 +88,7 @@ int main(int argc, char **argv)
     OK(cudaGetDeviceProperties(&prop, 0));
     printf("%s, %d SMs; peak taken as %.0f GB/s\n", prop.name, prop.multiProcessorCount, peak);
 
-    const int H = 4096, heads = 32, hd = 128, bs = 16;
+    const int H = 4096, heads = 32, hd = 128;
     for (int T : {1, 512}) { /* RMSNorm with the residual add */
         float *x = (float *)dalloc((size_t)T * H * 4), *r = (float *)dalloc((size_t)T * H * 4);
         float *o = (float *)dalloc((size_t)T * H * 4), *w = (float *)dalloc(H * 4);
@@ -80,19 +104,9 @@ int main(int argc, char **argv)
     for (int B : {1, 32, 256})
         for (int ctx : {512, 4096}) { /* paged decode attention, one layer */
             int kv_heads = shape[0], dh = shape[1];
-            int nb = ctx / bs, blocks = B * nb, row = kv_heads * dh;
-            size_t cache = (size_t)blocks * bs * row * 2;
+            size_t cache = (size_t)B * ctx * kv_heads * dh * 2;
             void *k = dalloc(cache), *v = dalloc(cache);
-            std::vector<int32_t> bt((size_t)B * nb), start(B + 1), pos(B);
-            for (size_t i = 0; i < bt.size(); i++) bt[i] = (int32_t)((i * 7919) % blocks); /* scattered */
-            for (int s = 0; s <= B; s++) start[s] = s;
-            for (int s = 0; s < B; s++) pos[s] = ctx - 1;
-            kc_attn a = {B, heads, kv_heads, dh, bs, (const int32_t *)dalloc((B + 1) * 4),
-                         (const int32_t *)dalloc(B * 4), (const int32_t *)dalloc(bt.size() * 4), nb, 1, ctx,
-                         0.0884f};
-            OK(cudaMemcpy((void *)a.seq_start, start.data(), (B + 1) * 4, cudaMemcpyHostToDevice));
-            OK(cudaMemcpy((void *)a.positions, pos.data(), B * 4, cudaMemcpyHostToDevice));
-            OK(cudaMemcpy((void *)a.block_tables, bt.data(), bt.size() * 4, cudaMemcpyHostToDevice));
+            kc_attn a = make_batch(B, 1, ctx, heads, kv_heads, dh);
             float *q = (float *)dalloc((size_t)B * heads * dh * 4), *out = (float *)dalloc((size_t)B * heads * dh * 4);
             int part = kc_decode_part_size(&a, prop.multiProcessorCount);
             float *tmp = (float *)dalloc(kc_decode_tmp_floats(&a, part) * 4 + 4);
@@ -101,29 +115,21 @@ int main(int argc, char **argv)
             snprintf(name, sizeof(name), "decode kv=%d hd=%d B=%d ctx=%d p=%d", kv_heads, dh, B, ctx, part);
             report(name, (double)cache * 2, us, peak);
             cudaFree(k), cudaFree(v), cudaFree(q), cudaFree(out), cudaFree(tmp);
-            cudaFree((void *)a.seq_start), cudaFree((void *)a.positions), cudaFree((void *)a.block_tables);
+            free_batch(a);
         }
     for (int kv_heads : {32, 8})
         for (int L : {512, 2048}) { /* causal prefill attention, one layer: B prompts of L tokens */
-            int B = 8192 / L, nb = L / bs, blocks = B * nb, row = kv_heads * hd, T = B * L;
-            size_t cache = (size_t)blocks * bs * row * 2;
+            int B = 8192 / L, T = B * L;
+            size_t cache = (size_t)T * kv_heads * hd * 2;
             void *k = dalloc(cache), *v = dalloc(cache);
-            std::vector<int32_t> bt((size_t)B * nb), start(B + 1), pos(T);
-            for (size_t i = 0; i < bt.size(); i++) bt[i] = (int32_t)((i * 7919) % blocks);
-            for (int s = 0; s <= B; s++) start[s] = s * L;
-            for (int t = 0; t < T; t++) pos[t] = t % L;
-            kc_attn a = {B, heads, kv_heads, hd, bs, (const int32_t *)dalloc((B + 1) * 4),
-                         (const int32_t *)dalloc(T * 4), (const int32_t *)dalloc(bt.size() * 4), nb, L, L, 0.0884f};
-            OK(cudaMemcpy((void *)a.seq_start, start.data(), (B + 1) * 4, cudaMemcpyHostToDevice));
-            OK(cudaMemcpy((void *)a.positions, pos.data(), T * 4, cudaMemcpyHostToDevice));
-            OK(cudaMemcpy((void *)a.block_tables, bt.data(), bt.size() * 4, cudaMemcpyHostToDevice));
+            kc_attn a = make_batch(B, L, L, heads, kv_heads, hd);
             float *q = (float *)dalloc((size_t)T * heads * hd * 4), *out = (float *)dalloc((size_t)T * heads * hd * 4);
             double us = time_us([&] { kc_attention_prefill(0, out, q, k, v, DTYPE_BF16, &a, 2); }, 5);
             double flops = 4.0 * hd * heads * B * (double)L * (L + 1) / 2;
             printf("prefill attn kv=%d %dx%d tokens      %10.2f us %8.1f TFLOP/s (fp32 CUDA cores: 67)\n", kv_heads, B,
                    L, us, flops / us / 1e6);
             cudaFree(k), cudaFree(v), cudaFree(q), cudaFree(out);
-            cudaFree((void *)a.seq_start), cudaFree((void *)a.positions), cudaFree((void *)a.block_tables);
+            free_batch(a);
         }
     printf("the decode step at batch 1: build/tessera generate MODEL --device cuda reports decode tokens/s;\n"
            "compare with weights bytes / peak (benchmarks/README.md)\n");

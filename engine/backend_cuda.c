@@ -118,7 +118,11 @@ static void cuda_to_device(struct backend *b, void *dst, const void *src, size_t
     struct backend_cuda *c = cu_write(b);
     /* the current device is per host thread: a forward (which starts with
      * this copy) may run on another thread than the one that made c */
-    CUDA_OK(cudaSetDevice(c->device));
+    static _Thread_local int thread_device = -1;
+    if (thread_device != c->device) {
+        CUDA_OK(cudaSetDevice(c->device));
+        thread_device = c->device;
+    }
     if (!bytes) return;
     unsigned char *p = stage(c, bytes);
     memcpy(p, src, bytes);
@@ -186,7 +190,7 @@ static void cuda_matmul(struct backend *b, float *y, const float *x, const struc
         }
         in = c->cast;
     }
-    if ((const float *)c->cast_of == y) c->cast_of = NULL;
+    if (c->cast_of == y) c->cast_of = NULL;
     /* row-major y[T, N] = x[T, K] W[N, K]^T is column-major y^T = W^T' x^T */
     const float one = 1.0f, zero = 0.0f;
     int N = (int)w->rows, K = (int)w->cols;

@@ -79,14 +79,6 @@ static int64_t mem_available(void)
         }                                                               \
     } while (0)
 
-/* The model's shape as rank 0 read it: every rank must have read the same. */
-static void shape_of(const struct model_config *c, int32_t out[8])
-{
-    int32_t v[8] = {c->n_layers, c->hidden_size, c->intermediate_size, c->n_heads, c->n_kv_heads, c->head_dim,
-                    c->vocab_size, c->max_pos};
-    memcpy(out, v, sizeof(v));
-}
-
 /* Rank 0 with mp decided, a worker with mp to receive: every rank loads its
  * slice with rank 0's limits, then checks that it read rank 0's model. */
 static int load_on_every_rank(model **m, const char *dir, struct backend *b, struct model_params *mp)
@@ -95,10 +87,11 @@ static int load_on_every_rank(model **m, const char *dir, struct backend *b, str
     mp->rank = comm_rank();
     int rc = model_load(m, dir, b, mp);
     if (rc || mp->world == 1) return rc;
-    int32_t mine[8], first[8];
-    shape_of(model_get_config(*m), mine);
+    const struct model_config *c = model_get_config(*m);
+    int32_t mine[8] = {c->n_layers, c->hidden_size, c->intermediate_size, c->n_heads, c->n_kv_heads, c->head_dim,
+                       c->vocab_size, c->max_pos}, first[8];
     memcpy(first, mine, sizeof(mine));
-    comm_bcast(first, sizeof(first));
+    comm_bcast(first, sizeof(first)); /* rank 0's shape */
     if (memcmp(mine, first, sizeof(mine))) {
         model_destroy(*m);
         *m = NULL;

@@ -101,7 +101,7 @@ static void mm_task(void *ctx, int i, int thread)
     (void)thread;
     struct mm_job *j = ctx;
     int64_t n0, n1;
-    split(j->w->rows, j->n_tasks, i, 6, &n0, &n1); /* 6: a multiple of matmul_avx2's row tiles */
+    split(j->w->rows, j->n_tasks, i, matmul_row_align(), &n0, &n1);
     if (n1 > n0) matmul(j->y, (int)j->w->rows, j->x, j->w->data, j->w->dtype, j->T, (int)j->w->cols, (int)n0, (int)n1);
 }
 

@@ -84,18 +84,19 @@ INLINE AVX2 void axpy(float *y, float a, const float *x, int n)
 // ---------------------------------------------------------------------------
 // matmul: register tiles of RN weight rows x RT tokens: 3 x 4 for prompts (the
 // 12 accumulators, 3 weight vectors and 1 activation vector fill the 16 ymm
-// registers; each weight vector is loaded and converted once per 4 tokens),
-// 6 x 1 for one token (six independent weight streams: 1.35x the bandwidth
-// of 3 x 1 in one thread).
+// registers; each weight vector is loaded and converted once per 4 tokens).
+// One token reads rows whole, one after another: a single sequential stream
+// for the hardware prefetcher (2.3x the bandwidth of interleaved rows at
+// K = 288, the stories15M LM head; see avx512.c).
 // The unroll pragmas matter: without them gcc -O2 keeps acc[][] on the stack
 // (2.5x slower). Blocking K for L1 was measured and did not help.
 
 INLINE AVX2 void tile(int RN, int RT, float *y, int ldy, const float *x,
                       const void *w, enum dtype wt, int K, int n, int t)
 {
-    __m256 acc[6][4];
-    const char *wr[6];
-#pragma GCC unroll 6
+    __m256 acc[3][4];
+    const char *wr[3];
+#pragma GCC unroll 3
     for (int r = 0; r < RN; r++) {
         wr[r] = (const char *)w + (size_t)(n + r) * K * dtype_size(wt);
 #pragma GCC unroll 6
@@ -104,9 +105,14 @@ INLINE AVX2 void tile(int RN, int RT, float *y, int ldy, const float *x,
     const float *xt = x + (size_t)t * K;
     int k = 0;
     for (; k + 8 <= K; k += 8) {
-        __m256 wv[6];
-#pragma GCC unroll 6
-        for (int r = 0; r < RN; r++) wv[r] = load8(wr[r], wt, k);
+        __m256 wv[3];
+#pragma GCC unroll 3
+        for (int r = 0; r < RN; r++) {
+            wv[r] = load8(wr[r], wt, k);
+            /* the next RN rows into L2 while the first token tile runs (see
+             * avx512.c; prefetching in every tile costs 10% at 128 tokens here) */
+            if (t == 0) _mm_prefetch(wr[r] + ((size_t)RN * K + k) * dtype_size(wt), _MM_HINT_T1);
+        }
 #pragma GCC unroll 6
         for (int c = 0; c < RT; c++) {
             __m256 xv = _mm256_loadu_ps(xt + (size_t)c * K + k);
@@ -137,12 +143,37 @@ INLINE AVX2 void tiles_for_rows(int RN, float *y, int ldy, const float *x,
     }
 }
 
+/* y[n .. n + 4) for one token, rows read one after another. */
+INLINE AVX2 void gemv4(float *y, const float *x, const void *w, enum dtype wt, int K, int n)
+{
+    __m256 acc[4];
+    int k8 = K & ~15;
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        const void *wr = (const char *)w + (size_t)(n + r) * K * dtype_size(wt);
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        for (int k = 0; k < k8; k += 16) {
+            a0 = _mm256_fmadd_ps(load8(wr, wt, k), _mm256_loadu_ps(x + k), a0);
+            a1 = _mm256_fmadd_ps(load8(wr, wt, k + 8), _mm256_loadu_ps(x + k + 8), a1);
+        }
+        acc[r] = _mm256_add_ps(a0, a1);
+    }
+    /* [sum(acc[0]), .., sum(acc[3])] in one hadd tree */
+    __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    _mm_storeu_ps(y + n, s4);
+    for (int r = 0; r < 4 && k8 < K; r++) {
+        const void *wr = (const char *)w + (size_t)(n + r) * K * dtype_size(wt);
+        for (int k = k8; k < K; k++) y[n + r] += x[k] * dtype_get(wr, wt, k);
+    }
+}
+
 INLINE AVX2 void matmul_typed(float *y, int ldy, const float *x, const void *w,
                               enum dtype wt, int T, int K, int n0, int n1)
 {
     int n = n0;
     if (T == 1)
-        for (; n + 6 <= n1; n += 6) tile(6, 1, y, ldy, x, w, wt, K, n, 0);
+        for (; n + 4 <= n1; n += 4) gemv4(y, x, w, wt, K, n);
     for (; n + 3 <= n1; n += 3) tiles_for_rows(3, y, ldy, x, w, wt, T, K, n);
     for (; n < n1; n++) tiles_for_rows(1, y, ldy, x, w, wt, T, K, n);
 }

@@ -1,7 +1,8 @@
-/* dispatch.c: picks the AVX2 fast path or the scalar reference per op. */
+/* dispatch.c: picks the fastest path the CPU has per op (AVX-512 for the
+ * matmul, AVX2 for the rest) or the scalar reference. */
 #include "kernels.h"
 
-static int have = -1; /* -1: not probed yet */
+static int have = -1, have512 = -1; /* -1: not probed yet */
 static bool force_ref;
 
 bool kcpu_have_avx2(void)
@@ -14,6 +15,14 @@ bool kcpu_have_avx2(void)
     return have;
 }
 
+bool kcpu_have_avx512(void)
+{
+    if (have512 < 0)
+        have512 = kcpu_have_avx2() && __builtin_cpu_supports("avx512f") &&
+                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    return have512;
+}
+
 void kcpu_force_ref(bool on) { force_ref = on; }
 
 static bool fast(void) { return !force_ref && kcpu_have_avx2(); }
@@ -21,7 +30,12 @@ static bool fast(void) { return !force_ref && kcpu_have_avx2(); }
 void matmul(float *y, int ldy, const float *x, const void *w, enum dtype wt,
             int T, int K, int n0, int n1)
 {
-    (fast() ? matmul_avx2 : matmul_ref)(y, ldy, x, w, wt, T, K, n0, n1);
+    (!fast() ? matmul_ref : kcpu_have_avx512() ? matmul_avx512 : matmul_avx2)(y, ldy, x, w, wt, T, K, n0, n1);
+}
+
+int matmul_row_align(void)
+{
+    return !fast() ? 1 : kcpu_have_avx512() ? 4 : 12;
 }
 
 void rmsnorm(float *out, const float *x, const float *w, int H, float eps, int t0, int t1)

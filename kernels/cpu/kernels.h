@@ -15,6 +15,8 @@
 
 /* True when the AVX2+FMA+F16C paths are in use (checked once). */
 bool kcpu_have_avx2(void);
+/* True when the CPU also has AVX-512 F/BW/VL: matmul then uses matmul_avx512. */
+bool kcpu_have_avx512(void);
 /* Forces the reference paths (tests and benchmarks compare both). */
 void kcpu_force_ref(bool on);
 
@@ -24,6 +26,9 @@ void matmul_ref(float *y, int ldy, const float *x, const void *w, enum dtype wt,
                 int T, int K, int n0, int n1);
 void matmul(float *y, int ldy, const float *x, const void *w, enum dtype wt,
             int T, int K, int n0, int n1);
+/* The row count of the matmul in use's register tiles: row ranges split
+ * across threads at multiples of it keep every tile whole. */
+int matmul_row_align(void);
 
 /* out[t] = x[t] / rms(x[t]) * w for rows t in [t0, t1); x, out: [T, H]. */
 void rmsnorm_ref(float *out, const float *x, const float *w, int H, float eps,
@@ -101,5 +106,8 @@ void silu_mul_avx2(float *out, const float *gate, const float *up, int64_t i0, i
 void add_avx2(float *x, const float *y, int64_t i0, int64_t i1);
 void attention_avx2(float *out, const float *q, const struct kv_layer *kv,
                     const struct attn_batch *b, float *scratch, int64_t i0, int64_t i1);
+/* Call only when kcpu_have_avx512(). */
+void matmul_avx512(float *y, int ldy, const float *x, const void *w, enum dtype wt,
+                   int T, int K, int n0, int n1);
 
 #endif

@@ -28,11 +28,15 @@ static void *make_weights(enum dtype dt, size_t n, float *exact, uint64_t *rng)
     return w;
 }
 
-Test(kernels, matmul_fast_matches_reference)
+typedef void matmul_fn(float *y, int ldy, const float *x, const void *w, enum dtype wt,
+                       int T, int K, int n0, int n1);
+
+/* fn against matmul_ref over token counts and K that hit every tile size and
+ * tail (the AVX-512 tiles: up to 6 tokens, 16-float steps). */
+static void check_matmul(matmul_fn *fn, const char *name)
 {
-    require_avx2();
-    static const int Ts[] = {1, 2, 3, 4, 5, 7, 13};
-    static const int Ks[] = {1, 7, 8, 9, 36, 75, 64, 203};
+    static const int Ts[] = {1, 2, 3, 4, 5, 7, 13, 16, 17};
+    static const int Ks[] = {1, 7, 8, 9, 17, 36, 75, 64, 203, 288};
     static const int Ns[] = {1, 2, 3, 5, 17, 64};
     uint64_t rng = 1;
     for (int dt = 0; dt < 3; dt++)
@@ -47,13 +51,25 @@ Test(kernels, matmul_fast_matches_reference)
                     matmul_ref(y0, N, x, w, (enum dtype)dt, T, K, 0, N);
                     /* a sub-range of rows, as a thread computes it */
                     int mid = N / 2;
-                    matmul_avx2(y1, N, x, w, (enum dtype)dt, T, K, 0, mid);
-                    matmul_avx2(y1, N, x, w, (enum dtype)dt, T, K, mid, N);
+                    fn(y1, N, x, w, (enum dtype)dt, T, K, 0, mid);
+                    fn(y1, N, x, w, (enum dtype)dt, T, K, mid, N);
                     char label[96];
-                    snprintf(label, sizeof(label), "matmul %s T=%d K=%d N=%d", dtype_name(dt), T, K, N);
+                    snprintf(label, sizeof(label), "%s %s T=%d K=%d N=%d", name, dtype_name(dt), T, K, N);
                     cr_assert(all_close(y1, y0, T * N, 1e-5f * K, 1e-5f, label), "%s", label);
                     free(x), free(wf), free(y0), free(y1), free(w);
                 }
+}
+
+Test(kernels, matmul_fast_matches_reference)
+{
+    require_avx2();
+    check_matmul(matmul_avx2, "matmul_avx2");
+}
+
+Test(kernels, matmul_avx512_matches_reference)
+{
+    if (!kcpu_have_avx512()) cr_skip_test("this CPU has no AVX-512 F/BW/VL: matmul_avx512 not run here");
+    check_matmul(matmul_avx512, "matmul_avx512");
 }
 
 Test(kernels, matmul_reference_is_a_plain_dot_product)

@@ -1,16 +1,27 @@
 /* dispatch.c: picks the fastest path the CPU has per op (AVX-512 for the
  * matmul, AVX2 for the rest) or the scalar reference. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "kernels.h"
 
 static int have = -1, have512 = -1; /* -1: not probed yet */
 static bool force_ref;
+
+/* TESSERA_CPU=avx2 or =ref caps the instruction sets used below what the CPU
+ * has (to compare paths on one machine). */
+static bool capped(const char *to)
+{
+    const char *v = getenv("TESSERA_CPU");
+    return v && strcmp(v, to) == 0;
+}
 
 bool kcpu_have_avx2(void)
 {
     if (have < 0) {
         __builtin_cpu_init();
         have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c");
+               __builtin_cpu_supports("f16c") && !capped("ref");
     }
     return have;
 }
@@ -19,7 +30,8 @@ bool kcpu_have_avx512(void)
 {
     if (have512 < 0)
         have512 = kcpu_have_avx2() && __builtin_cpu_supports("avx512f") &&
-                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                  !capped("avx2");
     return have512;
 }
 

@@ -5,49 +5,50 @@
 
 #include "kernels.h"
 
-static int have = -1, have512 = -1; /* -1: not probed yet */
-static bool force_ref;
+static int level = -1;          /* what the CPU has, capped by TESSERA_CPU; -1: not probed */
+static int cap = KCPU_AVX512;   /* kcpu_cap: tests run the lower paths too */
 
 /* TESSERA_CPU=avx2 or =ref caps the instruction sets used below what the CPU
  * has (to compare paths on one machine). */
-static bool capped(const char *to)
+static int probe(void)
 {
-    const char *v = getenv("TESSERA_CPU");
-    return v && strcmp(v, to) == 0;
-}
-
-bool kcpu_have_avx2(void)
-{
-    if (have < 0) {
-        __builtin_cpu_init();
-        have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c") && !capped("ref");
+    __builtin_cpu_init();
+    int l = KCPU_REF;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+        l = KCPU_AVX2;
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl"))
+            l = KCPU_AVX512;
     }
-    return have;
+    const char *v = getenv("TESSERA_CPU");
+    int want = !v ? l : strcmp(v, "ref") == 0 ? KCPU_REF : strcmp(v, "avx2") == 0 ? KCPU_AVX2 : l;
+    return want < l ? want : l;
 }
 
-bool kcpu_have_avx512(void)
+static int available(void)
 {
-    if (have512 < 0)
-        have512 = kcpu_have_avx2() && __builtin_cpu_supports("avx512f") &&
-                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-                  !capped("avx2");
-    return have512;
+    if (level < 0) level = probe();
+    return level;
 }
 
-void kcpu_force_ref(bool on) { force_ref = on; }
+bool kcpu_have_avx2(void) { return available() >= KCPU_AVX2; }
+bool kcpu_have_avx512(void) { return available() >= KCPU_AVX512; }
+void kcpu_cap(enum kcpu_level l) { cap = l; }
 
-static bool fast(void) { return !force_ref && kcpu_have_avx2(); }
+static int in_use(void) { return available() < cap ? available() : cap; }
+static bool fast(void) { return in_use() >= KCPU_AVX2; }
 
 void matmul(float *y, int ldy, const float *x, const void *w, enum dtype wt,
             int T, int K, int n0, int n1)
 {
-    (!fast() ? matmul_ref : kcpu_have_avx512() ? matmul_avx512 : matmul_avx2)(y, ldy, x, w, wt, T, K, n0, n1);
+    int l = in_use();
+    (l == KCPU_AVX512 ? matmul_avx512 : l == KCPU_AVX2 ? matmul_avx2 : matmul_ref)(y, ldy, x, w, wt, T, K, n0, n1);
 }
 
 int matmul_row_align(void)
 {
-    return !fast() ? 1 : kcpu_have_avx512() ? 4 : 12;
+    int l = in_use();
+    return l == KCPU_AVX512 ? 4 : l == KCPU_AVX2 ? 12 : 1;
 }
 
 void rmsnorm(float *out, const float *x, const float *w, int H, float eps, int t0, int t1)

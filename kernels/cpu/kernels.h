@@ -13,12 +13,14 @@
 
 #include "../dtype.h"
 
-/* True when the AVX2+FMA+F16C paths are in use (checked once). */
+/* The instruction sets the fast paths use: AVX2+FMA+F16C for every op,
+ * AVX-512 F/BW/VL for the matmul (matmul_avx512). The CPU's, checked once,
+ * lowered by the environment variable TESSERA_CPU=avx2 or =ref. */
+enum kcpu_level { KCPU_REF, KCPU_AVX2, KCPU_AVX512 };
 bool kcpu_have_avx2(void);
-/* True when the CPU also has AVX-512 F/BW/VL: matmul then uses matmul_avx512. */
 bool kcpu_have_avx512(void);
-/* Forces the reference paths (tests and benchmarks compare both). */
-void kcpu_force_ref(bool on);
+/* Uses no path above l (tests compare the paths; KCPU_AVX512 lifts the cap). */
+void kcpu_cap(enum kcpu_level l);
 
 /* y[t, n] = sum_k x[t, k] * w[n, k] for n in [n0, n1), t in [0, T).
  *   y: [T, ldy] fp32, x: [T, K] fp32, w: [N, K] in wt (a Linear weight). */

@@ -100,12 +100,20 @@ static void check_golden(const char *name)
     got = forward_all(&L, ids, n, 7, 3);
     cr_assert(all_close(got, want, (size_t)n * V, LOGIT_ATOL, 0, name), "%s: chunks of 7", name);
     free(got);
-    /* the scalar reference kernels too */
-    kcpu_force_ref(true);
+    /* the scalar reference kernels too, and the AVX2 matmul where the run
+     * above used the AVX-512 one */
+    kcpu_cap(KCPU_REF);
     got = forward_all(&L, ids, n, 32, 1);
-    kcpu_force_ref(false);
+    kcpu_cap(KCPU_AVX512);
     cr_assert(all_close(got, want, (size_t)n * V, LOGIT_ATOL, 0, name), "%s: reference kernels", name);
     free(got);
+    if (kcpu_have_avx512()) {
+        kcpu_cap(KCPU_AVX2);
+        got = forward_all(&L, ids, n, 5, 2);
+        kcpu_cap(KCPU_AVX512);
+        cr_assert(all_close(got, want, (size_t)n * V, LOGIT_ATOL, 0, name), "%s: AVX2 kernels", name);
+        free(got);
+    }
     unload(&L);
     free(want);
     free(ids);

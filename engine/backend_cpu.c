@@ -13,6 +13,7 @@
 
 /* Below this many elements an element-wise op stays on one thread. */
 #define SERIAL_ELEMS 16384
+#define MM_CHUNK_ROWS 64
 
 struct backend_cpu {
     struct backend base;
@@ -107,7 +108,13 @@ static void mm_task(void *ctx, int i, int thread)
 
 static void cpu_matmul(struct backend *b, float *y, const float *x, const struct tensor *w, int T)
 {
+    /* Rows go out in chunks of ~MM_CHUNK_ROWS that threads claim as they free
+     * up, not one half each: a thread that starts late or gets less of the
+     * memory bandwidth does fewer chunks. One-token matmuls of TinyLlama took
+     * 2-6% less time than with halves (alternating per token in one process);
+     * no change at 16 tokens or in prefill. */
     struct mm_job j = {y, x, w, T, cpu(b)->n_threads};
+    if (w->rows / MM_CHUNK_ROWS > j.n_tasks) j.n_tasks = (int)(w->rows / MM_CHUNK_ROWS);
     if ((int64_t)w->rows * w->cols * T < SERIAL_ELEMS) j.n_tasks = 1;
     threadpool_run(cpu(b)->pool, mm_task, &j, j.n_tasks);
 }

@@ -6,11 +6,10 @@
  * single decode, rows read whole one after another (one sequential stream:
  * 2.3x the bandwidth of 8 interleaved rows on stories15M's LM head, K = 288,
  * 1.1x at K = 2048: the hardware prefetcher follows one stream, not 8 short
- * ones). K tails use masked loads (no
- * scalar loop), and the accumulators of 4 rows are reduced together into one
- * 4-float store (a quarter of the shuffles of reducing each on its own; at
- * 16 tokens a tile spends ~7% of its time in one-by-one reductions).
- * Compiled with per-function target attributes, like avx2.c. */
+ * ones). K tails use masked loads (no scalar loop), and the accumulators of
+ * 4 rows are reduced together into one 4-float store (a quarter of the
+ * shuffles of reducing each on its own). Compiled with per-function target
+ * attributes, like avx2.c. */
 #include <immintrin.h>
 
 #include "kernels.h"

@@ -94,7 +94,7 @@ struct mm_job {
     float *y;
     const float *x;
     const struct tensor *w;
-    int T, n_tasks;
+    int T, n_tasks, align;
 };
 
 static void mm_task(void *ctx, int i, int thread)
@@ -102,7 +102,7 @@ static void mm_task(void *ctx, int i, int thread)
     (void)thread;
     struct mm_job *j = ctx;
     int64_t n0, n1;
-    split(j->w->rows, j->n_tasks, i, matmul_row_align(), &n0, &n1);
+    split(j->w->rows, j->n_tasks, i, j->align, &n0, &n1);
     if (n1 > n0) matmul(j->y, (int)j->w->rows, j->x, j->w->data, j->w->dtype, j->T, (int)j->w->cols, (int)n0, (int)n1);
 }
 
@@ -113,7 +113,7 @@ static void cpu_matmul(struct backend *b, float *y, const float *x, const struct
      * memory bandwidth does fewer chunks. One-token matmuls of TinyLlama took
      * 2-6% less time than with halves (alternating per token in one process);
      * no change at 16 tokens or in prefill. */
-    struct mm_job j = {y, x, w, T, cpu(b)->n_threads};
+    struct mm_job j = {y, x, w, T, cpu(b)->n_threads, matmul_row_align()};
     if (w->rows / MM_CHUNK_ROWS > j.n_tasks) j.n_tasks = (int)(w->rows / MM_CHUNK_ROWS);
     if ((int64_t)w->rows * w->cols * T < SERIAL_ELEMS) j.n_tasks = 1;
     threadpool_run(cpu(b)->pool, mm_task, &j, j.n_tasks);

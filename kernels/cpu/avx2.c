@@ -147,12 +147,12 @@ INLINE AVX2 void tiles_for_rows(int RN, float *y, int ldy, const float *x,
 INLINE AVX2 void gemv4(float *y, const float *x, const void *w, enum dtype wt, int K, int n)
 {
     __m256 acc[4];
-    int k8 = K & ~15;
+    int k16 = K & ~15;
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++) {
         const void *wr = (const char *)w + (size_t)(n + r) * K * dtype_size(wt);
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        for (int k = 0; k < k8; k += 16) {
+        for (int k = 0; k < k16; k += 16) {
             a0 = _mm256_fmadd_ps(load8(wr, wt, k), _mm256_loadu_ps(x + k), a0);
             a1 = _mm256_fmadd_ps(load8(wr, wt, k + 8), _mm256_loadu_ps(x + k + 8), a1);
         }
@@ -162,9 +162,9 @@ INLINE AVX2 void gemv4(float *y, const float *x, const void *w, enum dtype wt, i
     __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
     __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
     _mm_storeu_ps(y + n, s4);
-    for (int r = 0; r < 4 && k8 < K; r++) {
+    for (int r = 0; r < 4 && k16 < K; r++) {
         const void *wr = (const char *)w + (size_t)(n + r) * K * dtype_size(wt);
-        for (int k = k8; k < K; k++) y[n + r] += x[k] * dtype_get(wr, wt, k);
+        for (int k = k16; k < K; k++) y[n + r] += x[k] * dtype_get(wr, wt, k);
     }
 }
 

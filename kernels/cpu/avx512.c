@@ -1,7 +1,7 @@
 /* avx512.c: the AVX-512 matmul (Zen 4, Ice Lake and later).
  *
- * Same contract and summation per output as matmul_avx2, with 32 registers of
- * 16 floats: tiles of 4 weight rows x up to 6 tokens (24 accumulators, 4
+ * Same contract as matmul_avx2 (fp32 sums in another order), with 32
+ * registers of 16 floats: tiles of 4 weight rows x up to 6 tokens (24 accumulators, 4
  * weight vectors, 1 activation vector) for prompts and batched decodes; for a
  * single decode, rows read whole one after another (one sequential stream:
  * 2.3x the bandwidth of 8 interleaved rows on stories15M's LM head, K = 288,
@@ -16,6 +16,9 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
+
+/* The first n of 16 lanes (all 16 when n >= 16). */
+INLINE __mmask16 first_lanes(int n) { return n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1); }
 
 /* Sixteen weights at w[i..), of type wt, as fp32; lanes outside `m` read as 0. */
 INLINE AVX512 __m512 load16(const void *w, enum dtype wt, size_t i, __mmask16 m)
@@ -86,7 +89,7 @@ INLINE AVX512 void tile(int RN, int RT, float *y, int ldy, const float *x, const
     const float *xt = x + (size_t)t * K;
     int k = 0;
     for (; k + 16 <= K; k += 16) step(RN, RT, acc, wr, xt, wt, K, k, 0xffff);
-    if (k < K) step(RN, RT, acc, wr, xt, wt, K, k, (__mmask16)((1u << (K - k)) - 1));
+    if (k < K) step(RN, RT, acc, wr, xt, wt, K, k, first_lanes(K - k));
 #pragma GCC unroll 6
     for (int c = 0; c < RT; c++) {
         float *yt = y + (size_t)(t + c) * ldy + n;
@@ -132,7 +135,7 @@ INLINE AVX512 void gemv4(float *y, const float *x, const void *w, enum dtype wt,
             a1 = _mm512_fmadd_ps(load16(wr, wt, k + 16, 0xffff), _mm512_loadu_ps(x + k + 16), a1);
         }
         for (; k < K; k += 16) {
-            __mmask16 m = K - k >= 16 ? 0xffff : (__mmask16)((1u << (K - k)) - 1);
+            __mmask16 m = first_lanes(K - k);
             a0 = _mm512_fmadd_ps(load16(wr, wt, k, m), _mm512_maskz_loadu_ps(m, x + k), a0);
         }
         acc[r] = _mm512_add_ps(a0, a1);

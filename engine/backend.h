@@ -16,14 +16,21 @@
 
 struct backend;
 
+/* What a weight is read for: rows looked up by token id (the embedding), or
+ * the w of a matmul (any layout the backend's matmul reads). */
+enum weight_use { WEIGHT_ROWS, WEIGHT_MATMUL };
+
 struct backend_ops {
     const char *name;
     void *(*alloc)(struct backend *b, size_t bytes);
     void (*free)(struct backend *b, void *p);
     void (*to_device)(struct backend *b, void *dst, const void *src, size_t bytes);
     void (*to_host)(struct backend *b, void *dst, const void *src, size_t bytes);
-    /* Makes a host weight usable by the backend (CPU: the same view). */
-    void (*upload_weight)(struct backend *b, const struct tensor *host, struct tensor *dev);
+    /* Makes a host weight usable by the backend, for `use`. dev->data is
+     * either host->data (a CPU view) or the backend's memory, which the
+     * caller frees with free(). */
+    void (*upload_weight)(struct backend *b, const struct tensor *host, struct tensor *dev,
+                          enum weight_use use);
 
     /* out[T, H] = table[ids[t]] */
     void (*embed)(struct backend *b, float *out, const struct tensor *table, const int32_t *ids, int T);

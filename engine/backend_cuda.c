@@ -48,8 +48,6 @@ struct backend_cuda {
     unsigned char *staging;      /* pinned host buffer for copies */
     size_t staging_cap, staging_used;
     ncclComm_t nccl;             /* tensor parallelism: the ranks' communicator; NULL: one rank */
-    void **owned;                /* uploaded weights, freed at destroy */
-    int n_owned, cap_owned;
 };
 
 static struct backend_cuda *cu(struct backend *b) { return (struct backend_cuda *)b; }
@@ -141,9 +139,10 @@ static void cuda_to_host(struct backend *b, void *dst, const void *src, size_t b
 }
 
 /* Converts to the backend's dtype on the host, then one copy. */
-static void cuda_upload_weight(struct backend *b, const struct tensor *host, struct tensor *dev)
+static void cuda_upload_weight(struct backend *b, const struct tensor *host, struct tensor *dev,
+                               enum weight_use use)
 {
-    struct backend_cuda *c = cu(b);
+    (void)use; /* one layout for both */
     enum dtype dt = b->kv_dtype;
     size_t n = (size_t)host->rows * host->cols, bytes = n * dtype_size(dt);
     const void *src = host->data;
@@ -157,12 +156,7 @@ static void cuda_upload_weight(struct backend *b, const struct tensor *host, str
     CHECKF(d, "cuda: cannot allocate %zu bytes for a weight", bytes);
     CUDA_OK(cudaMemcpy(d, src, bytes, cudaMemcpyHostToDevice));
     free(conv);
-    if (c->n_owned == c->cap_owned) {
-        c->cap_owned = c->cap_owned ? 2 * c->cap_owned : 64;
-        c->owned = xrealloc(c->owned, c->cap_owned * sizeof(void *));
-    }
-    c->owned[c->n_owned++] = d;
-    *dev = (struct tensor){dt, host->rows, host->cols, d};
+    *dev = (struct tensor){dt, host->rows, host->cols, d, 0};
 }
 
 static void cuda_embed(struct backend *b, float *out, const struct tensor *table, const int32_t *ids, int T)
@@ -260,8 +254,6 @@ static void cuda_destroy(struct backend *b)
 {
     struct backend_cuda *c = cu(b);
     if (!c) return;
-    for (int i = 0; i < c->n_owned; i++) cuda_free(b, c->owned[i]);
-    free(c->owned);
     if (c->nccl) ncclCommAbort(c->nccl); /* destroy would wait for the other ranks: a rank that fails hangs */
     cuda_free(b, c->cast);
     cuda_free(b, c->attn_tmp);

@@ -61,10 +61,10 @@ static void upload_weights(model *m)
     d->layers = xcalloc(h->n_layers, sizeof(*d->layers));
     d->owned = NULL;
     d->n_owned = 0;
-    b->ops->upload_weight(b, &h->embed, &d->embed);
+    b->ops->upload_weight(b, &h->embed, &d->embed, WEIGHT_ROWS);
     /* tied embeddings are one copy; only rank 0 computes logits */
     if (h->lm_head.data == h->embed.data) d->lm_head = d->embed;
-    else if (m->p.rank == 0) b->ops->upload_weight(b, &h->lm_head, &d->lm_head);
+    else if (m->p.rank == 0) b->ops->upload_weight(b, &h->lm_head, &d->lm_head, WEIGHT_MATMUL);
     else d->lm_head = (struct tensor){0};
     for (int l = 0; l < h->n_layers; l++) {
         const struct layer_weights *hl = &h->layers[l];
@@ -72,7 +72,7 @@ static void upload_weights(model *m)
         *dl = *hl;
         const struct tensor *src[] = {&hl->wq, &hl->wk, &hl->wv, &hl->wo, &hl->w_gate, &hl->w_up, &hl->w_down};
         struct tensor *dst[] = {&dl->wq, &dl->wk, &dl->wv, &dl->wo, &dl->w_gate, &dl->w_up, &dl->w_down};
-        for (int i = 0; i < 7; i++) b->ops->upload_weight(b, src[i], dst[i]);
+        for (int i = 0; i < 7; i++) b->ops->upload_weight(b, src[i], dst[i], WEIGHT_MATMUL);
         /* norm vectors are small fp32 arrays: copy them to the device */
         size_t nb = m->cfg.hidden_size * sizeof(float);
         dl->attn_norm = balloc(b, nb);
@@ -146,6 +146,12 @@ int model_load(model **out, const char *dir, struct backend *b, const struct mod
     return 0;
 }
 
+/* Frees what upload_weight allocated: not a CPU view of the host weight. */
+static void free_weight(model *m, const struct tensor *dev, const struct tensor *host)
+{
+    if (dev->data && dev->data != host->data) m->b->ops->free(m->b, (void *)dev->data);
+}
+
 void model_destroy(model *m)
 {
     if (!m) return;
@@ -159,11 +165,17 @@ void model_destroy(model *m)
                     m->d_slots, m->d_bt, m->d_seq_start, m->d_argmax, m->dev.final_norm};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) b->ops->free(b, bufs[i]);
     for (int l = 0; l < m->cfg.n_layers; l++) {
+        const struct layer_weights *dl = &m->dev.layers[l], *hl = &m->host.layers[l];
         b->ops->free(b, m->kv[l].k);
         b->ops->free(b, m->kv[l].v);
-        b->ops->free(b, m->dev.layers[l].attn_norm);
-        b->ops->free(b, m->dev.layers[l].mlp_norm);
+        b->ops->free(b, dl->attn_norm);
+        b->ops->free(b, dl->mlp_norm);
+        const struct tensor *dev[] = {&dl->wq, &dl->wk, &dl->wv, &dl->wo, &dl->w_gate, &dl->w_up, &dl->w_down};
+        const struct tensor *host[] = {&hl->wq, &hl->wk, &hl->wv, &hl->wo, &hl->w_gate, &hl->w_up, &hl->w_down};
+        for (int i = 0; i < 7; i++) free_weight(m, dev[i], host[i]);
     }
+    if (m->dev.lm_head.data != m->dev.embed.data) free_weight(m, &m->dev.lm_head, &m->host.lm_head);
+    free_weight(m, &m->dev.embed, &m->host.embed);
     free(m->kv);
     free(m->dev.layers);
     weights_free(&m->host);
@@ -344,7 +356,7 @@ static void forward(model *m, const struct step_batch *sb, float *logits, int32_
     if (sb->n_outputs == 0 || m->p.rank != 0) return;
     /* x += residual over all rows, then only the output rows go on */
     o->rmsnorm(b, m->xn, m->x, pending, w->final_norm, T, H, eps);
-    struct tensor rows = {DTYPE_F32, T, H, m->xn};
+    struct tensor rows = {DTYPE_F32, T, H, m->xn, 0};
     o->embed(b, m->xo, &rows, m->d_out, sb->n_outputs);
     o->matmul(b, m->logits, m->xo, &w->lm_head, sb->n_outputs);
     if (logits) o->to_host(b, logits, m->logits, (size_t)sb->n_outputs * c->vocab_size * sizeof(float));

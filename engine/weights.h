@@ -15,11 +15,15 @@
 #include "model_config.h"
 #include "safetensors.h"
 
-/* A 2-D weight [rows, cols], row-major, stored as dtype. */
+/* A 2-D weight [rows, cols] stored as dtype: row-major when block_cols is 0.
+ * Otherwise (a CPU backend layout, see backend_cpu.c) its columns are cut into
+ * blocks of block_cols (the last one narrower) stored one after another, each
+ * block a row-major [rows, its width] matrix. */
 struct tensor {
     enum dtype dtype;
     int64_t rows, cols;
     const void *data;
+    int64_t block_cols;
 };
 
 struct layer_weights {

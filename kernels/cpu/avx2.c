@@ -89,10 +89,11 @@ INLINE AVX2 void axpy(float *y, float a, const float *x, int n)
 // for the hardware prefetcher (2.3x the bandwidth of interleaved rows at
 // K = 288, the stories15M LM head; see avx512.c).
 // The unroll pragmas matter: without them gcc -O2 keeps acc[][] on the stack
-// (2.5x slower). Blocking K for L1 was measured and did not help.
+// (2.5x slower). Blocking K inside a tile for L1 did not help prompts; long
+// rows come as column blocks from the backend instead (backend_cpu.c).
 
-INLINE AVX2 void tile(int RN, int RT, float *y, int ldy, const float *x,
-                      const void *w, enum dtype wt, int K, int n, int t)
+INLINE AVX2 void tile(int RN, int RT, float *y, int ldy, const float *x, int ldx,
+                      const void *w, enum dtype wt, int K, int n, int t, bool accumulate)
 {
     __m256 acc[3][4];
     const char *wr[3];
@@ -102,7 +103,7 @@ INLINE AVX2 void tile(int RN, int RT, float *y, int ldy, const float *x,
 #pragma GCC unroll 6
         for (int c = 0; c < RT; c++) acc[r][c] = _mm256_setzero_ps();
     }
-    const float *xt = x + (size_t)t * K;
+    const float *xt = x + (size_t)t * ldx;
     int k = 0;
     for (; k + 8 <= K; k += 8) {
         __m256 wv[3];
@@ -115,7 +116,7 @@ INLINE AVX2 void tile(int RN, int RT, float *y, int ldy, const float *x,
         }
 #pragma GCC unroll 6
         for (int c = 0; c < RT; c++) {
-            __m256 xv = _mm256_loadu_ps(xt + (size_t)c * K + k);
+            __m256 xv = _mm256_loadu_ps(xt + (size_t)c * ldx + k);
 #pragma GCC unroll 6
             for (int r = 0; r < RN; r++) acc[r][c] = _mm256_fmadd_ps(wv[r], xv, acc[r][c]);
         }
@@ -125,26 +126,28 @@ INLINE AVX2 void tile(int RN, int RT, float *y, int ldy, const float *x,
 #pragma GCC unroll 6
         for (int c = 0; c < RT; c++) {
             float s = hsum(acc[r][c]);
-            for (int kk = k; kk < K; kk++) s += xt[(size_t)c * K + kk] * dtype_get(wr[r], wt, kk);
-            y[(size_t)(t + c) * ldy + n + r] = s;
+            for (int kk = k; kk < K; kk++) s += xt[(size_t)c * ldx + kk] * dtype_get(wr[r], wt, kk);
+            float *yo = &y[(size_t)(t + c) * ldy + n + r];
+            *yo = accumulate ? *yo + s : s;
         }
     }
 }
 
-INLINE AVX2 void tiles_for_rows(int RN, float *y, int ldy, const float *x,
-                                const void *w, enum dtype wt, int T, int K, int n)
+INLINE AVX2 void tiles_for_rows(int RN, float *y, int ldy, const float *x, int ldx,
+                                const void *w, enum dtype wt, int T, int K, int n, bool accumulate)
 {
     int t = 0;
-    for (; t + 4 <= T; t += 4) tile(RN, 4, y, ldy, x, w, wt, K, n, t);
+    for (; t + 4 <= T; t += 4) tile(RN, 4, y, ldy, x, ldx, w, wt, K, n, t, accumulate);
     switch (T - t) {
-    case 3: tile(RN, 3, y, ldy, x, w, wt, K, n, t); break;
-    case 2: tile(RN, 2, y, ldy, x, w, wt, K, n, t); break;
-    case 1: tile(RN, 1, y, ldy, x, w, wt, K, n, t); break;
+    case 3: tile(RN, 3, y, ldy, x, ldx, w, wt, K, n, t, accumulate); break;
+    case 2: tile(RN, 2, y, ldy, x, ldx, w, wt, K, n, t, accumulate); break;
+    case 1: tile(RN, 1, y, ldy, x, ldx, w, wt, K, n, t, accumulate); break;
     }
 }
 
 /* y[n .. n + 4) for one token, rows read one after another. */
-INLINE AVX2 void gemv4(float *y, const float *x, const void *w, enum dtype wt, int K, int n)
+INLINE AVX2 void gemv4(float *y, const float *x, const void *w, enum dtype wt, int K, int n,
+                       bool accumulate)
 {
     __m256 acc[4];
     int k16 = K & ~15;
@@ -161,6 +164,7 @@ INLINE AVX2 void gemv4(float *y, const float *x, const void *w, enum dtype wt, i
     /* [sum(acc[0]), .., sum(acc[3])] in one hadd tree */
     __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
     __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    if (accumulate) s4 = _mm_add_ps(s4, _mm_loadu_ps(y + n));
     _mm_storeu_ps(y + n, s4);
     for (int r = 0; r < 4 && k16 < K; r++) {
         const void *wr = (const char *)w + (size_t)(n + r) * K * dtype_size(wt);
@@ -168,23 +172,23 @@ INLINE AVX2 void gemv4(float *y, const float *x, const void *w, enum dtype wt, i
     }
 }
 
-INLINE AVX2 void matmul_typed(float *y, int ldy, const float *x, const void *w,
-                              enum dtype wt, int T, int K, int n0, int n1)
+INLINE AVX2 void matmul_typed(float *y, int ldy, const float *x, int ldx, const void *w,
+                              enum dtype wt, int T, int K, int n0, int n1, bool accumulate)
 {
     int n = n0;
     if (T == 1)
-        for (; n + 4 <= n1; n += 4) gemv4(y, x, w, wt, K, n);
-    for (; n + 3 <= n1; n += 3) tiles_for_rows(3, y, ldy, x, w, wt, T, K, n);
-    for (; n < n1; n++) tiles_for_rows(1, y, ldy, x, w, wt, T, K, n);
+        for (; n + 4 <= n1; n += 4) gemv4(y, x, w, wt, K, n, accumulate);
+    for (; n + 3 <= n1; n += 3) tiles_for_rows(3, y, ldy, x, ldx, w, wt, T, K, n, accumulate);
+    for (; n < n1; n++) tiles_for_rows(1, y, ldy, x, ldx, w, wt, T, K, n, accumulate);
 }
 
-AVX2 void matmul_avx2(float *y, int ldy, const float *x, const void *w, enum dtype wt,
-                      int T, int K, int n0, int n1)
+AVX2 void matmul_avx2(float *y, int ldy, const float *x, int ldx, const void *w, enum dtype wt,
+                      int T, int K, int n0, int n1, bool accumulate)
 {
     switch (wt) {
-    case DTYPE_F32: matmul_typed(y, ldy, x, w, DTYPE_F32, T, K, n0, n1); break;
-    case DTYPE_F16: matmul_typed(y, ldy, x, w, DTYPE_F16, T, K, n0, n1); break;
-    case DTYPE_BF16: matmul_typed(y, ldy, x, w, DTYPE_BF16, T, K, n0, n1); break;
+    case DTYPE_F32: matmul_typed(y, ldy, x, ldx, w, DTYPE_F32, T, K, n0, n1, accumulate); break;
+    case DTYPE_F16: matmul_typed(y, ldy, x, ldx, w, DTYPE_F16, T, K, n0, n1, accumulate); break;
+    case DTYPE_BF16: matmul_typed(y, ldy, x, ldx, w, DTYPE_BF16, T, K, n0, n1, accumulate); break;
     }
 }
 

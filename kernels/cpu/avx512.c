@@ -54,7 +54,7 @@ INLINE AVX512 __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d)
 /* One 16-wide step along K of a tile's accumulators; lanes outside m are 0.
  * (Prefetching past the matrix's end is harmless: prefetches never fault.) */
 INLINE AVX512 void step(int RN, int RT, __m512 acc[4][6], const char *const wr[4], const float *xt,
-                        enum dtype wt, int K, int k, __mmask16 m)
+                        int ldx, enum dtype wt, int K, int k, __mmask16 m)
 {
     __m512 wv[4];
 #pragma GCC unroll 4
@@ -67,16 +67,22 @@ INLINE AVX512 void step(int RN, int RT, __m512 acc[4][6], const char *const wr[4
     }
 #pragma GCC unroll 6
     for (int c = 0; c < RT; c++) {
-        __m512 xv = _mm512_maskz_loadu_ps(m, xt + (size_t)c * K + k);
+        __m512 xv = _mm512_maskz_loadu_ps(m, xt + (size_t)c * ldx + k);
 #pragma GCC unroll 4
         for (int r = 0; r < RN; r++) acc[r][c] = _mm512_fmadd_ps(wv[r], xv, acc[r][c]);
     }
 }
 
+/* y[n .. n + 4) = v, or += v */
+INLINE AVX512 void store4(float *y, __m128 v, bool accumulate)
+{
+    _mm_storeu_ps(y, accumulate ? _mm_add_ps(v, _mm_loadu_ps(y)) : v);
+}
+
 /* y[t + c, n + r] for r < RN, c < RT: RN is 1 or 4. The unroll pragmas keep
  * acc[][] in registers (see avx2.c). */
-INLINE AVX512 void tile(int RN, int RT, float *y, int ldy, const float *x, const void *w,
-                        enum dtype wt, int K, int n, int t)
+INLINE AVX512 void tile(int RN, int RT, float *y, int ldy, const float *x, int ldx, const void *w,
+                        enum dtype wt, int K, int n, int t, bool accumulate)
 {
     __m512 acc[4][6];
     const char *wr[4];
@@ -86,43 +92,45 @@ INLINE AVX512 void tile(int RN, int RT, float *y, int ldy, const float *x, const
 #pragma GCC unroll 6
         for (int c = 0; c < RT; c++) acc[r][c] = _mm512_setzero_ps();
     }
-    const float *xt = x + (size_t)t * K;
+    const float *xt = x + (size_t)t * ldx;
     int k = 0;
-    for (; k + 16 <= K; k += 16) step(RN, RT, acc, wr, xt, wt, K, k, 0xffff);
-    if (k < K) step(RN, RT, acc, wr, xt, wt, K, k, first_lanes(K - k));
+    for (; k + 16 <= K; k += 16) step(RN, RT, acc, wr, xt, ldx, wt, K, k, 0xffff);
+    if (k < K) step(RN, RT, acc, wr, xt, ldx, wt, K, k, first_lanes(K - k));
 #pragma GCC unroll 6
     for (int c = 0; c < RT; c++) {
         float *yt = y + (size_t)(t + c) * ldy + n;
         if (RN == 1) {
-            yt[0] = _mm512_reduce_add_ps(acc[0][c]);
+            float s = _mm512_reduce_add_ps(acc[0][c]);
+            yt[0] = accumulate ? yt[0] + s : s;
             continue;
         }
-        _mm_storeu_ps(yt, reduce4(acc[0][c], acc[1][c], acc[2][c], acc[3][c]));
+        store4(yt, reduce4(acc[0][c], acc[1][c], acc[2][c], acc[3][c]), accumulate);
     }
 }
 
 /* All T tokens against rows n..n+RN, in as few tiles of at most 6 tokens as
  * possible, evenly sized (16 tokens: 6 + 5 + 5, not 6 + 6 + 4). */
-INLINE AVX512 void tokens(int RN, float *y, int ldy, const float *x, const void *w,
-                          enum dtype wt, int T, int K, int n)
+INLINE AVX512 void tokens(int RN, float *y, int ldy, const float *x, int ldx, const void *w,
+                          enum dtype wt, int T, int K, int n, bool accumulate)
 {
     int n_tiles = (T + 5) / 6;
     for (int i = 0, t = 0; i < n_tiles; i++) {
         int rt = (T - t) / (n_tiles - i);
         switch (rt) {
-        case 6: tile(RN, 6, y, ldy, x, w, wt, K, n, t); break;
-        case 5: tile(RN, 5, y, ldy, x, w, wt, K, n, t); break;
-        case 4: tile(RN, 4, y, ldy, x, w, wt, K, n, t); break;
-        case 3: tile(RN, 3, y, ldy, x, w, wt, K, n, t); break;
-        case 2: tile(RN, 2, y, ldy, x, w, wt, K, n, t); break;
-        default: tile(RN, 1, y, ldy, x, w, wt, K, n, t); break;
+        case 6: tile(RN, 6, y, ldy, x, ldx, w, wt, K, n, t, accumulate); break;
+        case 5: tile(RN, 5, y, ldy, x, ldx, w, wt, K, n, t, accumulate); break;
+        case 4: tile(RN, 4, y, ldy, x, ldx, w, wt, K, n, t, accumulate); break;
+        case 3: tile(RN, 3, y, ldy, x, ldx, w, wt, K, n, t, accumulate); break;
+        case 2: tile(RN, 2, y, ldy, x, ldx, w, wt, K, n, t, accumulate); break;
+        default: tile(RN, 1, y, ldy, x, ldx, w, wt, K, n, t, accumulate); break;
         }
         t += rt;
     }
 }
 
 /* One token, rows n..n+4 read one after another (one sequential stream). */
-INLINE AVX512 void gemv4(float *y, const float *x, const void *w, enum dtype wt, int K, int n)
+INLINE AVX512 void gemv4(float *y, const float *x, const void *w, enum dtype wt, int K, int n,
+                         bool accumulate)
 {
     __m512 acc[4];
 #pragma GCC unroll 4
@@ -140,25 +148,25 @@ INLINE AVX512 void gemv4(float *y, const float *x, const void *w, enum dtype wt,
         }
         acc[r] = _mm512_add_ps(a0, a1);
     }
-    _mm_storeu_ps(y + n, reduce4(acc[0], acc[1], acc[2], acc[3]));
+    store4(y + n, reduce4(acc[0], acc[1], acc[2], acc[3]), accumulate);
 }
 
-INLINE AVX512 void matmul_typed(float *y, int ldy, const float *x, const void *w,
-                                enum dtype wt, int T, int K, int n0, int n1)
+INLINE AVX512 void matmul_typed(float *y, int ldy, const float *x, int ldx, const void *w,
+                                enum dtype wt, int T, int K, int n0, int n1, bool accumulate)
 {
     int n = n0;
     if (T == 1)
-        for (; n + 4 <= n1; n += 4) gemv4(y, x, w, wt, K, n);
-    for (; n + 4 <= n1; n += 4) tokens(4, y, ldy, x, w, wt, T, K, n);
-    for (; n < n1; n++) tokens(1, y, ldy, x, w, wt, T, K, n);
+        for (; n + 4 <= n1; n += 4) gemv4(y, x, w, wt, K, n, accumulate);
+    for (; n + 4 <= n1; n += 4) tokens(4, y, ldy, x, ldx, w, wt, T, K, n, accumulate);
+    for (; n < n1; n++) tokens(1, y, ldy, x, ldx, w, wt, T, K, n, accumulate);
 }
 
-AVX512 void matmul_avx512(float *y, int ldy, const float *x, const void *w, enum dtype wt,
-                          int T, int K, int n0, int n1)
+AVX512 void matmul_avx512(float *y, int ldy, const float *x, int ldx, const void *w, enum dtype wt,
+                          int T, int K, int n0, int n1, bool accumulate)
 {
     switch (wt) {
-    case DTYPE_F32: matmul_typed(y, ldy, x, w, DTYPE_F32, T, K, n0, n1); break;
-    case DTYPE_F16: matmul_typed(y, ldy, x, w, DTYPE_F16, T, K, n0, n1); break;
-    case DTYPE_BF16: matmul_typed(y, ldy, x, w, DTYPE_BF16, T, K, n0, n1); break;
+    case DTYPE_F32: matmul_typed(y, ldy, x, ldx, w, DTYPE_F32, T, K, n0, n1, accumulate); break;
+    case DTYPE_F16: matmul_typed(y, ldy, x, ldx, w, DTYPE_F16, T, K, n0, n1, accumulate); break;
+    case DTYPE_BF16: matmul_typed(y, ldy, x, ldx, w, DTYPE_BF16, T, K, n0, n1, accumulate); break;
     }
 }

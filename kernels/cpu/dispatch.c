@@ -38,11 +38,12 @@ void kcpu_cap(enum kcpu_level l) { cap = l; }
 static int in_use(void) { return available() < cap ? available() : cap; }
 static bool fast(void) { return in_use() >= KCPU_AVX2; }
 
-void matmul(float *y, int ldy, const float *x, const void *w, enum dtype wt,
-            int T, int K, int n0, int n1)
+void matmul(float *y, int ldy, const float *x, int ldx, const void *w, enum dtype wt,
+            int T, int K, int n0, int n1, bool accumulate)
 {
     int l = in_use();
-    (l == KCPU_AVX512 ? matmul_avx512 : l == KCPU_AVX2 ? matmul_avx2 : matmul_ref)(y, ldy, x, w, wt, T, K, n0, n1);
+    (l == KCPU_AVX512 ? matmul_avx512 : l == KCPU_AVX2 ? matmul_avx2 : matmul_ref)(y, ldy, x, ldx, w, wt, T, K,
+                                                                                   n0, n1, accumulate);
 }
 
 int matmul_row_align(void)

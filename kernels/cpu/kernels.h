@@ -22,12 +22,14 @@ bool kcpu_have_avx512(void);
 /* Uses no path above l (tests compare the paths; KCPU_AVX512 lifts the cap). */
 void kcpu_cap(enum kcpu_level l);
 
-/* y[t, n] = sum_k x[t, k] * w[n, k] for n in [n0, n1), t in [0, T).
- *   y: [T, ldy] fp32, x: [T, K] fp32, w: [N, K] in wt (a Linear weight). */
-void matmul_ref(float *y, int ldy, const float *x, const void *w, enum dtype wt,
-                int T, int K, int n0, int n1);
-void matmul(float *y, int ldy, const float *x, const void *w, enum dtype wt,
-            int T, int K, int n0, int n1);
+/* y[t, n] = sum_k x[t, k] * w[n, k] for n in [n0, n1), t in [0, T); with
+ * accumulate, y[t, n] += that sum instead.
+ *   y: [T, ldy] fp32, x: [T, ldx] fp32 (the first K of each row are used),
+ *   w: [N, K] in wt (a Linear weight, or a block of its columns). */
+void matmul_ref(float *y, int ldy, const float *x, int ldx, const void *w, enum dtype wt,
+                int T, int K, int n0, int n1, bool accumulate);
+void matmul(float *y, int ldy, const float *x, int ldx, const void *w, enum dtype wt,
+            int T, int K, int n0, int n1, bool accumulate);
 /* The row count of the matmul in use's register tiles: row ranges split
  * across threads at multiples of it keep every tile whole. */
 int matmul_row_align(void);
@@ -98,8 +100,8 @@ void attention(float *out, const float *q, const struct kv_layer *kv,
                const struct attn_batch *b, float *scratch, int64_t i0, int64_t i1);
 
 /* Fast paths, exposed for tests; call only when kcpu_have_avx2(). */
-void matmul_avx2(float *y, int ldy, const float *x, const void *w, enum dtype wt,
-                 int T, int K, int n0, int n1);
+void matmul_avx2(float *y, int ldy, const float *x, int ldx, const void *w, enum dtype wt,
+                 int T, int K, int n0, int n1, bool accumulate);
 void rmsnorm_avx2(float *out, const float *x, const float *w, int H, float eps,
                   int t0, int t1);
 void rope_avx2(float *x, int n_heads, int hd, const float *cos, const float *sin,
@@ -109,7 +111,7 @@ void add_avx2(float *x, const float *y, int64_t i0, int64_t i1);
 void attention_avx2(float *out, const float *q, const struct kv_layer *kv,
                     const struct attn_batch *b, float *scratch, int64_t i0, int64_t i1);
 /* Call only when kcpu_have_avx512(). */
-void matmul_avx512(float *y, int ldy, const float *x, const void *w, enum dtype wt,
-                   int T, int K, int n0, int n1);
+void matmul_avx512(float *y, int ldy, const float *x, int ldx, const void *w, enum dtype wt,
+                   int T, int K, int n0, int n1, bool accumulate);
 
 #endif

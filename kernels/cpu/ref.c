@@ -4,16 +4,17 @@
 
 #include "kernels.h"
 
-void matmul_ref(float *y, int ldy, const float *x, const void *w, enum dtype wt,
-                int T, int K, int n0, int n1)
+void matmul_ref(float *y, int ldy, const float *x, int ldx, const void *w, enum dtype wt,
+                int T, int K, int n0, int n1, bool accumulate)
 {
     for (int n = n0; n < n1; n++) {
         const char *row = (const char *)w + (size_t)n * K * dtype_size(wt);
         for (int t = 0; t < T; t++) {
-            const float *xt = x + (size_t)t * K;
+            const float *xt = x + (size_t)t * ldx;
             float acc = 0.0f;
             for (int k = 0; k < K; k++) acc += xt[k] * dtype_get(row, wt, k);
-            y[(size_t)t * ldy + n] = acc;
+            float *yt = &y[(size_t)t * ldy + n];
+            *yt = accumulate ? *yt + acc : acc;
         }
     }
 }

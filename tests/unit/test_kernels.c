@@ -28,11 +28,12 @@ static void *make_weights(enum dtype dt, size_t n, float *exact, uint64_t *rng)
     return w;
 }
 
-typedef void matmul_fn(float *y, int ldy, const float *x, const void *w, enum dtype wt,
-                       int T, int K, int n0, int n1);
+typedef void matmul_fn(float *y, int ldy, const float *x, int ldx, const void *w, enum dtype wt,
+                       int T, int K, int n0, int n1, bool accumulate);
 
 /* fn against matmul_ref over token counts and K that hit every tile size and
- * tail (the AVX-512 tiles: up to 6 tokens, 16-float steps). */
+ * tail (the AVX-512 tiles: up to 6 tokens, 16-float steps); x rows longer
+ * than K (their tails NaN, so reading one shows), then accumulating. */
 static void check_matmul(matmul_fn *fn, const char *name)
 {
     static const int Ts[] = {1, 2, 3, 4, 5, 7, 13, 16, 17};
@@ -43,19 +44,23 @@ static void check_matmul(matmul_fn *fn, const char *name)
         for (size_t a = 0; a < sizeof(Ts) / sizeof(*Ts); a++)
             for (size_t b = 0; b < sizeof(Ks) / sizeof(*Ks); b++)
                 for (size_t c = 0; c < sizeof(Ns) / sizeof(*Ns); c++) {
-                    int T = Ts[a], K = Ks[b], N = Ns[c];
-                    float *x = malloc(T * K * 4), *wf = malloc(N * K * 4);
+                    int T = Ts[a], K = Ks[b], N = Ns[c], ldx = K + 5;
+                    float *x = malloc(T * ldx * 4), *wf = malloc(N * K * 4);
                     float *y0 = malloc(T * N * 4), *y1 = malloc(T * N * 4);
-                    fill_uniform(x, T * K, -1, 1, &rng);
+                    for (int i = 0; i < T * ldx; i++) x[i] = NAN;
+                    for (int t = 0; t < T; t++) fill_uniform(x + t * ldx, K, -1, 1, &rng);
                     void *w = make_weights((enum dtype)dt, (size_t)N * K, wf, &rng);
-                    matmul_ref(y0, N, x, w, (enum dtype)dt, T, K, 0, N);
+                    matmul_ref(y0, N, x, ldx, w, (enum dtype)dt, T, K, 0, N, false);
                     /* a sub-range of rows, as a thread computes it */
                     int mid = N / 2;
-                    fn(y1, N, x, w, (enum dtype)dt, T, K, 0, mid);
-                    fn(y1, N, x, w, (enum dtype)dt, T, K, mid, N);
+                    fn(y1, N, x, ldx, w, (enum dtype)dt, T, K, 0, mid, false);
+                    fn(y1, N, x, ldx, w, (enum dtype)dt, T, K, mid, N, false);
                     char label[96];
                     snprintf(label, sizeof(label), "%s %s T=%d K=%d N=%d", name, dtype_name(dt), T, K, N);
                     cr_assert(all_close(y1, y0, T * N, 1e-5f * K, 1e-5f, label), "%s", label);
+                    fn(y1, N, x, ldx, w, (enum dtype)dt, T, K, 0, N, true);
+                    for (int i = 0; i < T * N; i++) y0[i] *= 2;
+                    cr_assert(all_close(y1, y0, T * N, 2e-5f * K, 1e-5f, label), "%s, accumulating", label);
                     free(x), free(wf), free(y0), free(y1), free(w);
                 }
 }
@@ -82,8 +87,16 @@ Test(kernels, matmul_reference_is_a_plain_dot_product)
         uint16_t h[6];
         for (int i = 0; i < 6; i++) h[i] = dt == DTYPE_F16 ? f32_to_f16(w[i]) : f32_to_bf16(w[i]);
         float y[4];
-        matmul_ref(y, 2, x, dt == DTYPE_F32 ? (void *)w : (void *)h, (enum dtype)dt, 2, 3, 0, 2);
+        const void *wt = dt == DTYPE_F32 ? (void *)w : (void *)h;
+        matmul_ref(y, 2, x, 3, wt, (enum dtype)dt, 2, 3, 0, 2, false);
         cr_assert(all_close(y, want, 4, 0, 0, "matmul_ref"));
+        /* accumulating, K = 2 of x's 3 columns: w's first 4 values as [2, 2]
+         * rows {0.5, -1}, {2, 1} */
+        float part[4] = {1 * 0.5f - 2, 1 * 2 + 2 * 1, -1 * 0.5f - 0.5f, -1 * 2 + 0.5f};
+        matmul_ref(y, 2, x, 3, wt, (enum dtype)dt, 2, 2, 0, 2, true);
+        float sum[4];
+        for (int i = 0; i < 4; i++) sum[i] = want[i] + part[i];
+        cr_assert(all_close(y, sum, 4, 0, 0, "matmul_ref accumulating"));
     }
 }
 

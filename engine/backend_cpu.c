@@ -13,7 +13,6 @@
 
 /* Below this many elements an element-wise op stays on one thread. */
 #define SERIAL_ELEMS 16384
-#define MM_CHUNK_ROWS 64
 
 struct backend_cpu {
     struct backend base;
@@ -125,11 +124,23 @@ static void cpu_rmsnorm(struct backend *b, float *out, float *x, const float *re
     threadpool_run(cpu(b)->pool, rms_task, &j, j.n_tasks);
 }
 
+/* A matmul's rows go out in tasks that shrink as the work runs out (guided
+ * self-scheduling, OpenMP's schedule(guided)): each takes 1 / (2 x threads)
+ * of the rows left, at least MM_MIN_ROWS, claimed by whichever thread is
+ * free. Big first tasks are few sequential streams; small last ones let the
+ * threads finish together. Against chunks of 64 rows (which beat one half a
+ * thread by 2-6%), TinyLlama's matmuls of one token took 4-8% less time when
+ * memory was fast and 1% when it was slow, 2% less at 4 and 16 tokens, the
+ * same at 128 (alternating per token in one process). */
+#define MM_MIN_ROWS 16
+#define MM_MAX_TASKS 1024
+
 struct mm_job {
     float *y;
     const float *x;
     const struct tensor *w;
-    int T, n_tasks, align;
+    int T;
+    int64_t start[MM_MAX_TASKS + 1]; /* task i: rows [start[i], start[i + 1]) */
 };
 
 static void mm_task(void *ctx, int i, int thread)
@@ -137,31 +148,34 @@ static void mm_task(void *ctx, int i, int thread)
     (void)thread;
     struct mm_job *j = ctx;
     const struct tensor *w = j->w;
-    int64_t n0, n1;
-    split(w->rows, j->n_tasks, i, j->align, &n0, &n1);
-    if (n1 <= n0) return;
+    int n0 = (int)j->start[i], n1 = (int)j->start[i + 1];
     /* the task's rows block by block (one block when rows are whole),
      * adding each block's partial sums to the previous ones */
     int64_t bc = w->block_cols ? w->block_cols : w->cols;
     for (int64_t c0 = 0; c0 < w->cols; c0 += bc) {
         int64_t width = w->cols - c0 < bc ? w->cols - c0 : bc;
         const char *block = (const char *)w->data + (size_t)w->rows * c0 * dtype_size(w->dtype);
-        matmul(j->y, (int)w->rows, j->x + c0, (int)w->cols, block, w->dtype, j->T, (int)width, (int)n0, (int)n1,
-               c0 > 0);
+        matmul(j->y, (int)w->rows, j->x + c0, (int)w->cols, block, w->dtype, j->T, (int)width, n0, n1, c0 > 0);
     }
 }
 
 static void cpu_matmul(struct backend *b, float *y, const float *x, const struct tensor *w, int T)
 {
-    /* Rows go out in chunks of ~MM_CHUNK_ROWS that threads claim as they free
-     * up, not one half each: a thread that starts late or gets less of the
-     * memory bandwidth does fewer chunks. One-token matmuls of TinyLlama took
-     * 2-6% less time than with halves (alternating per token in one process);
-     * no change at 16 tokens or in prefill. */
-    struct mm_job j = {y, x, w, T, cpu(b)->n_threads, matmul_row_align()};
-    if (w->rows / MM_CHUNK_ROWS > j.n_tasks) j.n_tasks = (int)(w->rows / MM_CHUNK_ROWS);
-    if ((int64_t)w->rows * w->cols * T < SERIAL_ELEMS) j.n_tasks = 1;
-    threadpool_run(cpu(b)->pool, mm_task, &j, j.n_tasks);
+    struct mm_job j;
+    j.y = y, j.x = x, j.w = w, j.T = T;
+    /* task boundaries stay multiples of the register tiles' rows */
+    int64_t align = matmul_row_align(), min_rows = (MM_MIN_ROWS + align - 1) / align * align;
+    int64_t share = 2 * (int64_t)cpu(b)->n_threads, at = 0;
+    bool serial = (int64_t)w->rows * w->cols * T < SERIAL_ELEMS;
+    int n_tasks = 0;
+    j.start[0] = 0;
+    while (at < w->rows) {
+        int64_t n = (w->rows - at) / share;
+        n = n < min_rows ? min_rows : (n + align - 1) / align * align;
+        at = serial || n_tasks == MM_MAX_TASKS - 1 || at + n > w->rows ? w->rows : at + n;
+        j.start[++n_tasks] = at;
+    }
+    threadpool_run(cpu(b)->pool, mm_task, &j, n_tasks);
 }
 
 static void cpu_rope(struct backend *b, float *x, int T, int n_heads, int hd, const float *cos,

@@ -28,7 +28,7 @@ struct backend_ops {
     void (*to_host)(struct backend *b, void *dst, const void *src, size_t bytes);
     /* Makes a host weight usable by the backend, for `use`. dev->data is
      * either host->data (a CPU view) or the backend's memory, which the
-     * caller frees with free(). */
+     * caller gives back with free() above. */
     void (*upload_weight)(struct backend *b, const struct tensor *host, struct tensor *dev,
                           enum weight_use use);
 

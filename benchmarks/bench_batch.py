@@ -4,7 +4,7 @@
 For each model (the shapes of bench_cpu.py, same random weights and GGUF files) and each
 concurrency C (default 1, 4, 16): C sequences of 128 random prompt tokens each generate 64
 tokens, greedy, all in flight at once, 2 threads per engine, repetitions interleaved
-(tessera, llama.cpp, tessera, ...), medians.
+(tessera then llama.cpp, llama.cpp then tessera, ...), medians.
 
   tessera:   build/tessera bench DIR --num-prompts C --concurrency C --input-len 128
              --output-len 64 --threads 2 --json
@@ -131,9 +131,12 @@ def main():
             llama = LlamaBatched(gguf, c)
             run_tessera(folder, c), llama.run(prompts)  # warm-up
             ours, theirs = [], []
-            for _ in range(args.reps):
+            for rep in range(args.reps):  # who runs first alternates, as in bench_cpu.py
+                if rep % 2:
+                    theirs.append(llama.run(prompts))
                 ours.append(run_tessera(folder, c))
-                theirs.append(llama.run(prompts))
+                if rep % 2 == 0:
+                    theirs.append(llama.run(prompts))
             llama.close()
             o_e2e, o_dec = statistics.median(x[0] for x in ours), statistics.median(x[1] for x in ours)
             t_e2e, t_dec = statistics.median(x[0] for x in theirs), statistics.median(x[1] for x in theirs)

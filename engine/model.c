@@ -53,6 +53,15 @@ static void *balloc(struct backend *b, size_t n)
     return p;
 }
 
+/* One weight to the backend; the mapped file pages of a weight it copied go
+ * back to the kernel (a CPU view keeps them). */
+static void upload(model *m, const struct tensor *host, struct tensor *dev, enum weight_use use)
+{
+    m->b->ops->upload_weight(m->b, host, dev, use);
+    if (dev->data != host->data)
+        st_release(m->st, host->data, (size_t)host->rows * host->cols * dtype_size(host->dtype));
+}
+
 static void upload_weights(model *m)
 {
     struct backend *b = m->b;
@@ -61,10 +70,10 @@ static void upload_weights(model *m)
     d->layers = xcalloc(h->n_layers, sizeof(*d->layers));
     d->owned = NULL;
     d->n_owned = 0;
-    b->ops->upload_weight(b, &h->embed, &d->embed, WEIGHT_ROWS);
+    upload(m, &h->embed, &d->embed, WEIGHT_ROWS);
     /* tied embeddings are one copy; only rank 0 computes logits */
     if (h->lm_head.data == h->embed.data) d->lm_head = d->embed;
-    else if (m->p.rank == 0) b->ops->upload_weight(b, &h->lm_head, &d->lm_head, WEIGHT_MATMUL);
+    else if (m->p.rank == 0) upload(m, &h->lm_head, &d->lm_head, WEIGHT_MATMUL);
     else d->lm_head = (struct tensor){0};
     for (int l = 0; l < h->n_layers; l++) {
         const struct layer_weights *hl = &h->layers[l];
@@ -72,7 +81,7 @@ static void upload_weights(model *m)
         *dl = *hl;
         const struct tensor *src[] = {&hl->wq, &hl->wk, &hl->wv, &hl->wo, &hl->w_gate, &hl->w_up, &hl->w_down};
         struct tensor *dst[] = {&dl->wq, &dl->wk, &dl->wv, &dl->wo, &dl->w_gate, &dl->w_up, &dl->w_down};
-        for (int i = 0; i < 7; i++) b->ops->upload_weight(b, src[i], dst[i], WEIGHT_MATMUL);
+        for (int i = 0; i < 7; i++) upload(m, src[i], dst[i], WEIGHT_MATMUL);
         /* norm vectors are small fp32 arrays: copy them to the device */
         size_t nb = m->cfg.hidden_size * sizeof(float);
         dl->attn_norm = balloc(b, nb);

@@ -268,5 +268,16 @@ const struct st_tensor *st_find(const safetensors *st, const char *name)
     return NULL;
 }
 
+void st_release(const safetensors *st, const void *p, size_t bytes)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)p + page - 1) / page * page, hi = ((uintptr_t)p + bytes) / page * page;
+    for (int i = 0; i < st->n_maps; i++) {
+        uintptr_t base = (uintptr_t)st->maps[i].base, end = base + st->maps[i].size;
+        if (st->maps[i].base && lo >= base && hi <= end && lo < hi)
+            madvise((void *)lo, hi - lo, MADV_DONTNEED); /* a read-only private mapping: pages come back from the file */
+    }
+}
+
 int st_count(const safetensors *st) { return st->n_tensors; }
 const struct st_tensor *st_at(const safetensors *st, int i) { return &st->tensors[i]; }

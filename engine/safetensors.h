@@ -34,6 +34,11 @@ typedef struct safetensors safetensors;
 int st_open(safetensors **out, const char *dir);
 void st_close(safetensors *st);
 
+/* Gives back the mapped pages wholly inside [p, p + bytes) once a copy has
+ * replaced them (they stay in the page cache; reading them again maps them
+ * again). Memory outside the mappings is left alone. */
+void st_release(const safetensors *st, const void *p, size_t bytes);
+
 /* NULL when absent. */
 const struct st_tensor *st_find(const safetensors *st, const char *name);
 int st_count(const safetensors *st);

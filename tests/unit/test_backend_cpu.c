@@ -1,11 +1,15 @@
 /* test_backend_cpu.c: the CPU backend's matmul on uploaded weights against
  * matmul_ref on the host weights: rows kept whole (a view) and long rows
- * stored as column blocks, through every kernel path the CPU has. */
+ * stored as column blocks, through every kernel path the CPU has; and
+ * st_release, which gives back the mapped pages of copied weights. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../../engine/backend.h"
+#include "../../engine/err.h"
+#include "../../engine/safetensors.h"
 #include "test_util.h"
 
 /* Weights of type dt with random values. */
@@ -61,4 +65,31 @@ Test(backend_cpu, matmul_on_whole_and_column_blocked_weights)
     }
     kcpu_cap(KCPU_AVX512);
     b->ops->destroy(b);
+}
+
+Test(backend_cpu, released_weight_pages_read_back_the_same)
+{
+    /* 40000 floats: pages wholly inside the tensor and parts of pages at its ends */
+    enum { N = 40000 };
+    float *v = malloc(N * sizeof(float));
+    uint64_t rng = 3;
+    fill_uniform(v, N, -1, 1, &rng);
+    char *dir = make_tmpdir(), path[512];
+    snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+    struct test_tensor t = {"w", "F32", 1, {N}, v, N * sizeof(float)};
+    write_safetensors(path, &t, 1);
+    safetensors *st;
+    cr_assert_eq(st_open_file(&st, path), 0, "%s", err_msg());
+    const struct st_tensor *w = st_find(st, "w");
+    cr_assert(w && memcmp(w->data, v, sizeof(float) * N) == 0);
+    st_release(st, w->data, w->nbytes);
+    cr_assert(memcmp(w->data, v, sizeof(float) * N) == 0, "the released pages read back differently");
+    /* memory outside the mapping is not touched */
+    float *copy = malloc(N * sizeof(float));
+    memcpy(copy, v, N * sizeof(float));
+    st_release(st, copy, N * sizeof(float));
+    cr_assert(memcmp(copy, v, sizeof(float) * N) == 0);
+    st_close(st);
+    rm_rf(dir);
+    free(dir), free(v), free(copy);
 }

@@ -62,6 +62,13 @@ static void upload(model *m, const struct tensor *host, struct tensor *dev, enum
         st_release(m->st, host->data, (size_t)host->rows * host->cols * dtype_size(host->dtype));
 }
 
+/* The seven matmul weights of a layer, in one order for uploading and freeing. */
+static void layer_matmuls(struct layer_weights *L, struct tensor *out[7])
+{
+    struct tensor *w[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+    memcpy(out, w, sizeof(w));
+}
+
 static void upload_weights(model *m)
 {
     struct backend *b = m->b;
@@ -76,11 +83,11 @@ static void upload_weights(model *m)
     else if (m->p.rank == 0) upload(m, &h->lm_head, &d->lm_head, WEIGHT_MATMUL);
     else d->lm_head = (struct tensor){0};
     for (int l = 0; l < h->n_layers; l++) {
-        const struct layer_weights *hl = &h->layers[l];
-        struct layer_weights *dl = &d->layers[l];
+        struct layer_weights *hl = &h->layers[l], *dl = &d->layers[l];
         *dl = *hl;
-        const struct tensor *src[] = {&hl->wq, &hl->wk, &hl->wv, &hl->wo, &hl->w_gate, &hl->w_up, &hl->w_down};
-        struct tensor *dst[] = {&dl->wq, &dl->wk, &dl->wv, &dl->wo, &dl->w_gate, &dl->w_up, &dl->w_down};
+        struct tensor *src[7], *dst[7];
+        layer_matmuls(hl, src);
+        layer_matmuls(dl, dst);
         for (int i = 0; i < 7; i++) upload(m, src[i], dst[i], WEIGHT_MATMUL);
         /* norm vectors are small fp32 arrays: copy them to the device */
         size_t nb = m->cfg.hidden_size * sizeof(float);
@@ -174,13 +181,14 @@ void model_destroy(model *m)
                     m->d_slots, m->d_bt, m->d_seq_start, m->d_argmax, m->dev.final_norm};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) b->ops->free(b, bufs[i]);
     for (int l = 0; l < m->cfg.n_layers; l++) {
-        const struct layer_weights *dl = &m->dev.layers[l], *hl = &m->host.layers[l];
+        struct layer_weights *dl = &m->dev.layers[l], *hl = &m->host.layers[l];
         b->ops->free(b, m->kv[l].k);
         b->ops->free(b, m->kv[l].v);
         b->ops->free(b, dl->attn_norm);
         b->ops->free(b, dl->mlp_norm);
-        const struct tensor *dev[] = {&dl->wq, &dl->wk, &dl->wv, &dl->wo, &dl->w_gate, &dl->w_up, &dl->w_down};
-        const struct tensor *host[] = {&hl->wq, &hl->wk, &hl->wv, &hl->wo, &hl->w_gate, &hl->w_up, &hl->w_down};
+        struct tensor *dev[7], *host[7];
+        layer_matmuls(dl, dev);
+        layer_matmuls(hl, host);
         for (int i = 0; i < 7; i++) free_weight(m, dev[i], host[i]);
     }
     if (m->dev.lm_head.data != m->dev.embed.data) free_weight(m, &m->dev.lm_head, &m->host.lm_head);

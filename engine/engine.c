@@ -22,6 +22,7 @@ struct engine {
     float *logits;              /* host [max_num_seqs, vocab] */
     int32_t *argmax;            /* host [max_num_seqs]: greedy steps' tokens */
     float *raw;                 /* host [vocab]: a row before sampling, for logprobs */
+    struct sampler_scratch scratch; /* the sampler's [vocab] work space */
     /* sequences the engine thread knows (waiting or running) */
     struct sequence **live;
     int n_live, cap_live;
@@ -164,6 +165,7 @@ int engine_create(engine **out, const char *dir, struct backend *b, const struct
     e->logits = xmalloc((size_t)c->max_num_seqs * e->cfg->vocab_size * sizeof(float));
     e->raw = xmalloc((size_t)e->cfg->vocab_size * sizeof(float));
     e->argmax = xmalloc((size_t)c->max_num_seqs * sizeof(int32_t));
+    sampler_scratch_init(&e->scratch, e->cfg->vocab_size);
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     pthread_mutex_init(&e->out_mu, NULL);
@@ -180,7 +182,6 @@ int engine_create(engine **out, const char *dir, struct backend *b, const struct
 
 static void seq_free(struct sequence *s)
 {
-    sampler_deinit(&s->sampler);
     free(s->tokens);
     free(s->stop_ids);
     free(s->bias_ids);
@@ -211,6 +212,7 @@ void engine_destroy(engine *e)
     free(e->logits);
     free(e->argmax);
     free(e->raw);
+    sampler_scratch_deinit(&e->scratch);
     sched_destroy(e->sched);
     kv_pool_destroy(e->pool);
     model_destroy(e->m);
@@ -268,7 +270,7 @@ int64_t engine_submit(engine *e, const struct engine_request *r)
         memcpy(s->bias_ids, r->bias_ids, r->n_bias * sizeof(int32_t));
         memcpy(s->bias, r->bias, r->n_bias * sizeof(float));
     }
-    sampler_init(&s->sampler, &r->sampling, e->cfg->vocab_size, r->prompt, r->n_prompt);
+    sampler_init(&s->sampler, &r->sampling);
 
     pthread_mutex_lock(&e->mu);
     uint64_t id = s->id = e->next_id++; /* s belongs to the engine thread once unlocked */
@@ -434,9 +436,8 @@ static bool sample_one(engine *e, struct sequence *s, float *row, int32_t tok)
     }
     if (row) {
         for (int i = 0; i < s->n_bias; i++) row[s->bias_ids[i]] += s->bias[i];
-        tok = sampler_sample(&s->sampler, row);
+        tok = sampler_sample(&s->sampler, &e->scratch, row, s->tokens, s->n_tokens, s->n_prompt);
     }
-    sampler_accept(&s->sampler, tok);
     if (s->n_tokens == s->cap) {
         s->cap *= 2;
         s->tokens = xrealloc(s->tokens, s->cap * sizeof(int32_t));

@@ -50,12 +50,10 @@ static uint64_t next_u64(uint64_t *s)
 
 double sampler_uniform(struct sampler *s) { return (next_u64(s->rng) >> 11) * 0x1.0p-53; }
 
-void sampler_init(struct sampler *s, const struct sampling_params *p, int vocab,
-                  const int32_t *prompt, int n_prompt)
+void sampler_init(struct sampler *s, const struct sampling_params *p)
 {
     memset(s, 0, sizeof(*s));
     s->p = *p;
-    s->vocab = vocab;
     uint64_t seed = p->seed;
     if (!p->has_seed) {
         struct timespec ts;
@@ -63,40 +61,42 @@ void sampler_init(struct sampler *s, const struct sampling_params *p, int vocab,
         seed = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec + (uintptr_t)s;
     }
     for (int i = 0; i < 4; i++) s->rng[i] = splitmix64(&seed);
-    s->counts = xcalloc(vocab, sizeof(int32_t));
-    s->seen = xcalloc(vocab, 1);
-    s->cand = xmalloc(vocab * sizeof(struct cand));
-    for (int i = 0; i < n_prompt; i++)
-        if (prompt[i] >= 0 && prompt[i] < vocab) s->seen[prompt[i]] = 1;
 }
 
-void sampler_deinit(struct sampler *s)
+void sampler_scratch_init(struct sampler_scratch *w, int vocab)
 {
-    free(s->counts);
-    free(s->seen);
-    free(s->cand);
-    memset(s, 0, sizeof(*s));
+    w->vocab = vocab;
+    w->cand = xmalloc(vocab * sizeof(struct cand));
+    w->counts = xcalloc(vocab, sizeof(int32_t));
+    w->seen = xcalloc(vocab, 1);
 }
 
-void sampler_accept(struct sampler *s, int32_t id)
+void sampler_scratch_deinit(struct sampler_scratch *w)
 {
-    if (id < 0 || id >= s->vocab) return;
-    s->counts[id]++;
-    s->seen[id] = 1;
+    free(w->cand);
+    free(w->counts);
+    free(w->seen);
+    memset(w, 0, sizeof(*w));
 }
 
-static void apply_penalties(struct sampler *s, float *logits)
+/* Each distinct token of the sequence once: O(tokens), not O(vocab). */
+static void apply_penalties(const struct sampling_params *p, struct sampler_scratch *w, float *logits,
+                            const int32_t *tokens, int n, int n_prompt)
 {
-    const struct sampling_params *p = &s->p;
     bool rep = p->repetition_penalty != 1.0f;
     bool pf = p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f;
     if (!rep && !pf) return;
-    for (int i = 0; i < s->vocab; i++) {
-        if (rep && s->seen[i])
-            logits[i] = logits[i] > 0 ? logits[i] / p->repetition_penalty : logits[i] * p->repetition_penalty;
-        if (pf && s->counts[i])
-            logits[i] -= p->frequency_penalty * s->counts[i] + p->presence_penalty;
+    for (int i = n_prompt; i < n; i++)
+        if (tokens[i] >= 0 && tokens[i] < w->vocab) w->counts[tokens[i]]++;
+    for (int i = 0; i < n; i++) {
+        int32_t t = tokens[i];
+        if (t < 0 || t >= w->vocab || w->seen[t]) continue;
+        w->seen[t] = 1;
+        if (rep) logits[t] = logits[t] > 0 ? logits[t] / p->repetition_penalty : logits[t] * p->repetition_penalty;
+        if (pf && w->counts[t]) logits[t] -= p->frequency_penalty * w->counts[t] + p->presence_penalty;
     }
+    for (int i = 0; i < n; i++) /* back to all zero */
+        if (tokens[i] >= 0 && tokens[i] < w->vocab) w->seen[tokens[i]] = 0, w->counts[tokens[i]] = 0;
 }
 
 static int cand_desc(const void *a, const void *b)
@@ -129,48 +129,50 @@ static void top_k_sorted(struct cand *c, int n, int k)
     qsort(c, k, sizeof(*c), cand_desc);
 }
 
-int32_t sampler_sample(struct sampler *s, float *logits)
+int32_t sampler_sample(struct sampler *s, struct sampler_scratch *w, float *logits, const int32_t *tokens, int n_tokens,
+                       int n_prompt)
 {
     const struct sampling_params *p = &s->p;
-    apply_penalties(s, logits);
-    if (p->temperature < 1e-5f) return argmax_ref(logits, s->vocab);
-    int n = s->vocab;
-    for (int i = 0; i < n; i++) s->cand[i] = (struct cand){logits[i] / p->temperature, i};
+    apply_penalties(p, w, logits, tokens, n_tokens, n_prompt);
+    if (p->temperature < 1e-5f) return argmax_ref(logits, w->vocab);
+    struct cand *cand = w->cand;
+    int n = w->vocab;
+    for (int i = 0; i < n; i++) cand[i] = (struct cand){logits[i] / p->temperature, i};
     int sorted;
     if (p->top_k > 0 && p->top_k < n) {
         n = sorted = p->top_k;
-        top_k_sorted(s->cand, s->vocab, n);
+        top_k_sorted(cand, w->vocab, n);
     } else {
         /* sort the top 64 (enough for most nucleus cuts), all only when needed */
         sorted = n < 64 ? n : 64;
-        top_k_sorted(s->cand, n, sorted);
+        top_k_sorted(cand, n, sorted);
     }
-    float mx = s->cand[0].logit;
+    float mx = cand[0].logit;
     double total = 0.0;
-    for (int i = 0; i < n; i++) total += exp((double)s->cand[i].logit - mx);
+    for (int i = 0; i < n; i++) total += exp((double)cand[i].logit - mx);
     if (p->top_p < 1.0f) {
         double cum = 0.0;
         int i = 0;
         for (;; i++) {
-            if (i == sorted && sorted < n) top_k_sorted(s->cand, n, sorted = n);
-            cum += exp((double)s->cand[i].logit - mx) / total;
+            if (i == sorted && sorted < n) top_k_sorted(cand, n, sorted = n);
+            cum += exp((double)cand[i].logit - mx) / total;
             if (cum >= p->top_p || i == n - 1) break;
         }
         n = i + 1;
     }
     if (p->min_p > 0.0f) { /* p_i >= min_p * p_max  <=>  logit_i >= mx + log(min_p) */
         float cut = mx + logf(p->min_p);
-        if (sorted < n) top_k_sorted(s->cand, n, sorted = n);
+        if (sorted < n) top_k_sorted(cand, n, sorted = n);
         int i = 1;
-        while (i < n && s->cand[i].logit >= cut) i++;
+        while (i < n && cand[i].logit >= cut) i++;
         n = i;
     }
     total = 0.0;
-    for (int i = 0; i < n; i++) total += exp((double)s->cand[i].logit - mx);
+    for (int i = 0; i < n; i++) total += exp((double)cand[i].logit - mx);
     double r = sampler_uniform(s) * total, cum = 0.0;
     for (int i = 0; i < n; i++) {
-        cum += exp((double)s->cand[i].logit - mx);
-        if (r < cum) return s->cand[i].id;
+        cum += exp((double)cand[i].logit - mx);
+        if (r < cum) return cand[i].id;
     }
-    return s->cand[n - 1].id;
+    return cand[n - 1].id;
 }

@@ -34,22 +34,32 @@ struct cand {
     int32_t id;
 };
 
+/* One sequence's sampler: its parameters and random stream. What the
+ * penalties need is the sequence's own token list, passed at each draw, so a
+ * queued request costs no vocabulary-sized memory. */
 struct sampler {
     struct sampling_params p;
-    int vocab;
     uint64_t rng[4];
-    int32_t *counts;   /* [vocab] occurrences in the output */
-    uint8_t *seen;     /* [vocab] in prompt or output */
-    struct cand *cand; /* [vocab] scratch */
 };
 
-void sampler_init(struct sampler *s, const struct sampling_params *p, int vocab,
-                  const int32_t *prompt, int n_prompt);
-void sampler_deinit(struct sampler *s);
-/* Picks a token from logits[vocab] (modified in place). */
-int32_t sampler_sample(struct sampler *s, float *logits);
-/* Records an emitted token for the penalties. */
-void sampler_accept(struct sampler *s, int32_t id);
+/* Work space of one thread that samples (the engine's): vocabulary-sized
+ * arrays, all zero between draws. */
+struct sampler_scratch {
+    int vocab;
+    struct cand *cand;   /* [vocab] */
+    int32_t *counts;     /* [vocab] occurrences in the output */
+    uint8_t *seen;       /* [vocab] in the prompt or the output */
+};
+
+void sampler_scratch_init(struct sampler_scratch *w, int vocab);
+void sampler_scratch_deinit(struct sampler_scratch *w);
+
+void sampler_init(struct sampler *s, const struct sampling_params *p);
+/* Picks a token from logits[w->vocab] (modified in place). tokens[0..n):
+ * the sequence so far, its first n_prompt the prompt: the repetition penalty
+ * counts them all, presence and frequency penalties only the output. */
+int32_t sampler_sample(struct sampler *s, struct sampler_scratch *w, float *logits, const int32_t *tokens, int n,
+                       int n_prompt);
 /* Uniform in [0, 1) from the sampler's stream. */
 double sampler_uniform(struct sampler *s);
 

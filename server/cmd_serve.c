@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <uv.h>
 
@@ -29,9 +30,9 @@
 
 struct serve_opts {
     const char *model_dir, *host, *served_name, *api_key, *chat_template_file, *origins;
-    long port, max_queue;
+    long port, max_queue, max_connections;
     struct cli_backend bk;
-    double shutdown_timeout, header_timeout, idle_timeout;
+    double shutdown_timeout, header_timeout, body_timeout, idle_timeout;
     struct engine_config ec;
 };
 
@@ -134,6 +135,8 @@ struct srv {
     int exit_code;
     struct job **jobs;
     int n_jobs, cap_jobs;
+    int n_preps;                /* requests being prepared on worker threads */
+    int32_t eos;                /* the tokenizer's eos id (-1: none) */
     int live_choices;
     struct metrics m;
 };
@@ -144,26 +147,10 @@ struct srv {
 /* A JSON string of s[0..n), valid UTF-8 guaranteed (bad bytes -> U+FFFD). */
 static json_t *jstr(const char *s, size_t n)
 {
-    json_t *j = json_stringn(s, n);
-    if (j) return j;
+    if (utf8_valid_prefix(s, n) == n) return json_stringn(s, n);
     char *buf = xmalloc(3 * n + 1);
-    size_t k = 0;
-    for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        json_t *t = len && i + len <= n ? json_stringn(s + i, len) : NULL;
-        if (t) {
-            memcpy(buf + k, s + i, len);
-            k += len;
-            i += len;
-            json_decref(t);
-        } else {
-            memcpy(buf + k, "\xEF\xBF\xBD", 3);
-            k += 3;
-            i++;
-        }
-    }
-    j = json_stringn(buf, k);
+    size_t k = utf8_sanitize(buf, 3 * n + 1, s, n);
+    json_t *j = json_stringn(buf, k);
     free(buf);
     return j;
 }
@@ -227,19 +214,37 @@ static void log_request(struct srv *s, const struct http_request *r, int status,
     double total = mono_seconds() - r->t_start;
     count_status(&s->m, status);
     if (prompt >= 0 && status == 200) hist_add(&s->m.e2e, total);
-    fprintf(stderr, "tessera: %s %s %d", r->method, r->path, status);
+    /* the path as sent, but no terminal control bytes or broken text in the log */
+    char path[200];
+    size_t k = 0;
+    for (const char *p = r->path; *p && k + 5 < sizeof(path); p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c > 0x20 && c < 0x7F && c != '\\') path[k++] = (char)c;
+        else k += (size_t)snprintf(path + k, sizeof(path) - k, "\\x%02x", c);
+    }
+    path[k] = '\0';
+    fprintf(stderr, "tessera: %s %s %d", r->method, path, status);
     if (prompt >= 0) fprintf(stderr, " prompt=%d completion=%d", prompt, completion);
     if (ttft >= 0) fprintf(stderr, " ttft=%.3fs", ttft);
     fprintf(stderr, " total=%.3fs id=%s\n", total, r->request_id);
 }
 
+static void reply_error(struct srv *s, struct http_request *r, const struct oai_error *e);
+
+/* body: built by the caller; NULL (a json_pack that failed) becomes a 500. */
 static void reply_json(struct srv *s, struct http_request *r, int status, json_t *body, int prompt, int completion,
                        double ttft)
 {
     char cors[512];
     cors_headers(s, r, cors, sizeof(cors));
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
+    if (!text) {
+        struct oai_error e;
+        oai_fail(&e, 500, NULL, NULL, "the reply could not be encoded");
+        reply_error(s, r, &e);
+        return;
+    }
     log_request(s, r, status, prompt, completion, ttft);
     http_respond(r, status, "application/json", cors, text, strlen(text));
     free(text);
@@ -249,7 +254,8 @@ static void reply_error(struct srv *s, struct http_request *r, const struct oai_
 {
     char cors[512], extra[600];
     cors_headers(s, r, cors, sizeof(cors));
-    snprintf(extra, sizeof(extra), "%s%s", cors, e->status == 405 ? "Allow: GET, POST, OPTIONS\r\n" : "");
+    snprintf(extra, sizeof(extra), "%s%s", cors,
+             e->status == 405 ? "Allow: GET, HEAD, POST, OPTIONS\r\n" : e->status == 503 ? "Retry-After: 1\r\n" : "");
     char *text = oai_error_json(e);
     log_request(s, r, e->status, -1, -1, -1);
     http_respond(r, e->status, "application/json", extra, text, strlen(text));
@@ -261,8 +267,13 @@ static void reply_error(struct srv *s, struct http_request *r, const struct oai_
 
 static void job_send(struct job *j, json_t *chunk)
 {
-    char *t = json_dumps(chunk, JSON_COMPACT);
+    char *t = chunk ? json_dumps(chunk, JSON_COMPACT) : NULL;
     json_decref(chunk);
+    if (!t) { /* a bug of ours: say so in the stream rather than send nothing */
+        struct oai_error e;
+        oai_fail(&e, 500, NULL, NULL, "a chunk could not be encoded");
+        t = oai_error_json(&e);
+    }
     size_t n;
     char *ev = sse_data(t, strlen(t), &n);
     if (j->req) http_stream_write(j->req, ev, n);
@@ -463,29 +474,38 @@ static void on_token(struct srv *s, struct choice *c, const struct engine_event 
     }
 }
 
+/* Ends j's reply with error e: a stream gets an error event (the openai
+ * client raises it) and [DONE], a whole reply the error; the choices still
+ * running are aborted. */
+static void job_fail(struct srv *s, struct job *j, const struct oai_error *e)
+{
+    if (j->stream && j->req) {
+        char *t = oai_error_json(e);
+        size_t n;
+        char *ev = sse_data(t, strlen(t), &n);
+        http_stream_write(j->req, ev, n);
+        http_stream_write(j->req, "data: [DONE]\n\n", 14);
+        free(ev);
+        free(t);
+        log_request(s, j->req, e->status, j->prompt_tokens, 0, -1);
+        http_stream_end(j->req);
+    } else if (j->req) {
+        reply_error(s, j->req, e);
+    }
+    j->req = NULL;
+    for (int i = 0; i < j->n_choices; i++)
+        if (!j->ch[i].final_seen) engine_abort(s->eng, (uint64_t)j->ch[i].eid);
+}
+
 static void on_finish(struct srv *s, struct choice *c, enum finish_reason f)
 {
     struct job *j = c->job;
     if (f == FINISH_ABORT) { /* not asked for: the engine failed this request */
         struct oai_error e;
         oai_fail(&e, 500, NULL, NULL, "the engine failed this request");
-        if (j->stream && j->req) {
-            char *t = oai_error_json(&e);
-            size_t n;
-            char *ev = sse_data(t, strlen(t), &n);
-            http_stream_write(j->req, ev, n);
-            free(ev);
-            free(t);
-            log_request(s, j->req, 500, j->prompt_tokens, 0, -1);
-            http_stream_end(j->req);
-        } else if (j->req) {
-            reply_error(s, j->req, &e);
-        }
-        j->req = NULL;
         c->done = true;
         j->n_done++;
-        for (int i = 0; i < j->n_choices; i++) /* the reply is over: stop its other choices */
-            if (!j->ch[i].final_seen) engine_abort(s->eng, (uint64_t)j->ch[i].eid);
+        job_fail(s, j, &e);
         return;
     }
     const char *piece;
@@ -528,7 +548,7 @@ static void on_wake(uv_async_t *a)
     int n;
     while ((n = engine_poll(s->eng, ev, 64)) > 0)
         for (int i = 0; i < n; i++) on_engine_event(s, &ev[i]);
-    if (s->shutting_down && !s->n_jobs) uv_stop(s->loop);
+    if (s->shutting_down && !s->n_jobs && !s->n_preps) uv_stop(s->loop);
 }
 
 static void engine_wake(void *arg) { uv_async_send(arg); }
@@ -542,13 +562,42 @@ static void on_client_gone(struct http_request *r, void *arg)
     for (int i = 0; i < j->n_choices; i++)
         if (!j->ch[i].final_seen) engine_abort(s->eng, (uint64_t)j->ch[i].eid);
     if (j->n_final == j->n_choices) job_free(s, j);
-    if (s->shutting_down && !s->n_jobs) uv_stop(s->loop);
+    if (s->shutting_down && !s->n_jobs && !s->n_preps) uv_stop(s->loop);
 }
 
 // ---------------------------------------------------------------------------
-// generation requests
+// generation and tokenize requests, prepared off the loop
+//
+// Parsing a body (up to 8 MiB of JSON), rendering the chat template and
+// tokenizing all grow with the input, so they run on libuv's worker threads
+// (prep_work) and the loop only takes the result (prep_done): /health,
+// /metrics and every stream go on while a long prompt is read. The worker
+// owns the request's body and reads only what never changes (the tokenizer,
+// the model's limits, engine_check's constants); jobs and counters are
+// touched on the loop alone.
 
-static int tokenize_prompt(struct srv *s, const struct oai_prompt *p, int32_t **ids)
+enum prep_kind { PREP_CHAT, PREP_COMPLETIONS, PREP_TOKENIZE, PREP_DETOKENIZE };
+
+struct prep {
+    uv_work_t work;
+    struct srv *s;
+    struct http_request *req;       /* NULL once the client left */
+    enum prep_kind kind;
+    char *body;                     /* taken over from req */
+    size_t body_len;
+    bool failed;                    /* e says why */
+    struct oai_error e;
+    char *reply;                    /* tokenize routes: the 200 body, encoded */
+    struct oai_request q;           /* generation: the request and its prompts */
+    int n_prompts, total_prompt;
+    int32_t **ids;
+    int *n_ids;
+    struct engine_request *er;
+};
+
+/* The ids of a prompt given as text or as ids (*ids malloc'd); -1 if the
+ * tokenizer fails. */
+static int tokenize_prompt(const tokenizer *tok, const struct oai_prompt *p, bool add_bos, int32_t **ids)
 {
     if (p->ids) {
         *ids = xmalloc((p->n_ids ? p->n_ids : 1) * sizeof(int32_t));
@@ -556,97 +605,201 @@ static int tokenize_prompt(struct srv *s, const struct oai_prompt *p, int32_t **
         return p->n_ids;
     }
     size_t len = strlen(p->text);
-    int cap = (int)len + 8;
-    *ids = xmalloc(cap * sizeof(int32_t));
-    return tok_encode(s->tok, p->text, len, tok_add_bos(s->tok), *ids, cap);
-}
-
-static void handle_generate(struct srv *s, struct http_request *r, bool chat)
-{
-    struct oai_request q;
-    struct oai_error e;
-    if (oai_parse(&q, chat, r->body, r->body_len, s->cfg->vocab_size, &e)) goto fail;
-    if (q.model && strcmp(q.model, s->model_name)) {
-        oai_fail(&e, 404, "model", "model_not_found", "The model `%s` does not exist.", q.model);
-        goto fail;
-    }
-    int n_prompts = chat ? 1 : q.n_prompts, n_choices = n_prompts * q.n;
-    if (s->live_choices + n_choices > s->o.ec.max_num_seqs + s->o.max_queue) {
-        oai_fail(&e, 503, NULL, NULL, "the server is overloaded: %d requests are in progress; retry later",
-                 s->live_choices);
-        goto fail;
-    }
-    int32_t **ids = xcalloc(n_prompts, sizeof(int32_t *));
-    int *n_ids = xcalloc(n_prompts, sizeof(int));
-    struct engine_request *er = xcalloc(n_prompts, sizeof(*er));
-    int total_prompt = 0, bad = -1;
-    for (int p = 0; p < n_prompts; p++) {
-        n_ids[p] = chat ? chat_render(s->style, q.msgs, q.n_msgs, s->tok, &ids[p]) : tokenize_prompt(s, &q.prompts[p], &ids[p]);
-        total_prompt += n_ids[p];
-        int want = n_ids[p] + (q.max_tokens > 0 ? q.max_tokens : 1);
-        if (bad < 0 && (n_ids[p] == 0 || want > s->max_len)) bad = p;
-    }
-    if (bad >= 0) {
-        if (n_ids[bad] == 0)
-            oai_fail(&e, 400, chat ? "messages" : "prompt", NULL, "the prompt is empty");
-        else if (q.max_tokens > 0)
-            oai_fail(&e, 400, chat ? "messages" : "prompt", "context_length_exceeded",
-                     "This model's maximum context length is %d tokens. However, you requested %d tokens (%d in the "
-                     "%s, %d in the completion). Please reduce the length of the %s or completion.",
-                     s->max_len, n_ids[bad] + q.max_tokens, n_ids[bad], chat ? "messages" : "prompt", q.max_tokens,
-                     chat ? "messages" : "prompt");
-        else
-            oai_fail(&e, 400, chat ? "messages" : "prompt", "context_length_exceeded",
-                     "This model's maximum context length is %d tokens. However, your %s resulted in %d tokens, "
-                     "leaving no room for the completion.", s->max_len, chat ? "messages" : "prompt", n_ids[bad]);
-        goto reject;
-    }
-
-    /* what the engine would refuse is a 400 before anything is submitted; without
-     * max_tokens a choice may run to the end of the context or of the KV pool */
-    int32_t eos = tok_eos_id(s->tok);
-    int64_t room = engine_pool_tokens(s->eng) < s->max_len ? engine_pool_tokens(s->eng) : s->max_len;
-    for (int p = 0; p < n_prompts; p++) {
-        er[p] = (struct engine_request){.prompt = ids[p], .n_prompt = n_ids[p], .sampling = q.sp,
-                                        .max_tokens = q.max_tokens > 0 ? q.max_tokens : (int)(room - n_ids[p]),
-                                        .stop_ids = &eos, .n_stop_ids = eos >= 0 && !q.ignore_eos,
-                                        .ignore_eos = q.ignore_eos, .logprobs = q.logprobs,
-                                        .bias_ids = q.bias_ids, .bias = q.bias, .n_bias = q.n_bias};
-        if (er[p].max_tokens < 1 || engine_check(s->eng, &er[p])) {
-            if (er[p].max_tokens < 1)
-                oai_fail(&e, 400, chat ? "messages" : "prompt", "context_length_exceeded",
-                         "the prompt has %d tokens; the KV cache holds %lld in all", n_ids[p], (long long)room);
-            else
-                oai_fail(&e, 400, NULL, NULL, "%s", err_msg());
-            goto reject;
+    int cap = (int)len + 8, n = -1;
+    for (int attempt = 0; attempt < 2 && n < 0; attempt++) {
+        *ids = xmalloc(cap * sizeof(int32_t));
+        n = tok_encode(tok, p->text, len, add_bos, *ids, cap);
+        if (n < 0) {
+            free(*ids);
+            *ids = NULL;
+            cap = -n;
         }
     }
+    return n < 0 ? -1 : n;
+}
 
+/* The context-length error for prompt p of n ids, as OpenAI words it. */
+static int context_error(struct prep *p, int n)
+{
+    const char *what = p->kind == PREP_CHAT ? "messages" : "prompt";
+    int max_len = p->s->max_len, max_tokens = p->q.max_tokens;
+    if (n == 0) return oai_fail(&p->e, 400, what, NULL, "the prompt is empty");
+    if (max_tokens > 0)
+        return oai_fail(&p->e, 400, what, "context_length_exceeded",
+                        "This model's maximum context length is %d tokens. However, you requested %d tokens (%d in "
+                        "the %s, %d in the completion). Please reduce the length of the %s or completion.",
+                        max_len, n + max_tokens, n, what, max_tokens, what);
+    return oai_fail(&p->e, 400, what, "context_length_exceeded",
+                    "This model's maximum context length is %d tokens. However, your %s resulted in %d tokens, "
+                    "leaving no room for the completion.", max_len, what, n);
+}
+
+/* Parses, tokenizes and checks a generation request into p->er; -1 with
+ * p->e filled. What the engine would refuse is a 400 before anything is
+ * submitted; without max_tokens a choice may run to the end of the context
+ * or of the KV pool. */
+static int prep_generate(struct prep *p)
+{
+    struct srv *s = p->s;
+    struct oai_request *q = &p->q;
+    bool chat = p->kind == PREP_CHAT;
+    if (oai_parse(q, chat, p->body, p->body_len, s->cfg->vocab_size, &p->e)) return -1;
+    if (q->model && strcmp(q->model, s->model_name))
+        return oai_fail(&p->e, 404, "model", "model_not_found", "The model `%s` does not exist.", q->model);
+    p->n_prompts = chat ? 1 : q->n_prompts;
+    p->ids = xcalloc(p->n_prompts, sizeof(int32_t *));
+    p->n_ids = xcalloc(p->n_prompts, sizeof(int));
+    p->er = xcalloc(p->n_prompts, sizeof(*p->er));
+    for (int i = 0; i < p->n_prompts; i++) {
+        int n = chat ? chat_render(s->style, q->msgs, q->n_msgs, s->tok, &p->ids[i])
+                     : tokenize_prompt(s->tok, &q->prompts[i], tok_add_bos(s->tok), &p->ids[i]);
+        if (n < 0) return oai_fail(&p->e, 400, chat ? "messages" : "prompt", NULL, "the prompt cannot be tokenized");
+        p->n_ids[i] = n;
+        p->total_prompt += n;
+        if (n == 0 || n + (q->max_tokens > 0 ? q->max_tokens : 1) > s->max_len) return context_error(p, n);
+    }
+    int64_t room = engine_pool_tokens(s->eng) < s->max_len ? engine_pool_tokens(s->eng) : s->max_len;
+    for (int i = 0; i < p->n_prompts; i++) {
+        p->er[i] = (struct engine_request){.prompt = p->ids[i], .n_prompt = p->n_ids[i], .sampling = q->sp,
+                                           .max_tokens = q->max_tokens > 0 ? q->max_tokens : (int)(room - p->n_ids[i]),
+                                           .stop_ids = &s->eos, .n_stop_ids = s->eos >= 0 && !q->ignore_eos,
+                                           .ignore_eos = q->ignore_eos, .logprobs = q->logprobs,
+                                           .bias_ids = q->bias_ids, .bias = q->bias, .n_bias = q->n_bias};
+        if (p->er[i].max_tokens < 1)
+            return oai_fail(&p->e, 400, chat ? "messages" : "prompt", "context_length_exceeded",
+                            "the prompt has %d tokens; the KV cache holds %lld in all", p->n_ids[i], (long long)room);
+        if (engine_check(s->eng, &p->er[i])) return oai_fail(&p->e, 400, NULL, NULL, "%s", err_msg());
+    }
+    return 0;
+}
+
+/* The compact text of j (consumed), or NULL when j is NULL or cannot be encoded. */
+static char *dump(json_t *j)
+{
+    char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return t;
+}
+
+/* /detokenize: ids -> text. */
+static int prep_detokenize(struct prep *p, json_t *root)
+{
+    struct srv *s = p->s;
+    json_t *t = json_object_get(root, "tokens"), *v;
+    size_t n = json_array_size(t), i;
+    int32_t *ids = xmalloc((n ? n : 1) * sizeof(int32_t));
+    bool ok = json_is_array(t);
+    json_array_foreach(t, i, v) {
+        ok = ok && json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < s->cfg->vocab_size;
+        ids[i] = ok ? (int32_t)json_integer_value(v) : 0;
+    }
+    if (!ok) {
+        free(ids);
+        return oai_fail(&p->e, 400, "tokens", NULL, "'tokens' must be a list of token ids in [0, %d)",
+                        s->cfg->vocab_size);
+    }
+    long need = tok_decode(s->tok, ids, (int)n, NULL, 0);
+    size_t cap = need < 0 ? (size_t)-need : (size_t)need;
+    char *text = xmalloc(cap + 1);
+    long len = tok_decode(s->tok, ids, (int)n, text, cap + 1);
+    p->reply = dump(json_pack("{s:o}", "prompt", jstr(text, len > 0 ? (size_t)len : 0)));
+    free(ids);
+    free(text);
+    return p->reply ? 0 : oai_fail(&p->e, 500, NULL, NULL, "the reply could not be encoded");
+}
+
+/* /tokenize: {"prompt": text} or {"messages": [...]} -> ids. */
+static int prep_tokenize(struct prep *p, json_t *root)
+{
+    struct srv *s = p->s;
+    int32_t *ids = NULL;
+    int n;
+    json_t *prompt = json_object_get(root, "prompt");
+    if (json_is_string(prompt)) {
+        struct oai_prompt op = {.text = (char *)json_string_value(prompt)};
+        bool add_bos = !json_is_false(json_object_get(root, "add_special_tokens")) && tok_add_bos(s->tok);
+        n = tokenize_prompt(s->tok, &op, add_bos, &ids);
+        if (n < 0) return oai_fail(&p->e, 400, "prompt", NULL, "the prompt cannot be tokenized");
+    } else if (json_object_get(root, "messages")) {
+        if (oai_parse(&p->q, true, p->body, p->body_len, s->cfg->vocab_size, &p->e)) return -1;
+        n = chat_render(s->style, p->q.msgs, p->q.n_msgs, s->tok, &ids);
+        if (n < 0) return oai_fail(&p->e, 400, "messages", NULL, "the prompt cannot be tokenized");
+    } else {
+        return oai_fail(&p->e, 400, "prompt", NULL, "give 'prompt' (a string) or 'messages'");
+    }
+    json_t *tokens = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(tokens, json_integer(ids[i]));
+    free(ids);
+    p->reply = dump(json_pack("{s:o, s:i, s:i}", "tokens", tokens, "count", n, "max_model_len", s->max_len));
+    return p->reply ? 0 : oai_fail(&p->e, 500, NULL, NULL, "the reply could not be encoded");
+}
+
+/* On a libuv worker thread. */
+static void prep_work(uv_work_t *w)
+{
+    struct prep *p = w->data;
+    if (p->kind == PREP_CHAT || p->kind == PREP_COMPLETIONS) {
+        p->failed = prep_generate(p) != 0;
+        return;
+    }
+    json_error_t je;
+    json_t *root = json_loadb(p->body, p->body_len, 0, &je);
+    if (!json_is_object(root)) p->failed = oai_fail(&p->e, 400, NULL, NULL, "the body must be a JSON object");
+    else p->failed = (p->kind == PREP_DETOKENIZE ? prep_detokenize(p, root) : prep_tokenize(p, root)) != 0;
+    json_decref(root);
+}
+
+static void prep_free(struct prep *p)
+{
+    for (int i = 0; p->ids && i < p->n_prompts; i++) free(p->ids[i]);
+    free(p->ids);
+    free(p->n_ids);
+    free(p->er);
+    oai_request_free(&p->q);
+    free(p->reply);
+    free(p->body);
+    free(p);
+}
+
+static void prep_abandon(struct http_request *r, void *arg)
+{
+    struct prep *p = arg;
+    log_request(p->s, r, 499, -1, -1, -1);
+    p->req = NULL; /* the work goes on; prep_done drops its result */
+}
+
+/* A prepared generation request becomes a job: one engine submission per
+ * prompt x n. */
+static void start_job(struct srv *s, struct http_request *r, struct prep *p)
+{
+    struct oai_request *q = &p->q;
+    bool chat = p->kind == PREP_CHAT;
+    int n_choices = p->n_prompts * q->n;
     struct job *j = xcalloc(1, sizeof(*j));
     j->s = s;
     j->req = r;
     j->chat = chat;
-    j->stream = q.stream;
-    j->include_usage = q.include_usage;
-    j->logprobs = q.logprobs;
+    j->stream = q->stream;
+    j->include_usage = q->include_usage;
+    j->logprobs = q->logprobs;
     j->created = (long)time(NULL);
     j->t_start = r->t_start;
-    j->prompt_tokens = total_prompt;
+    j->prompt_tokens = p->total_prompt;
     snprintf(j->id, sizeof(j->id), "%s-%llx%06x", chat ? "chatcmpl" : "cmpl", (unsigned long long)uv_hrtime(),
              (unsigned)rand() & 0xffffff);
     j->n_choices = n_choices;
     j->ch = xcalloc(n_choices, sizeof(*j->ch));
-    for (int p = 0; p < n_prompts; p++)
-        for (int k = 0; k < q.n; k++) {
-            struct choice *c = &j->ch[p * q.n + k];
+    for (int i = 0; i < p->n_prompts; i++)
+        for (int k = 0; k < q->n; k++) {
+            struct choice *c = &j->ch[i * q->n + k];
             c->job = j;
-            c->index = p * q.n + k;
-            detok_init(&c->dt, s->tok, ids[p], n_ids[p]);
-            stop_init(&c->sm, q.stop, q.n_stop);
-            struct engine_request one = er[p];
-            if (q.sp.has_seed) one.sampling.seed = q.sp.seed + (uint64_t)k;
+            c->index = i * q->n + k;
+            detok_init(&c->dt, s->tok, p->ids[i], p->n_ids[i]);
+            stop_init(&c->sm, q->stop, q->n_stop);
+            struct engine_request one = p->er[i];
+            if (q->sp.has_seed) one.sampling.seed = q->sp.seed + (uint64_t)k;
             c->eid = engine_submit(s->eng, &one);
-            if (c->eid < 0) { /* checked above: cannot happen, but must not hang the reply */
+            if (c->eid < 0) { /* checked before: cannot happen, but must not hang the reply */
                 c->final_seen = c->done = true;
                 c->finish = "length";
                 j->n_final++;
@@ -655,12 +808,7 @@ static void handle_generate(struct srv *s, struct http_request *r, bool chat)
                 s->live_choices++;
             }
         }
-    s->m.prompt_tokens += (uint64_t)total_prompt;
-    for (int p = 0; p < n_prompts; p++) free(ids[p]);
-    free(ids);
-    free(n_ids);
-    free(er);
-    oai_request_free(&q);
+    s->m.prompt_tokens += (uint64_t)p->total_prompt;
     if (s->n_jobs == s->cap_jobs) {
         s->cap_jobs = s->cap_jobs ? 2 * s->cap_jobs : 64;
         s->jobs = xrealloc(s->jobs, s->cap_jobs * sizeof(*s->jobs));
@@ -675,97 +823,58 @@ static void handle_generate(struct srv *s, struct http_request *r, bool chat)
     }
     if (j->n_done == j->n_choices) job_reply(s, j);
     if (j->replied && j->n_final == j->n_choices) job_free(s, j);
-    return;
-reject:
-    for (int p = 0; p < n_prompts; p++) free(ids[p]);
-    free(ids);
-    free(n_ids);
-    free(er);
-fail:
-    oai_request_free(&q);
-    reply_error(s, r, &e);
+}
+
+/* Back on the loop. */
+static void prep_done(uv_work_t *w, int status)
+{
+    struct prep *p = w->data;
+    struct srv *s = p->s;
+    struct http_request *r = p->req;
+    s->n_preps--;
+    if (r) {
+        r->on_abort = NULL;
+        bool generate = p->kind == PREP_CHAT || p->kind == PREP_COMPLETIONS;
+        int n_choices = generate && !p->failed ? p->n_prompts * p->q.n : 0;
+        if (status < 0) p->failed = oai_fail(&p->e, 500, NULL, NULL, "the request could not be prepared");
+        else if (s->shutting_down) p->failed = oai_fail(&p->e, 503, NULL, NULL, "the server is shutting down");
+        else if (n_choices && s->live_choices + n_choices > s->o.ec.max_num_seqs + s->o.max_queue)
+            p->failed = oai_fail(&p->e, 503, NULL, NULL,
+                                 "the server is overloaded: %d requests are in progress; retry later",
+                                 s->live_choices);
+        if (p->failed) reply_error(s, r, &p->e);
+        else if (generate) start_job(s, r, p);
+        else {
+            char cors[512];
+            cors_headers(s, r, cors, sizeof(cors));
+            log_request(s, r, 200, -1, -1, -1);
+            http_respond(r, 200, "application/json", cors, p->reply, strlen(p->reply));
+        }
+    }
+    prep_free(p);
+    if (s->shutting_down && !s->n_jobs && !s->n_preps) uv_stop(s->loop);
+}
+
+/* Hands r's body to a worker thread; the reply comes from prep_done. */
+static void prepare(struct srv *s, struct http_request *r, enum prep_kind kind)
+{
+    struct prep *p = xcalloc(1, sizeof(*p));
+    p->s = s;
+    p->req = r;
+    p->kind = kind;
+    p->body = r->body;
+    p->body_len = r->body_len;
+    r->body = NULL;
+    r->body_len = r->body_cap = 0;
+    p->work.data = p;
+    r->on_abort = prep_abandon;
+    r->abort_arg = p;
+    s->n_preps++;
+    if (uv_queue_work(s->loop, &p->work, prep_work, prep_done)) prep_done(&p->work, UV_ECANCELED);
 }
 
 // ---------------------------------------------------------------------------
-// other routes
-
-static void handle_tokenize(struct srv *s, struct http_request *r, bool detokenize)
-{
-    struct oai_error e;
-    json_error_t je;
-    json_t *root = json_loadb(r->body, r->body_len, 0, &je);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        oai_fail(&e, 400, NULL, NULL, "the body must be a JSON object");
-        reply_error(s, r, &e);
-        return;
-    }
-    if (detokenize) {
-        json_t *t = json_object_get(root, "tokens");
-        size_t n = json_array_size(t), i;
-        int32_t *ids = xmalloc((n ? n : 1) * sizeof(int32_t));
-        json_t *v;
-        bool ok = json_is_array(t);
-        json_array_foreach(t, i, v) {
-            ok = ok && json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < s->cfg->vocab_size;
-            ids[i] = ok ? (int32_t)json_integer_value(v) : 0;
-        }
-        if (!ok) {
-            free(ids);
-            json_decref(root);
-            oai_fail(&e, 400, "tokens", NULL, "'tokens' must be a list of token ids in [0, %d)", s->cfg->vocab_size);
-            reply_error(s, r, &e);
-            return;
-        }
-        long need = tok_decode(s->tok, ids, (int)n, NULL, 0);
-        size_t cap = need < 0 ? (size_t)-need : (size_t)need;
-        char *text = xmalloc(cap + 1);
-        long len = tok_decode(s->tok, ids, (int)n, text, cap + 1);
-        free(ids);
-        json_decref(root);
-        reply_json(s, r, 200, json_pack("{s:o}", "prompt", jstr(text, len > 0 ? (size_t)len : 0)), -1, -1, -1);
-        free(text);
-        return;
-    }
-    int32_t *ids = NULL;
-    int n = 0;
-    json_t *p = json_object_get(root, "prompt");
-    if (json_is_string(p)) {
-        struct oai_prompt op = {.text = (char *)json_string_value(p)};
-        json_t *asp = json_object_get(root, "add_special_tokens");
-        if (json_is_false(asp)) {
-            size_t len = strlen(op.text);
-            ids = xmalloc((len + 8) * sizeof(int32_t));
-            n = tok_encode(s->tok, op.text, len, false, ids, (int)len + 8);
-        } else {
-            n = tokenize_prompt(s, &op, &ids);
-        }
-    } else if (json_object_get(root, "messages")) {
-        struct oai_request q;
-        char *body = json_dumps(root, JSON_COMPACT);
-        int rc = oai_parse(&q, true, body, strlen(body), s->cfg->vocab_size, &e);
-        free(body);
-        if (rc) {
-            oai_request_free(&q);
-            json_decref(root);
-            reply_error(s, r, &e);
-            return;
-        }
-        n = chat_render(s->style, q.msgs, q.n_msgs, s->tok, &ids);
-        oai_request_free(&q);
-    } else {
-        json_decref(root);
-        oai_fail(&e, 400, "prompt", NULL, "give 'prompt' (a string) or 'messages'");
-        reply_error(s, r, &e);
-        return;
-    }
-    json_t *tokens = json_array();
-    for (int i = 0; i < n; i++) json_array_append_new(tokens, json_integer(ids[i]));
-    free(ids);
-    json_decref(root);
-    reply_json(s, r, 200, json_pack("{s:o, s:i, s:i}", "tokens", tokens, "count", n, "max_model_len", s->max_len), -1,
-               -1, -1);
-}
+// metrics
 
 static void put_hist(char **buf, size_t *len, size_t *cap, const char *name, const char *help, const struct hist *h);
 
@@ -845,11 +954,18 @@ static void handle_metrics(struct srv *s, struct http_request *r)
     free(b);
 }
 
+/* Authorization: Bearer KEY (the scheme in any case, RFC 9110), the key
+ * compared in time that does not depend on where it differs. */
 static bool authorized(struct srv *s, const struct http_request *r)
 {
     if (!s->o.api_key) return true;
     const char *a = http_header(r, "authorization");
-    return a && !strncmp(a, "Bearer ", 7) && !strcmp(a + 7, s->o.api_key);
+    if (!a || strncasecmp(a, "Bearer ", 7)) return false;
+    const char *given = a + 7, *key = s->o.api_key;
+    size_t n = strlen(given), k = strlen(key);
+    unsigned char diff = n != k;
+    for (size_t i = 0; i < k; i++) diff |= (unsigned char)key[i] ^ (unsigned char)given[i < n ? i : 0];
+    return n && !diff;
 }
 
 static void handle(struct http_request *r, void *arg)
@@ -857,19 +973,20 @@ static void handle(struct http_request *r, void *arg)
     struct srv *s = arg;
     struct oai_error e;
     const char *path = r->path;
-    bool get = !strcmp(r->method, "GET"), post = !strcmp(r->method, "POST");
+    /* HEAD is GET without the body (http_respond leaves it out) */
+    bool get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD"), post = !strcmp(r->method, "POST");
     if (!strcmp(r->method, "OPTIONS")) { /* CORS preflight */
         char cors[512], extra[1024];
         cors_headers(s, r, cors, sizeof(cors));
         const char *want = http_header(r, "access-control-request-headers");
         if (cors[0])
             snprintf(extra, sizeof(extra),
-                     "%sAccess-Control-Allow-Methods: GET, POST, OPTIONS\r\nAccess-Control-Allow-Headers: %s\r\n"
+                     "%sAccess-Control-Allow-Methods: GET, HEAD, POST, OPTIONS\r\nAccess-Control-Allow-Headers: %s\r\n"
                      "Access-Control-Max-Age: 600\r\n", cors,
                      want && !strpbrk(want, "\r\n") && strlen(want) < 256 ? want
                                                                            : "Authorization, Content-Type, X-Request-Id");
         else
-            snprintf(extra, sizeof(extra), "Allow: GET, POST, OPTIONS\r\n");
+            snprintf(extra, sizeof(extra), "Allow: GET, HEAD, POST, OPTIONS\r\n");
         log_request(s, r, 204, -1, -1, -1);
         http_respond(r, 204, NULL, extra, "", 0);
         return;
@@ -896,8 +1013,8 @@ static void handle(struct http_request *r, void *arg)
     if (route == 0) {
         bool ready = atomic_load(&s->ready) && !s->shutting_down;
         log_request(s, r, ready ? 200 : 503, -1, -1, -1);
-        http_respond(r, ready ? 200 : 503, "application/json", NULL, ready ? "{}" : "{\"status\": \"loading\"}",
-                     ready ? 2 : 21);
+        http_respond(r, ready ? 200 : 503, "application/json", ready ? NULL : "Retry-After: 1\r\n",
+                     ready ? "{}" : "{\"status\": \"loading\"}", ready ? 2 : 21);
         return;
     }
     if (!authorized(s, r)) {
@@ -922,10 +1039,10 @@ static void handle(struct http_request *r, void *arg)
                              "max_model_len", s->max_len),
                    -1, -1, -1);
         return;
-    case 3: handle_generate(s, r, true); return;
-    case 4: handle_generate(s, r, false); return;
-    case 5: handle_tokenize(s, r, false); return;
-    case 6: handle_tokenize(s, r, true); return;
+    case 3: prepare(s, r, PREP_CHAT); return;
+    case 4: prepare(s, r, PREP_COMPLETIONS); return;
+    case 5: prepare(s, r, PREP_TOKENIZE); return;
+    case 6: prepare(s, r, PREP_DETOKENIZE); return;
     }
 }
 
@@ -948,22 +1065,39 @@ static void load_main(void *arg)
             snprintf(s->load_err, sizeof(s->load_err), "%s", err_msg());
             s->b->ops->destroy(s->b);
             s->b = NULL;
+        } else if (tok_vocab_size(s->tok) > engine_model_config(s->eng)->vocab_size) {
+            snprintf(s->load_err, sizeof(s->load_err), "%s/tokenizer.model: %d pieces but the model has vocab_size %d",
+                     s->o.model_dir, tok_vocab_size(s->tok), engine_model_config(s->eng)->vocab_size);
         }
     }
     uv_async_send(&s->loaded);
 }
 
+/* A whole text file, or a pipe (no size known up front), at most 1 MiB;
+ * NULL with err_msg() set. */
 static char *read_text(const char *path)
 {
+    enum { MAX = 1 << 20 };
     FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *t = xmalloc(n + 1);
-    size_t got = fread(t, 1, n, f);
-    t[got] = '\0';
+    if (!f) {
+        err_set(ERR_IO, "%s: cannot be read", path);
+        return NULL;
+    }
+    size_t len = 0, cap = 4096;
+    char *t = xmalloc(cap + 1);
+    for (size_t got; (got = fread(t + len, 1, cap - len, f)) > 0;) {
+        len += got;
+        if (len == cap && cap < MAX) t = xrealloc(t, (cap *= 2) + 1);
+        else if (len == cap) break;
+    }
+    bool bad = ferror(f) || len == MAX || memchr(t, '\0', len);
     fclose(f);
+    t[len] = '\0';
+    if (bad) {
+        err_set(ERR_IO, "%s: not a text file of at most %d bytes", path, MAX);
+        free(t);
+        return NULL;
+    }
     return t;
 }
 
@@ -980,10 +1114,16 @@ static void on_loaded(uv_async_t *a)
     }
     s->cfg = engine_model_config(s->eng);
     s->max_len = engine_max_model_len(s->eng);
+    s->eos = tok_eos_id(s->tok);
     /* the chat template: --chat-template FILE, else tokenizer_config.json's */
     char *tmpl = NULL;
     if (s->o.chat_template_file) {
-        tmpl = read_text(s->o.chat_template_file);
+        if (!(tmpl = read_text(s->o.chat_template_file))) {
+            fprintf(stderr, "tessera: --chat-template %s\n", err_msg());
+            s->exit_code = EXIT_USAGE;
+            uv_stop(s->loop);
+            return;
+        }
     } else {
         char path[4096];
         snprintf(path, sizeof(path), "%s/tokenizer_config.json", s->o.model_dir);
@@ -996,16 +1136,31 @@ static void on_loaded(uv_async_t *a)
     s->style = chat_style_detect(tmpl);
     free(tmpl);
     engine_set_wake(s->eng, engine_wake, &s->wake);
-    engine_start(s->eng);
+    if (engine_start(s->eng)) {
+        fprintf(stderr, "tessera: %s\n", err_msg());
+        s->exit_code = EXIT_RUNTIME;
+        uv_stop(s->loop);
+        return;
+    }
     atomic_store(&s->ready, true);
     fprintf(stderr, "tessera: ready: model \"%s\", context %d, chat format %s; point an OpenAI client at "
             "http://%s:%ld/v1\n", s->model_name, s->max_len, chat_style_name(s->style), s->o.host, s->o.port);
 }
 
+/* The shutdown deadline: every reply still open ends properly (a stream with
+ * an error event and [DONE], a whole reply with a 503), the engine drops
+ * their sequences, and the loop stops (the replies drain as the connections
+ * close: http_server_close). */
 static void on_shutdown_timer(uv_timer_t *t)
 {
     struct srv *s = t->data;
-    fprintf(stderr, "tessera: shutdown timeout: aborting %d requests\n", s->n_jobs);
+    fprintf(stderr, "tessera: shutdown timeout: ending %d requests\n", s->n_jobs);
+    struct oai_error e;
+    oai_fail(&e, 503, NULL, NULL, "the server is shutting down; the reply was cut at the shutdown timeout");
+    for (int i = 0; i < s->n_jobs; i++) {
+        struct job *j = s->jobs[i];
+        if (j->req) job_fail(s, j, &e);
+    }
     uv_stop(s->loop);
 }
 
@@ -1017,11 +1172,33 @@ static void on_signal(uv_signal_t *h, int sig)
     fprintf(stderr, "tessera: %s: no new connections; finishing %d requests\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
             s->n_jobs);
     http_server_stop_listening(s->http);
-    if (!s->n_jobs || !atomic_load(&s->ready)) {
+    if ((!s->n_jobs && !s->n_preps) || !atomic_load(&s->ready)) {
         uv_stop(s->loop);
         return;
     }
     uv_timer_start(&s->shutdown_timer, on_shutdown_timer, (uint64_t)(s->o.shutdown_timeout * 1000), 0);
+}
+
+/* Connections need a descriptor each: the open-files limit is raised to its
+ * hard maximum (as nginx and others do) and the connection cap kept 64 below
+ * it, for the model's files, the engine and the listener (said on stderr
+ * unless it is the default that gives way). */
+static int max_connections(long want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return (int)want;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    long room = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1 << 22) ? 1 << 22 : (long)rl.rlim_cur - 64;
+    if (room < want) {
+        if (want != 4096) fprintf(stderr, "tessera: --max-connections %ld is over what the open-files limit (%ld) allows: using %ld\n",
+                want, (long)rl.rlim_cur, room < 1 ? 1 : room);
+        want = room < 1 ? 1 : room;
+    }
+    return (int)want;
 }
 
 static void help(FILE *f)
@@ -1042,7 +1219,10 @@ static void help(FILE *f)
             "  --allowed-origins LIST     CORS: comma-separated origins, or * (default: none)\n"
             "  --max-queue N              requests waiting beyond max-num-seqs before 503 (default 1024)\n"
             "  --shutdown-timeout S       on SIGTERM/SIGINT, seconds to let requests finish (default 30)\n"
+            "  --max-connections N        connections open at once; more get 503 (default 4096, at\n"
+            "                             most what the open-files limit allows)\n"
             "  --header-timeout S         seconds for a request's headers to arrive (default 10)\n"
+            "  --body-timeout S           seconds for a request's whole body to arrive (default 30)\n"
             "  --idle-timeout S           seconds a keep-alive connection may idle (default 60)\n"
             "\n%s\n%s",
             CLI_ENGINE_HELP, CLI_BACKEND_HELP);
@@ -1075,8 +1255,12 @@ static int parse(int argc, char **argv, struct serve_opts *o)
             if (!cli_int("--max-queue", v, 0, 1 << 20, &o->max_queue)) return -1;
         } else if (cli_opt(argc, argv, &i, "--shutdown-timeout", &v)) {
             if (!cli_float("--shutdown-timeout", v, 0, 86400, &o->shutdown_timeout)) return -1;
+        } else if (cli_opt(argc, argv, &i, "--max-connections", &v)) {
+            if (!cli_int("--max-connections", v, 1, 1 << 20, &o->max_connections)) return -1;
         } else if (cli_opt(argc, argv, &i, "--header-timeout", &v)) {
             if (!cli_float("--header-timeout", v, 0.01, 3600, &o->header_timeout)) return -1;
+        } else if (cli_opt(argc, argv, &i, "--body-timeout", &v)) {
+            if (!cli_float("--body-timeout", v, 0.01, 3600, &o->body_timeout)) return -1;
         } else if (cli_opt(argc, argv, &i, "--idle-timeout", &v)) {
             if (!cli_float("--idle-timeout", v, 0.01, 86400, &o->idle_timeout)) return -1;
         } else if (a[0] == '-' && a[1]) {
@@ -1099,8 +1283,8 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 int cmd_serve(int argc, char **argv)
 {
     struct srv *s = xcalloc(1, sizeof(*s));
-    s->o = (struct serve_opts){.host = "127.0.0.1", .port = 8000, .max_queue = 1024, .shutdown_timeout = 30,
-                               .header_timeout = 10, .idle_timeout = 60};
+    s->o = (struct serve_opts){.host = "127.0.0.1", .port = 8000, .max_queue = 1024, .max_connections = 4096,
+                               .shutdown_timeout = 30, .header_timeout = 10, .body_timeout = 30, .idle_timeout = 60};
     s->o.ec = engine_config_default();
     s->o.bk = cli_backend_default();
     if (parse(argc, argv, &s->o)) {
@@ -1129,21 +1313,29 @@ int cmd_serve(int argc, char **argv)
 
     struct http_limits lim = http_limits_default();
     lim.header_timeout_ms = (int)(s->o.header_timeout * 1000);
+    lim.body_timeout_ms = (int)(s->o.body_timeout * 1000);
     lim.idle_timeout_ms = (int)(s->o.idle_timeout * 1000);
+    lim.max_connections = max_connections(s->o.max_connections);
     const char *err;
     if (http_server_start(&s->http, s->loop, s->o.host, (int)s->o.port, &lim, handle, s, &err)) {
         fprintf(stderr, "tessera: cannot listen on %s:%ld: %s\n", s->o.host, s->o.port, err);
         return EXIT_RUNTIME;
     }
     fprintf(stderr, "tessera: listening on http://%s:%ld; loading %s\n", s->o.host, s->o.port, s->o.model_dir);
-    uv_thread_create(&s->load_thread, load_main, s);
-    uv_run(s->loop, UV_RUN_DEFAULT);
+    if (uv_thread_create(&s->load_thread, load_main, s)) {
+        fprintf(stderr, "tessera: cannot start the loading thread\n");
+        s->exit_code = EXIT_RUNTIME;
+        s->load_joined = true;
+    } else {
+        uv_run(s->loop, UV_RUN_DEFAULT);
+    }
 
     /* stopped: close the connections (aborting what is left), then the engine, then the handles */
     if (!s->load_joined) uv_thread_join(&s->load_thread);
     if (s->eng) engine_set_wake(s->eng, NULL, NULL);
     http_server_close(s->http);
     uv_run(s->loop, UV_RUN_NOWAIT);
+    while (s->n_preps) uv_run(s->loop, UV_RUN_ONCE); /* worker threads read the engine */
     if (s->eng) engine_destroy(s->eng);
     s->eng = NULL;
     uv_close((uv_handle_t *)&s->wake, NULL);

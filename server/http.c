@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../engine/err.h"
 
@@ -31,7 +32,10 @@ struct http_conn {
     char *hname, *hvalue;        /* header being parsed */
     size_t hname_len, hvalue_len;
     size_t header_bytes;
-    int limit_status;            /* 413 or 431 once a limit tripped */
+    int limit_status;            /* 400, 413, 431 or 503 once a check failed */
+    bool in_body;                /* headers complete, body not yet: the body deadline runs */
+    bool reject;                 /* over max_connections: answered 503 at its headers */
+    bool lingering;              /* reply sent, write side shut: waiting for the client's EOF */
     char *pending;               /* received bytes not parsed yet */
     size_t pending_len, pending_cap;
     bool paused, in_pump, keep_alive, close_after_write, closing;
@@ -44,8 +48,8 @@ struct http_conn {
 struct http_limits http_limits_default(void)
 {
     return (struct http_limits){.max_header_bytes = 16 * 1024, .max_body_bytes = 8 * 1024 * 1024,
-                                .header_timeout_ms = 10000, .idle_timeout_ms = 60000,
-                                .max_write_buffer = 8 * 1024 * 1024};
+                                .header_timeout_ms = 10000, .body_timeout_ms = 30000, .idle_timeout_ms = 60000,
+                                .max_write_buffer = 8 * 1024 * 1024, .max_connections = 4096};
 }
 
 const char *http_status_text(int s)
@@ -138,6 +142,30 @@ static void conn_close(http_conn *c)
 
 static void arm_timer(http_conn *c, int ms);
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    free(req);
+}
+
+/* Ends a connection whose last reply is queued or written: the write side is
+ * shut (FIN once the reply is out) and what the client still sends is read
+ * and dropped until its EOF, or for 2 s. Closing at once would make the
+ * kernel answer unread request bytes with a reset, which can destroy the
+ * reply before the client reads it. */
+static void conn_linger(http_conn *c)
+{
+    if (c->closing || c->lingering) return;
+    c->lingering = true;
+    uv_shutdown_t *req = xmalloc(sizeof(*req));
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown)) {
+        free(req);
+        conn_close(c);
+        return;
+    }
+    if (!c->active) arm_timer(c, 2000);
+}
+
 struct write_req {
     uv_write_t w;
     http_conn *c;
@@ -151,7 +179,8 @@ static void on_write(uv_write_t *w, int status)
     http_conn *c = wr->c;
     c->write_queued -= wr->len;
     free(wr);
-    if (status < 0 || (c->close_after_write && !c->write_queued)) conn_close(c);
+    if (status < 0) conn_close(c);
+    else if (c->close_after_write && !c->write_queued) conn_linger(c);
     else if (!c->write_queued && !c->active && !c->cur) arm_timer(c, c->srv->lim.idle_timeout_ms);
 }
 
@@ -175,10 +204,14 @@ static void write_raw(http_conn *c, const char *data, size_t len)
     if (backlog > c->srv->lim.max_write_buffer) conn_close(c);
 }
 
+static void error_reply(http_conn *c, int status, const char *msg);
+
 static void on_timeout(uv_timer_t *t)
 {
     http_conn *c = t->data;
-    if (!c->active) conn_close(c);
+    if (c->active) return;
+    if (c->in_body && !c->lingering) error_reply(c, 408, "the request body did not arrive in time");
+    else conn_close(c); /* headers that never end, an idle keep-alive, a lingering close */
 }
 
 static void arm_timer(http_conn *c, int ms)
@@ -205,7 +238,8 @@ static int on_message_begin(llhttp_t *p)
     c->cur = xcalloc(1, sizeof(*c->cur));
     c->cur->conn = c;
     c->header_bytes = 0;
-    arm_timer(c, c->srv->lim.header_timeout_ms);
+    c->in_body = false;
+    arm_timer(c, c->reject ? 1000 : c->srv->lim.header_timeout_ms);
     return 0;
 }
 
@@ -269,12 +303,21 @@ static int on_headers_complete(llhttp_t *p)
     if (ok) snprintf(r->request_id, sizeof(r->request_id), "%s", rid);
     else snprintf(r->request_id, sizeof(r->request_id), "req-%llx-%llx", (unsigned long long)uv_hrtime() & 0xffffffffull,
                   ++c->srv->next_id);
+    if (c->reject) {
+        c->limit_status = 503;
+        return -1;
+    }
+    if (p->http_major == 1 && p->http_minor >= 1 && !http_header(r, "host")) {
+        c->limit_status = 400;
+        return -1;
+    }
     if (p->flags & F_CONTENT_LENGTH && p->content_length > c->srv->lim.max_body_bytes) {
         c->limit_status = 413;
         return -1;
     }
     c->http10 = p->http_major == 1 && p->http_minor == 0;
-    arm_timer(c, c->srv->lim.idle_timeout_ms); /* the body: an inactivity timeout, renewed by each piece */
+    c->in_body = true;
+    arm_timer(c, c->srv->lim.body_timeout_ms); /* the whole body, however it trickles in */
     const char *expect = http_header(r, "expect");
     if (expect && !strcasecmp(expect, "100-continue")) write_raw(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     return 0;
@@ -288,7 +331,6 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
         c->limit_status = 413;
         return -1;
     }
-    arm_timer(c, c->srv->lim.idle_timeout_ms);
     append(&r->body, &r->body_len, &r->body_cap, at, n);
     return 0;
 }
@@ -297,25 +339,29 @@ static int on_message_complete(llhttp_t *p)
 {
     http_conn *c = conn_of(p);
     c->keep_alive = llhttp_should_keep_alive(p);
+    c->in_body = false;
     if (!c->cur->body) c->cur->body = xcalloc(1, 1);
     return HPE_PAUSED;
 }
 
 static llhttp_settings_t parser_settings;
 
+/* A reply the connection ends with, before any handler saw the request; msg
+ * is one of ours (plain ASCII, no quotes). */
 static void error_reply(http_conn *c, int status, const char *msg)
 {
     char body[512], head[256];
     int bn = snprintf(body, sizeof(body),
-                      "{\"error\": {\"message\": \"%s\", \"type\": \"invalid_request_error\", \"param\": null, "
-                      "\"code\": null}}", msg);
+                      "{\"error\": {\"message\": \"%s\", \"type\": \"%s\", \"param\": null, "
+                      "\"code\": null}}", msg, status >= 500 ? "server_error" : "invalid_request_error");
     int hn = snprintf(head, sizeof(head),
-                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                      "Connection: close\r\n\r\n", status, http_status_text(status), bn);
+                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s"
+                      "Connection: close\r\n\r\n", status, http_status_text(status), bn,
+                      status == 503 ? "Retry-After: 1\r\n" : "");
     write_raw(c, head, hn);
     write_raw(c, body, bn);
     c->close_after_write = true;
-    if (!c->write_queued) conn_close(c);
+    if (!c->write_queued) conn_linger(c);
 }
 
 static void execute(http_conn *c, const char *buf, size_t len)
@@ -334,6 +380,8 @@ static void execute(http_conn *c, const char *buf, size_t len)
     }
     if (c->limit_status == 431) error_reply(c, 431, "request headers too large");
     else if (c->limit_status == 413) error_reply(c, 413, "request body too large");
+    else if (c->limit_status == 503) error_reply(c, 503, "too many connections; retry later");
+    else if (c->limit_status == 400) error_reply(c, 400, "an HTTP/1.1 request needs a Host header");
     else error_reply(c, 400, "malformed HTTP request");
 }
 
@@ -372,6 +420,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         conn_close(c); /* EOF or error: a request in progress is aborted */
         return;
     }
+    if (n > 0 && c->lingering) {
+        free(buf->base); /* a closing connection: dropped */
+        return;
+    }
     if (n > 0) {
         append(&c->pending, &c->pending_len, &c->pending_cap, buf->base, (size_t)n);
         const struct http_limits *l = &c->srv->lim;
@@ -381,10 +433,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     free(buf->base);
 }
 
-static void on_connection(uv_stream_t *listener, int status)
+/* A connection whose tcp handle is initialised but not yet connected. */
+static http_conn *conn_new(http_server *s)
 {
-    http_server *s = listener->data;
-    if (status < 0) return;
     http_conn *c = xcalloc(1, sizeof(*c));
     c->srv = s;
     uv_tcp_init(s->loop, &c->tcp);
@@ -394,16 +445,40 @@ static void on_connection(uv_stream_t *listener, int status)
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;
-    s->n_conns++;
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp)) {
-        conn_close(c);
-        return;
-    }
+    c->reject = s->n_conns++ >= s->lim.max_connections;
+    return c;
+}
+
+static void conn_start(http_conn *c)
+{
     uv_tcp_nodelay(&c->tcp, 1);
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
-    arm_timer(c, s->lim.idle_timeout_ms);
+    /* one over the limit is read up to its headers, answered 503 and closed */
+    arm_timer(c, c->reject ? 1000 : c->srv->lim.idle_timeout_ms);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    http_server *s = listener->data;
+    if (status < 0) return;
+    http_conn *c = conn_new(s);
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp)) conn_close(c);
+    else conn_start(c);
+}
+
+int http_server_adopt(http_server *s, int fd)
+{
+    http_conn *c = conn_new(s);
+    int rc = uv_tcp_open(&c->tcp, fd);
+    if (rc) {
+        close(fd);
+        conn_close(c);
+    } else {
+        conn_start(c);
+    }
+    return rc;
 }
 
 static void free_server_cb(uv_handle_t *h) { free(h->data); }
@@ -426,6 +501,11 @@ int http_server_start(http_server **out, uv_loop_t *loop, const char *host, int 
     s->lim = *lim;
     s->handler = h;
     s->arg = arg;
+    if (!host) { /* no listener: connections come from http_server_adopt */
+        s->listener_closed = true;
+        *out = s;
+        return 0;
+    }
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     struct sockaddr_storage addr;
@@ -460,7 +540,10 @@ void http_server_stop_listening(http_server *s)
 void http_server_close(http_server *s)
 {
     s->closing = true;
-    for (http_conn *c = s->conns; c; c = c->next) conn_close(c);
+    /* a reply still being written is let out first (a lingering close) */
+    for (http_conn *c = s->conns; c; c = c->next)
+        if (c->write_queued && !c->active) conn_linger(c);
+        else conn_close(c);
     if (s->listening) http_server_stop_listening(s);
     else if (s->listener_closed && !s->n_conns) free(s);
 }
@@ -477,7 +560,7 @@ static void reply_done(http_conn *c)
     if (c->closing) return;
     if (!c->keep_alive || c->srv->closing) {
         c->close_after_write = true;
-        if (!c->write_queued) conn_close(c);
+        if (!c->write_queued) conn_linger(c);
         return;
     }
     if (!c->write_queued) arm_timer(c, c->srv->lim.idle_timeout_ms); /* else once the reply drains */
@@ -506,7 +589,7 @@ void http_respond(struct http_request *r, int status, const char *content_type, 
     int n = head(h, sizeof(h), r, status, content_type, extra_headers, (long)len);
     if (n >= (int)sizeof(h)) n = sizeof(h) - 1;
     write_raw(c, h, (size_t)n);
-    write_raw(c, body, len);
+    if (strcmp(r->method, "HEAD")) write_raw(c, body, len);
     reply_done(c);
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../engine/err.h"
+#include "../tokenizer/tokenizer.h"
 
 int oai_fail(struct oai_error *e, int status, const char *param, const char *code, const char *fmt, ...)
 {
@@ -16,22 +17,27 @@ int oai_fail(struct oai_error *e, int status, const char *param, const char *cod
               : status >= 500 ? "server_error" : "invalid_request_error";
     e->code = code;
     snprintf(e->param, sizeof(e->param), "%s", param ? param : "");
+    /* the message may quote the client's bytes: valid UTF-8, cut between characters */
+    char text[2 * sizeof(e->message)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    int n = vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1;
+    utf8_sanitize(e->message, sizeof(e->message), text, len);
     return -1;
 }
 
 char *oai_error_json(const struct oai_error *e)
 {
-    json_t *err = json_pack("{s:s, s:s, s:o, s:o}", "message", e->message, "type", e->type, "param",
-                            e->param[0] ? json_string(e->param) : json_null(), "code",
-                            e->code ? json_string(e->code) : json_null());
-    json_t *root = json_pack("{s:o}", "error", err);
-    char *s = json_dumps(root, JSON_COMPACT);
+    json_t *root = json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "message", e->message, "type", e->type, "param",
+                             e->param[0] ? json_string(e->param) : json_null(), "code",
+                             e->code ? json_string(e->code) : json_null());
+    char *s = root ? json_dumps(root, JSON_COMPACT) : NULL;
     json_decref(root);
-    return s;
+    /* only a bug of ours gets here (every field is valid UTF-8): still an error body */
+    return s ? s : xstrdup("{\"error\":{\"message\":\"internal error\",\"type\":\"server_error\",\"param\":null,"
+                           "\"code\":null}}");
 }
 
 // ---------------------------------------------------------------------------
@@ -145,18 +151,21 @@ static int parse_messages(struct oai_request *r, struct oai_error *e)
             size_t len = 0, k;
             json_t *part;
             json_array_foreach(content, k, part) {
-                const char *t = json_string_value(json_object_get(part, "text"));
+                json_t *t = json_object_get(part, "text");
                 const char *ty = json_string_value(json_object_get(part, "type"));
-                if (!ty || strcmp(ty, "text") || !t)
+                if (!ty || strcmp(ty, "text") || !json_is_string(t))
                     return oai_fail(e, 400, "messages", NULL,
                                     "messages[%zu].content[%zu]: only parts of type 'text' are supported", i, k);
-                len += strlen(t) + 1;
+                len += json_string_length(t) + 1;
             }
-            char *s = xcalloc(len + 1, 1);
+            char *s = xmalloc(len + 1), *p = s;
             json_array_foreach(content, k, part) {
-                if (k) strcat(s, "\n");
-                strcat(s, json_string_value(json_object_get(part, "text")));
+                json_t *t = json_object_get(part, "text");
+                if (k) *p++ = '\n';
+                memcpy(p, json_string_value(t), json_string_length(t));
+                p += json_string_length(t);
             }
+            *p = '\0';
             r->owned[r->n_owned++] = s;
             r->msgs[i].content = s;
         } else {
@@ -171,16 +180,15 @@ static int parse_stop(struct oai_request *r, struct oai_error *e)
 {
     json_t *s = json_object_get(r->root, "stop");
     if (!s || json_is_null(s)) return 0;
-    if (json_is_string(s)) {
-        r->stop[r->n_stop++] = json_string_value(s);
-        return 0;
-    }
-    if (!json_is_array(s)) return oai_fail(e, 400, "stop", NULL, "'stop' must be a string or a list of strings");
-    if (json_array_size(s) > OAI_MAX_STOP) return oai_fail(e, 400, "stop", NULL, "at most %d stop strings", OAI_MAX_STOP);
-    size_t i;
-    json_t *v;
-    json_array_foreach(s, i, v) {
+    if (!json_is_string(s) && !json_is_array(s))
+        return oai_fail(e, 400, "stop", NULL, "'stop' must be a string or a list of strings");
+    if (json_is_array(s) && json_array_size(s) > OAI_MAX_STOP)
+        return oai_fail(e, 400, "stop", NULL, "at most %d stop strings", OAI_MAX_STOP);
+    for (size_t i = 0; i < (json_is_string(s) ? 1 : json_array_size(s)); i++) {
+        json_t *v = json_is_string(s) ? s : json_array_get(s, i);
         if (!json_is_string(v)) return oai_fail(e, 400, "stop", NULL, "'stop' must be a string or a list of strings");
+        if (json_string_length(v) > OAI_MAX_STOP_BYTES)
+            return oai_fail(e, 400, "stop", NULL, "a stop string may have at most %d bytes", OAI_MAX_STOP_BYTES);
         r->stop[r->n_stop++] = json_string_value(v);
     }
     return 0;
@@ -229,6 +237,13 @@ int oai_parse(struct oai_request *r, bool chat, const char *body, size_t len, in
     r->model = json_string_value(model);
 
     if (chat ? parse_messages(r, e) : parse_prompt(r, vocab, e)) return -1;
+    size_t text_bytes = 0;
+    for (int i = 0; i < r->n_msgs; i++) text_bytes += strlen(r->msgs[i].content);
+    for (int i = 0; i < r->n_prompts; i++) text_bytes += r->prompts[i].text ? strlen(r->prompts[i].text) : 0;
+    if (text_bytes > OAI_MAX_PROMPT_BYTES)
+        return oai_fail(e, 400, chat ? "messages" : "prompt", NULL,
+                        "the %s have %zu bytes of text; at most %d are accepted", chat ? "messages" : "prompts",
+                        text_bytes, OAI_MAX_PROMPT_BYTES);
     long long i = -1;
     if (get_int(r->root, "max_tokens", 1, 1 << 24, &i, e)) return -1;
     if (chat && get_int(r->root, "max_completion_tokens", 1, 1 << 24, &i, e)) return -1;

@@ -15,7 +15,9 @@
 #include "chat_template.h"
 
 #define OAI_MAX_N 16
-#define OAI_MAX_STOP 16
+#define OAI_MAX_STOP 16               /* stop strings per request */
+#define OAI_MAX_STOP_BYTES 1024       /* bytes of one stop string */
+#define OAI_MAX_PROMPT_BYTES (4 << 20) /* text of all prompts or messages of a request */
 
 struct oai_error {
     int status;

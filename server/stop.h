@@ -7,17 +7,28 @@
  * (vLLM's fix for stop strings leaking into streams). When a stop string
  * appears, the text before it is released and the match is reported; the
  * stop string itself and everything after it are dropped (OpenAI's
- * behaviour). */
+ * behaviour). Of several stop strings, the one that starts first wins.
+ *
+ * Cost: each stop string is a Knuth-Morris-Pratt automaton whose state (the
+ * longest prefix of it that the text ends with) carries over from piece to
+ * piece, so a byte costs O(number of stop strings), whatever their lengths
+ * or the text (a naive rescan of the held tail costs length squared). */
 #ifndef TESSERA_STOP_H
 #define TESSERA_STOP_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+struct stop_string {
+    char *s;
+    size_t len;
+    size_t *border;  /* [len]: KMP failure function */
+    size_t state;    /* bytes of s the text ends with */
+};
+
 struct stop_matcher {
-    char **stops;
+    struct stop_string *stops;
     int n_stops;
-    size_t max_len;
     char *held;
     size_t held_len, held_cap;
     char *out;

@@ -13,9 +13,11 @@ static int32_t sample_once(struct sampling_params p, const float *logits_in)
     float logits[V];
     memcpy(logits, logits_in, sizeof(logits));
     struct sampler s;
-    sampler_init(&s, &p, V, NULL, 0);
-    int32_t id = sampler_sample(&s, logits);
-    sampler_deinit(&s);
+    struct sampler_scratch w;
+    sampler_init(&s, &p);
+    sampler_scratch_init(&w, V);
+    int32_t id = sampler_sample(&s, &w, logits, NULL, 0, 0);
+    sampler_scratch_deinit(&w);
     return id;
 }
 
@@ -44,14 +46,16 @@ Test(sampler, argmax_skips_nan_and_prefers_the_first)
 static void histogram(struct sampling_params p, const float *logits_in, int n, int *counts)
 {
     struct sampler s;
-    sampler_init(&s, &p, V, NULL, 0);
+    struct sampler_scratch w;
+    sampler_init(&s, &p);
+    sampler_scratch_init(&w, V);
     memset(counts, 0, V * sizeof(int));
     for (int i = 0; i < n; i++) {
         float logits[V];
         memcpy(logits, logits_in, sizeof(logits));
-        counts[sampler_sample(&s, logits)]++;
+        counts[sampler_sample(&s, &w, logits, NULL, 0, 0)]++;
     }
-    sampler_deinit(&s);
+    sampler_scratch_deinit(&w);
 }
 
 Test(sampler, temperature_one_follows_softmax)
@@ -96,15 +100,17 @@ Test(sampler, nucleus_beyond_the_first_64_candidates)
     struct sampling_params p = sampling_params_default();
     p.seed = 4, p.has_seed = true, p.top_p = 0.9f;
     struct sampler s;
-    sampler_init(&s, &p, N, NULL, 0);
+    struct sampler_scratch w;
+    sampler_init(&s, &p);
+    sampler_scratch_init(&w, N);
     int seen[N] = {0}, distinct = 0;
     for (int i = 0; i < 20000; i++) {
         float x[N];
         memcpy(x, l, sizeof(x));
-        int id = sampler_sample(&s, x);
+        int id = sampler_sample(&s, &w, x, NULL, 0, 0);
         distinct += !seen[id]++;
     }
-    sampler_deinit(&s);
+    sampler_scratch_deinit(&w);
     cr_assert(distinct > 170 && distinct <= 181, "distinct %d", distinct);
 }
 
@@ -127,27 +133,28 @@ Test(sampler, penalties)
     struct sampling_params p = sampling_params_default();
     p.temperature = 0;
     p.repetition_penalty = 2.0f;
-    int32_t prompt[1] = {0};
+    int32_t tokens[3] = {0, 2, 2}; /* a prompt of one token, then two generated */
     struct sampler s;
-    sampler_init(&s, &p, V, prompt, 1);
+    struct sampler_scratch w;
+    sampler_scratch_init(&w, V);
+    sampler_init(&s, &p);
     float l[V] = {3, 2, 0, 0, 0, 0, 0, 0};
-    cr_assert_eq(sampler_sample(&s, l), 1); /* 3 / 2 = 1.5 < 2 */
+    cr_assert_eq(sampler_sample(&s, &w, l, tokens, 1, 1), 1); /* 3 / 2 = 1.5 < 2 */
     cr_assert_float_eq(l[0], 1.5f, 1e-6);
     float neg[V] = {-1, -1.5f, -9, -9, -9, -9, -9, -9};
-    cr_assert_eq(sampler_sample(&s, neg), 1); /* -1 * 2 = -2 < -1.5 */
-    sampler_deinit(&s);
+    cr_assert_eq(sampler_sample(&s, &w, neg, tokens, 1, 1), 1); /* -1 * 2 = -2 < -1.5 */
 
     p.repetition_penalty = 1;
     p.frequency_penalty = 0.5f;
     p.presence_penalty = 0.25f;
-    sampler_init(&s, &p, V, prompt, 1); /* prompt tokens do not count */
-    sampler_accept(&s, 2);
-    sampler_accept(&s, 2);
+    sampler_init(&s, &p); /* prompt tokens do not count */
     float l2[V] = {0, 0, 1, 0, 0, 0, 0, 0};
-    sampler_sample(&s, l2);
+    sampler_sample(&s, &w, l2, tokens, 3, 1);
     cr_assert_float_eq(l2[2], 1 - 2 * 0.5f - 0.25f, 1e-6);
     cr_assert_float_eq(l2[0], 0, 1e-6);
-    sampler_deinit(&s);
+    for (int i = 0; i < V; i++) /* the scratch is left as it was found */
+        cr_assert(!w.counts[i] && !w.seen[i]);
+    sampler_scratch_deinit(&w);
 }
 
 Test(sampler, params_check_names_the_field)

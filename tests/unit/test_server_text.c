@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../../server/chat_template.h"
+#include "../../server/openai.h"
 #include "../../server/sse.h"
 #include "../../server/stop.h"
 #include "test_util.h"
@@ -85,6 +86,43 @@ Test(stop, multibyte_text_and_no_stops)
     free(out);
 }
 
+Test(stop, the_earliest_start_wins_even_when_it_ends_later)
+{
+    const char *stops[] = {"cd", "abcdef"};
+    const char *pieces[] = {"xab", "cdef!"};
+    bool matched;
+    char *out = run_stop(stops, 2, pieces, 2, &matched);
+    cr_assert_str_eq(out, "x");
+    cr_assert(matched);
+    free(out);
+}
+
+/* A self-overlapping stop string over text that keeps almost matching it:
+ * the held tail follows the longest partial match (the KMP border), and a
+ * naive rescan would cost length squared per piece. */
+Test(stop, overlapping_prefixes_stay_linear_and_exact)
+{
+    enum { L = 1024 };
+    char *stop = malloc(L + 1);
+    memset(stop, 'a', L - 1);
+    stop[L - 1] = 'b';
+    stop[L] = '\0';
+    const char *stops[] = {stop};
+    struct stop_matcher m;
+    stop_init(&m, stops, 1);
+    size_t k, released = 0;
+    for (int i = 0; i < 64 * L; i++) {
+        stop_push(&m, "a", 1, &k);
+        released += k;
+    }
+    cr_assert_eq(released, 64 * L - (L - 1), "all but the last L-1 'a's are released");
+    stop_push(&m, "b", 1, &k);
+    cr_assert(m.matched);
+    cr_assert_eq(k, 0);
+    stop_deinit(&m);
+    free(stop);
+}
+
 Test(sse, framing)
 {
     size_t n;
@@ -153,4 +191,47 @@ Test(chat_template, renders_each_style)
                               "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant"
                               "<|end_header_id|>\n\nHello<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nBye"
                               "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", 0, 0);
+}
+
+Test(utf8, valid_prefix_follows_rfc3629)
+{
+    cr_assert_eq(utf8_valid_prefix("abc", 3), 3);
+    cr_assert_eq(utf8_valid_prefix("a\xC3\xA9\xF0\x9F\x98\x80", 7), 7);
+    cr_assert_eq(utf8_valid_prefix("a\xE2\x82", 3), 1, "incomplete character");
+    cr_assert_eq(utf8_valid_prefix("a\xC0\xAF", 3), 1, "overlong slash");
+    cr_assert_eq(utf8_valid_prefix("a\xE0\x80\xAF", 4), 1, "overlong, 3 bytes");
+    cr_assert_eq(utf8_valid_prefix("a\xED\xA0\x80", 4), 1, "surrogate");
+    cr_assert_eq(utf8_valid_prefix("a\xF4\x90\x80\x80", 5), 1, "above U+10FFFF");
+    cr_assert_eq(utf8_valid_prefix("a\x80", 2), 1, "lone continuation");
+}
+
+Test(utf8, sanitize_replaces_bad_bytes_and_cuts_between_characters)
+{
+    char out[16];
+    cr_assert_eq(utf8_sanitize(out, sizeof(out), "a\xE2\x82z", 4), 8);
+    cr_assert_str_eq(out, "a\xEF\xBF\xBD\xEF\xBF\xBDz");
+    /* "é" x 10 into 16 bytes: 7 whole characters (14 bytes) and the NUL */
+    const char *e10 = "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9";
+    cr_assert_eq(utf8_sanitize(out, sizeof(out), e10, 20), 14);
+    cr_assert_eq(utf8_valid_prefix(out, 14), 14);
+    cr_assert_eq(utf8_sanitize(out, 1, "abc", 3), 0);
+    cr_assert_str_eq(out, "");
+}
+
+/* An error message quoting the client's bytes is valid UTF-8 even when cut. */
+Test(oai, error_messages_are_valid_utf8_when_cut)
+{
+    char word[1200];
+    for (int i = 0; i < 600; i++) memcpy(word + 2 * i, "\xC3\xA9", 2);
+    word[1199] = '\0'; /* ends in half an "é" too */
+    struct oai_error e;
+    oai_fail(&e, 404, "model", "model_not_found", "The model `%s` does not exist.", word);
+    size_t n = strlen(e.message);
+    cr_assert_lt(n, sizeof(e.message));
+    cr_assert_eq(utf8_valid_prefix(e.message, n), n);
+    char *json = oai_error_json(&e);
+    cr_assert(json && strstr(json, "model_not_found"));
+    free(json);
+    oai_fail(&e, 404, NULL, NULL, "no route GET %s", "/\xE2\x82");
+    cr_assert_str_eq(e.message, "no route GET /\xEF\xBF\xBD\xEF\xBF\xBD");
 }

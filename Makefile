@@ -2,13 +2,15 @@
 #
 #   make            build/tessera
 #   make run        serve the demo model (built on first use) on http://127.0.0.1:8000/v1
-#   make test       every test CI runs: unit (Criterion), sanitizers, CLI, server
+#   make test       every test CI runs: unit (Criterion), sanitizers, fuzzing, CLI, server, soak
+#   make fuzz       every libFuzzer target for FUZZ_TIME seconds each (tests/fuzz/)
 #   make deps       install the Debian packages and the Python venv for tests
 #   make bench      CPU speed side by side with llama.cpp (see benchmarks/)
 #   make emu        build/tessera-emu: the CUDA backend run by the CPU emulator
 #   make CUDA=1     build/tessera with the CUDA backend (nvcc, sm_80/89/90)
 #
-# Variables: V=1 shows commands; CFLAGS adds to the project flags.
+# Variables: V=1 shows commands; CFLAGS adds to the project flags;
+# FUZZ_TIME, FUZZ_ONLY (make fuzz).
 
 CC  ?= gcc
 CXX ?= g++
@@ -47,11 +49,11 @@ EMU_CXXFLAGS := -std=c++17 -Wall -Wextra -Werror -Wno-unknown-pragmas -g -isyste
 CUDA_CFLAGS := -isystem $(CUDA_INC) -DTESSERA_CUDA
 
 # server/ modules other than the command line are library code the tests link too
-SRV_C := $(filter-out server/main.c server/cmd_%.c,$(wildcard server/*.c))
+SRV_C := $(filter-out server/main.c server/launch.c server/cmd_%.c,$(wildcard server/*.c))
 LIB_C := $(filter-out engine/backend_cuda.c,$(wildcard engine/*.c)) $(wildcard kernels/cpu/*.c) \
   $(wildcard tokenizer/*.c) $(SRV_C)
 LIB_CXX := tokenizer/spm.cc
-APP_C := server/main.c $(wildcard server/cmd_*.c)
+APP_C := server/main.c server/launch.c $(wildcard server/cmd_*.c)
 TEST_C := $(wildcard tests/unit/*.c)
 
 obj = $(patsubst %.c,$(1)/%.o,$(filter %.c,$(2))) $(patsubst %.cc,$(1)/%.o,$(filter %.cc,$(2)))
@@ -64,20 +66,21 @@ SAN_TEST_OBJ := $(call obj,$(BUILD)/san,$(TEST_C))
 SAN_APP_OBJ := $(call obj,$(BUILD)/san,$(APP_C))
 LLHTTP_OBJ := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/llhttp/%.o,$(wildcard $(LLHTTP_DIR)/*.c))
 
-# The CUDA backend, its kernels and main.c (which offers --device cuda), built
-# against the emulator (build/emu) or with nvcc (build/cuda).
+# The CUDA backend, its kernels and launch.c (which offers --device cuda),
+# built against the emulator (build/emu) or with nvcc (build/cuda).
 CU_SRC := $(wildcard kernels/cuda/*.cu)
-CUDA_C := engine/backend_cuda.c server/main.c
+CUDA_C := engine/backend_cuda.c server/launch.c
 EMU_OBJ := $(patsubst %.cu,$(BUILD)/emu/%.o,$(CU_SRC)) $(patsubst %.c,$(BUILD)/emu/%.o,$(wildcard kernels/emu/*.c) $(CUDA_C))
 EMU_TEST_OBJ := $(patsubst %.c,$(BUILD)/emu/%.o,$(wildcard tests/emu/*.c)) \
   $(patsubst %.cu,$(BUILD)/emu/%.o,$(wildcard tests/emu/*.cu)) $(BUILD)/obj/tests/unit/test_util.o
 CUDA_OBJ := $(patsubst %.cu,$(BUILD)/cuda/%.o,$(CU_SRC)) $(patsubst %.c,$(BUILD)/cuda/%.o,$(CUDA_C))
-APP_REST_OBJ := $(filter-out $(BUILD)/obj/server/main.o,$(APP_OBJ))
+APP_REST_OBJ := $(filter-out $(BUILD)/obj/server/launch.o,$(APP_OBJ))
 
 DEMO := $(BUILD)/demo-model
 VENV := .venv
 
-.PHONY: all run test test-unit test-emu test-cuda-build test-cuda test-san test-cli test-server deps bench clean demo emu FORCE
+.PHONY: all run test test-unit test-emu test-cuda-build test-cuda test-san test-fuzz test-cli test-server soak deps bench \
+  clean demo emu fuzz FORCE
 all: $(BUILD)/tessera
 
 $(BUILD)/obj/%.o: %.c
@@ -149,7 +152,7 @@ $(BUILD)/tessera-cuda: $(LIB_OBJ) $(APP_REST_OBJ) $(CUDA_OBJ) $(LLHTTP_OBJ)
 # the emulated kernel and backend tests, natively on a GPU
 CUDA_TEST_OBJ := $(patsubst %.c,$(BUILD)/cuda/%.o,tests/emu/test_cuda_kernels.c tests/emu/test_backend_cuda.c)
 $(CUDA_TEST_OBJ): CFLAGS += -DTESSERA_NATIVE_CUDA
-$(BUILD)/test_cuda: $(LIB_OBJ) $(filter-out $(BUILD)/cuda/server/main.o,$(CUDA_OBJ)) $(CUDA_TEST_OBJ) \
+$(BUILD)/test_cuda: $(LIB_OBJ) $(filter-out $(BUILD)/cuda/server/launch.o,$(CUDA_OBJ)) $(CUDA_TEST_OBJ) \
   $(BUILD)/obj/tests/unit/test_util.o $(LLHTTP_OBJ)
 	@$(if $(Q),echo "  LINK $@")
 	$(Q)$(CXX) -pthread $^ -o $@ $(LIBS) -lcriterion $(CUDA_LIBS) $(LDFLAGS)
@@ -160,7 +163,7 @@ $(BUILD)/tessera-emu: $(LIB_OBJ) $(APP_REST_OBJ) $(EMU_OBJ) $(LLHTTP_OBJ)
 	@$(if $(Q),echo "  LINK $@")
 	$(Q)$(CXX) -pthread $^ -o $@ $(LIBS) $(LDFLAGS)
 
-$(BUILD)/test_emu: $(LIB_OBJ) $(filter-out $(BUILD)/emu/server/main.o,$(EMU_OBJ)) $(EMU_TEST_OBJ) $(LLHTTP_OBJ)
+$(BUILD)/test_emu: $(LIB_OBJ) $(filter-out $(BUILD)/emu/server/launch.o,$(EMU_OBJ)) $(EMU_TEST_OBJ) $(LLHTTP_OBJ)
 	@$(if $(Q),echo "  LINK $@")
 	$(Q)$(CXX) -pthread $^ -o $@ $(LIBS) -lcriterion $(LDFLAGS)
 
@@ -176,6 +179,64 @@ $(BUILD)/tessera_san: $(SAN_LIB_OBJ) $(SAN_APP_OBJ) $(LLHTTP_OBJ)
 	@$(if $(Q),echo "  LINK $@")
 	$(Q)$(CXX) -pthread $(SAN_FLAGS) $^ -o $@ $(LIBS) $(LDFLAGS)
 
+# Fuzzing: libFuzzer targets under ASan + UBSan, built by clang. A target is
+# tests/fuzz/fuzz_<name>.c plus one name:max_len line in FUZZ_TARGETS (max_len:
+# the longest input libFuzzer makes); its seeds are tests/fuzz/corpus/<name>/,
+# tests/fuzz/<name>.dict is its dictionary when present, and the inputs in
+# tests/fuzz/crashes/<name>/ (fixed crashes) are replayed first on every run.
+# The library is compiled again with clang, the sanitizers and the fuzzer's
+# coverage hooks into build/fuzz/obj and archived, so that a target links
+# only the objects it uses. The SIMD kernels and their dispatcher are left out
+# (no target reaches them, and clang 14 rejects dispatch.c's
+# __builtin_cpu_supports("f16c") and warns of an unused function in avx2.c);
+# the scalar ones (ref.c) stay. tests/fuzz/run.sh runs one target.
+FUZZ_TARGETS := \
+  oai_request:8192 \
+  safetensors:8192 \
+  tokenizer:512 \
+  stop:1024 \
+  chat_template:1024 \
+  http:8192
+FUZZ_NAMES := $(foreach t,$(FUZZ_TARGETS),$(firstword $(subst :, ,$(t))))
+FUZZ_CC ?= clang
+FUZZ_CXX ?= clang++
+FUZZ_SAN := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_BIN := $(addprefix $(BUILD)/fuzz/,$(FUZZ_NAMES))
+FUZZ_LIB := $(BUILD)/fuzz/libtessera.a
+FUZZ_LIB_OBJ := $(call obj,$(BUILD)/fuzz/obj,$(filter-out kernels/cpu/avx% kernels/cpu/dispatch.c,$(LIB_C)) $(LIB_CXX))
+FUZZ_TIME ?= 60
+FUZZ_TEST_TIME ?= 15
+FUZZ_ONLY ?= $(FUZZ_NAMES)
+fuzz_run = for t in $(FUZZ_TARGETS); do n=$${t%%:*}; case " $(2) " in *" $$n "*) \
+  tests/fuzz/run.sh $(BUILD)/fuzz $$n $${t\#\#*:} $(1) $(3) || exit 1;; esac; done
+
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC   $< (fuzz)")
+	$(Q)$(FUZZ_CC) $(PROJECT_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(DEPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/fuzz/obj/%.o: %.cc
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX  $< (fuzz)")
+	$(Q)$(FUZZ_CXX) $(PROJECT_CXXFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(DEPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(FUZZ_LIB): $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(FUZZ_BIN): $(BUILD)/fuzz/%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB) $(LLHTTP_OBJ)
+	@$(if $(Q),echo "  LINK $@")
+	$(Q)$(FUZZ_CXX) -pthread $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(LIBS) $(LDFLAGS)
+
+# each target for FUZZ_TIME seconds (FUZZ_ONLY="stop tokenizer": some of
+# them); what they find stays in build/fuzz/run/<name>/corpus for the next run
+fuzz: $(FUZZ_BIN)
+	$(Q)$(call fuzz_run,$(FUZZ_TIME),$(FUZZ_ONLY),keep)
+
+# in make test: each target briefly from its seeds (6 x 15 s)
+test-fuzz: $(FUZZ_BIN)
+	$(Q)$(call fuzz_run,$(FUZZ_TEST_TIME),$(FUZZ_NAMES),fresh)
+
 $(DEMO)/model.safetensors: scripts/make_demo_model.py scripts/data/demo_corpus.txt
 	$(Q)$(PYTHON) scripts/make_demo_model.py $(DEMO)
 
@@ -186,7 +247,7 @@ run: $(BUILD)/tessera demo
 	@echo "Point an OpenAI client at http://127.0.0.1:8000/v1 (model \"demo\"); Ctrl-C stops the server."
 	$(BUILD)/tessera serve $(DEMO) --served-model-name demo
 
-test: test-unit test-emu test-san test-cli test-server test-cuda-build
+test: test-unit test-emu test-san test-fuzz test-cli test-server soak test-cuda-build
 
 test-unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit --jobs 2
@@ -233,11 +294,17 @@ test-cli: $(BUILD)/tessera $(BUILD)/tessera-emu demo $(VENV)/.ok
 test-server: $(BUILD)/tessera $(BUILD)/tessera-emu demo $(VENV)/.ok
 	$(VENV)/bin/python -m pytest -q tests/server
 
+# soak and load, bounded (~15 s): 2,000 requests cut at random points, 1,000
+# concurrent streams, 250 slow connections next to normal traffic; -s prints
+# what each measured
+soak: $(BUILD)/tessera $(VENV)/.ok
+	$(VENV)/bin/python -m pytest -q -s tests/soak
+
 deps:
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q build-essential pkg-config \
 	  libjansson-dev libsentencepiece-dev sentencepiece libcriterion-dev libuv1-dev \
-	  node-llhttp libopenmpi-dev openmpi-bin python3 python3-venv
+	  node-llhttp libopenmpi-dev openmpi-bin python3 python3-venv clang libclang-rt-dev
 	$(MAKE) $(VENV)/.ok
 
 bench: $(BUILD)/tessera demo

@@ -17,6 +17,7 @@ struct mapping {
     char *path;
     void *base;
     size_t size;
+    bool borrowed;   /* st_open_buffer: the caller's memory, not a mapping */
 };
 
 struct safetensors {
@@ -109,6 +110,11 @@ static int add_entry(safetensors *st, const struct mapping *m, const char *name,
     return 0;
 }
 
+static int too_short(const struct mapping *m)
+{
+    return err_set(ERR_FORMAT, "%s: truncated: %zu bytes, too short for a safetensors header", m->path, m->size);
+}
+
 static int map_file(struct mapping *m, const char *path)
 {
     m->path = xstrdup(path);
@@ -122,7 +128,7 @@ static int map_file(struct mapping *m, const char *path)
     m->size = (size_t)sb.st_size;
     if (m->size < 8) {
         close(fd);
-        return err_set(ERR_FORMAT, "%s: truncated: %zu bytes, too short for a safetensors header", path, m->size);
+        return too_short(m);
     }
     /* MAP_POPULATE (as llama.cpp does): read ahead and map every page now,
      * so the first forward does not pay ~500K page faults for a 2 GB model */
@@ -179,6 +185,24 @@ int st_open_file(safetensors **out, const char *path)
     st->n_maps = 1;
     int rc = map_file(&st->maps[0], path);
     if (!rc) rc = parse_file(st, &st->maps[0]);
+    if (rc) {
+        st_close(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
+}
+
+int st_open_buffer(safetensors **out, const void *buf, size_t size, const char *name)
+{
+    safetensors *st = st_new(1);
+    st->n_maps = 1;
+    struct mapping *m = &st->maps[0];
+    m->path = xstrdup(name);
+    m->base = (void *)buf;
+    m->size = size;
+    m->borrowed = true;
+    int rc = size < 8 ? too_short(m) : parse_file(st, m);
     if (rc) {
         st_close(st);
         return rc;
@@ -253,7 +277,7 @@ void st_close(safetensors *st)
     if (!st) return;
     for (int i = 0; i < st->n_tensors; i++) free((char *)st->tensors[i].name);
     for (int i = 0; i < st->n_maps; i++) {
-        if (st->maps[i].base) munmap(st->maps[i].base, st->maps[i].size);
+        if (st->maps[i].base && !st->maps[i].borrowed) munmap(st->maps[i].base, st->maps[i].size);
         free(st->maps[i].path);
     }
     free(st->tensors);
@@ -274,7 +298,7 @@ void st_release(const safetensors *st, const void *p, size_t bytes)
     uintptr_t lo = ((uintptr_t)p + page - 1) / page * page, hi = ((uintptr_t)p + bytes) / page * page;
     for (int i = 0; i < st->n_maps; i++) {
         uintptr_t base = (uintptr_t)st->maps[i].base, end = base + st->maps[i].size;
-        if (st->maps[i].base && lo >= base && hi <= end && lo < hi)
+        if (st->maps[i].base && !st->maps[i].borrowed && lo >= base && hi <= end && lo < hi)
             madvise((void *)lo, hi - lo, MADV_DONTNEED); /* a read-only private mapping: pages come back from the file */
     }
 }

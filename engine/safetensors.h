@@ -46,5 +46,11 @@ const struct st_tensor *st_at(const safetensors *st, int i);
 
 /* Parses one file; exposed for tests of header validation. */
 int st_open_file(safetensors **out, const char *path);
+/* The same parse and validation over a file's bytes already in memory
+ * (buf[0..size): the 8-byte length, the JSON header, the data), for tests
+ * and fuzzing. Tensor data points into buf, which must outlive the result;
+ * name stands for the path in messages and st_tensor.file. st_release
+ * leaves buf alone. */
+int st_open_buffer(safetensors **out, const void *buf, size_t size, const char *name);
 
 #endif

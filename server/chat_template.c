@@ -45,13 +45,8 @@ static void push_id(struct out *o, int32_t id)
 static void flush_text(struct out *o)
 {
     if (!o->len) return;
-    int cap = (int)o->len + 8;
-    int32_t *tmp = xmalloc(cap * sizeof(int32_t));
-    int k = tok_encode(o->tok, o->text, o->len, false, tmp, cap);
-    if (k < 0) { /* more ids than bytes: cannot happen with SentencePiece, but never lose text */
-        tmp = xrealloc(tmp, (size_t)-k * sizeof(int32_t));
-        k = tok_encode(o->tok, o->text, o->len, false, tmp, -k);
-    }
+    int32_t *tmp;
+    int k = tok_encode_all(o->tok, o->text, o->len, false, &tmp);
     CHECK(k >= 0);
     for (int i = 0; i < k; i++) push_id(o, tmp[i]);
     free(tmp);

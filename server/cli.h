@@ -1,10 +1,15 @@
-/* cli.h: subcommands of the tessera binary and small option helpers. */
+/* cli.h: the tessera command line: subcommands, and their options as tables
+ * that one getopt_long loop parses (cli_parse), so that every command reads
+ * "--name value", "--name=value" and short forms the same way and reports a
+ * bad value the same way. */
 #ifndef TESSERA_CLI_H
 #define TESSERA_CLI_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include "../engine/engine.h"
 #include "../kernels/dtype.h"
 
 #define TESSERA_VERSION "0.1.0"
@@ -16,37 +21,53 @@ int cmd_generate(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
-/* Option parsing: "--name value" or "--name=value". Returns true when argv[*i]
- * is option name; *val gets its value (and *i advances past it). */
-bool cli_opt(int argc, char **argv, int *i, const char *name, const char **val);
-bool cli_int(const char *name, const char *s, long lo, long hi, long *out);
-bool cli_float(const char *name, const char *s, double lo, double hi, double *out);
-bool cli_u64(const char *name, const char *s, uint64_t *out);
+/* What an option's value becomes; dst points to the type named. */
+enum cli_type {
+    CLI_SET,      /* no value: bool = true */
+    CLI_CLEAR,    /* no value: bool = false */
+    CLI_STR,      /* const char * (argv's) */
+    CLI_INT,      /* int, in [lo, hi] */
+    CLI_FLOAT,    /* float, in [lo, hi] */
+    CLI_DOUBLE,   /* double, in [lo, hi] */
+    CLI_U64,      /* uint64_t */
+    CLI_BYTES,    /* int64_t, a positive count with an optional K/M/G suffix */
+    CLI_DEVICE,   /* bool: cpu (false) or cuda (true) */
+    CLI_DTYPE,    /* enum dtype: bfloat16, float16, float32 */
+    CLI_RANKS,    /* checked only: must be the number of ranks mpirun started */
+};
+
+struct cli_opt {
+    const char *name;    /* long name without "--" */
+    char short_name;     /* 0: none */
+    enum cli_type type;
+    void *dst;
+    double lo, hi;       /* CLI_INT, CLI_FLOAT, CLI_DOUBLE */
+    bool *given;         /* set to true when the option appears; may be NULL */
+};
+
+/* Parses argv (argv[0] is the command) against opts[0..n): options in any
+ * order, the one positional argument (MODEL_DIR) into *positional (left as
+ * is when absent). -h/--help prints help and exits 0. 0, or -1 after
+ * printing what is wrong. */
+int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts, int n, const char **positional,
+              void (*help)(FILE *f));
 
 /* Where the model runs: --device, --threads, --dtype, --gpu-memory-utilization. */
 struct cli_backend {
-    long threads;        /* CPU: compute threads; 0 = the cores this process may use */
+    int threads;         /* CPU: compute threads; 0 = the cores this process may use */
     bool cuda;           /* --device cuda */
     enum dtype dtype;    /* CUDA: weights and KV cache (bfloat16) */
     double gpu_mem_util; /* CUDA: share of the GPU's memory to use (0.9) */
 };
-/* Tensor parallelism: ranks other than 0 run this instead of their command
- * (after parsing the same options): load the model's slice on the backend,
- * follow rank 0's steps. An exit code. */
-int cli_run_worker(const char *model_dir, const struct cli_backend *bk);
 struct cli_backend cli_backend_default(void);
 extern const char CLI_BACKEND_HELP[];
-/* 1: argv[*i] was a backend option; 0: not one; -1: a bad value (printed). */
-int cli_backend_opt(int argc, char **argv, int *i, struct cli_backend *o);
-/* NULL with err_msg() set when the device cannot be used. */
-struct backend *cli_backend_create(const struct cli_backend *o);
+/* The backend's options (and --tensor-parallel-size) into opts; their count. */
+int cli_backend_opts(struct cli_backend *bk, struct cli_opt *opts);
 
-/* The engine options shared by the commands that batch (bench, serve),
- * backend options included. */
-struct engine_config;
+/* The engine options shared by the commands that batch (bench, serve). */
 extern const char CLI_ENGINE_HELP[];
-/* 1: argv[*i] was an engine or backend option; 0: not one; -1: a bad value
- * (message printed). */
-int cli_engine_opt(int argc, char **argv, int *i, struct engine_config *c, struct cli_backend *bk);
+int cli_engine_opts(struct engine_config *c, struct cli_opt *opts);
+
+#define CLI_MAX_OPTS 48
 
 #endif

@@ -11,10 +11,11 @@
 #include "../engine/engine.h"
 #include "../engine/err.h"
 #include "cli.h"
+#include "launch.h"
 
 struct bench_opts {
     const char *model_dir;
-    long n, concurrency, input_len, output_len;
+    int n, concurrency, input_len, output_len;
     struct cli_backend bk;
     uint64_t seed;
     bool json;
@@ -44,37 +45,18 @@ static void help(FILE *f)
 
 static int parse(int argc, char **argv, struct bench_opts *o)
 {
-    const char *v;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int r = cli_engine_opt(argc, argv, &i, &o->ec, &o->bk);
-        if (r < 0) return -1;
-        if (r > 0) continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            help(stdout);
-            exit(0);
-        } else if (cli_opt(argc, argv, &i, "--num-prompts", &v)) {
-            if (!cli_int("--num-prompts", v, 1, 1 << 20, &o->n)) return -1;
-        } else if (cli_opt(argc, argv, &i, "--concurrency", &v)) {
-            if (!cli_int("--concurrency", v, 1, 1 << 16, &o->concurrency)) return -1;
-        } else if (cli_opt(argc, argv, &i, "--input-len", &v)) {
-            if (!cli_int("--input-len", v, 1, 1 << 24, &o->input_len)) return -1;
-        } else if (cli_opt(argc, argv, &i, "--output-len", &v)) {
-            if (!cli_int("--output-len", v, 1, 1 << 24, &o->output_len)) return -1;
-        } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
-            if (!cli_u64("--seed", v, &o->seed)) return -1;
-        } else if (!strcmp(a, "--json")) {
-            o->json = true;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "tessera bench: unknown option %s (see tessera bench --help)\n", a);
-            return -1;
-        } else if (!o->model_dir) {
-            o->model_dir = a;
-        } else {
-            fprintf(stderr, "tessera bench: unexpected argument \"%s\"\n", a);
-            return -1;
-        }
-    }
+    struct cli_opt t[CLI_MAX_OPTS] = {
+        {"num-prompts", 0, CLI_INT, &o->n, 1, 1 << 20, NULL},
+        {"concurrency", 0, CLI_INT, &o->concurrency, 1, 1 << 16, NULL},
+        {"input-len", 0, CLI_INT, &o->input_len, 1, 1 << 24, NULL},
+        {"output-len", 0, CLI_INT, &o->output_len, 1, 1 << 24, NULL},
+        {"seed", 0, CLI_U64, &o->seed, 0, 0, NULL},
+        {"json", 0, CLI_SET, &o->json, 0, 0, NULL},
+    };
+    int n = 6;
+    n += cli_engine_opts(&o->ec, t + n);
+    n += cli_backend_opts(&o->bk, t + n);
+    if (cli_parse("bench", argc, argv, t, n, &o->model_dir, help)) return -1;
     if (!o->model_dir) {
         fprintf(stderr, "tessera bench: MODEL_DIR is required (see tessera bench --help)\n");
         return -1;
@@ -125,17 +107,13 @@ static uint64_t splitmix(uint64_t *s)
 
 static int run(struct bench_opts *o)
 {
-    struct backend *b = cli_backend_create(&o->bk);
-    if (!b) {
-        fprintf(stderr, "tessera: %s\n", err_msg());
+    char err[1024];
+    struct launched l;
+    if (launch(&l, o->model_dir, &o->bk, &o->ec, false, err, sizeof(err))) {
+        fprintf(stderr, "tessera: %s\n", err);
         return EXIT_USAGE;
     }
-    engine *e;
-    if (engine_create(&e, o->model_dir, b, &o->ec)) {
-        fprintf(stderr, "tessera: %s\n", err_msg());
-        b->ops->destroy(b);
-        return EXIT_USAGE;
-    }
+    engine *e = l.eng;
     const struct model_config *cfg = engine_model_config(e);
     int n = (int)o->n, L = (int)o->input_len;
     int32_t *prompt = xmalloc(L * sizeof(int32_t));
@@ -192,7 +170,7 @@ static int run(struct bench_opts *o)
     struct engine_stats st = engine_stats(e);
     if (!rc) {
         struct dist a = summarize(ttft, finished), p = summarize(tpot, n_tpot);
-        printf("requests:           %d (%ld in flight), %d prompt + %ld output tokens each\n", n, o->concurrency, L,
+        printf("requests:           %d (%d in flight), %d prompt + %d output tokens each\n", n, o->concurrency, L,
                o->output_len);
         printf("duration:           %.3f s\n", dur);
         printf("requests/s:         %.3f\n", n / dur);
@@ -215,7 +193,7 @@ static int run(struct bench_opts *o)
             printf("step ms:            schedule %.3f  forward %.3f  sample %.3f (engine thread, mean per step)\n",
                    st.t_schedule * 1e3 / st.steps, st.t_forward * 1e3 / st.steps, st.t_sample * 1e3 / st.steps);
         if (o->json)
-            printf("{\"num_prompts\": %d, \"concurrency\": %ld, \"input_len\": %d, \"output_len\": %ld, "
+            printf("{\"num_prompts\": %d, \"concurrency\": %d, \"input_len\": %d, \"output_len\": %d, "
                    "\"duration_s\": %.6f, \"requests_per_s\": %.6f, \"output_tokens_per_s\": %.3f, "
                    "\"total_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f, \"ttft_ms\": {\"mean\": %.3f, \"p50\": %.3f, \"p90\": %.3f, "
                    "\"p99\": %.3f}, \"tpot_ms\": {\"mean\": %.3f, \"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f}, "
@@ -228,8 +206,7 @@ static int run(struct bench_opts *o)
     free(req);
     free(ttft);
     free(tpot);
-    engine_destroy(e);
-    b->ops->destroy(b);
+    launch_free(&l);
     return rc;
 }
 
@@ -239,6 +216,6 @@ int cmd_bench(int argc, char **argv)
     o.ec = engine_config_default();
     o.bk = cli_backend_default();
     if (parse(argc, argv, &o)) return EXIT_USAGE;
-    if (comm_rank() > 0) return cli_run_worker(o.model_dir, &o.bk);
+    if (comm_rank() > 0) return launch_worker(o.model_dir, &o.bk);
     return run(&o);
 }

@@ -10,12 +10,14 @@
 #include "../engine/engine.h"
 #include "../tokenizer/tokenizer.h"
 #include "cli.h"
+#include "launch.h"
 
 struct gen_opts {
     const char *model_dir, *prompt;
-    long max_tokens;
+    int max_tokens;
     struct cli_backend bk;
     struct sampling_params sp;
+    bool set[4];              /* temperature, top-k, top-p, min-p given */
     bool ignore_eos, print_ids, echo;
 };
 
@@ -50,61 +52,25 @@ static void help(FILE *f)
 
 static int parse(int argc, char **argv, struct gen_opts *o)
 {
-    const char *v;
-    double d;
-    long l;
-    int r;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            help(stdout);
-            exit(0);
-        } else if (cli_opt(argc, argv, &i, "-p", &v) || cli_opt(argc, argv, &i, "--prompt", &v)) {
-            o->prompt = v;
-        } else if (cli_opt(argc, argv, &i, "-n", &v) || cli_opt(argc, argv, &i, "--max-tokens", &v)) {
-            if (!cli_int("--max-tokens", v, 0, 1 << 24, &o->max_tokens)) return -1;
-        } else if (cli_opt(argc, argv, &i, "--temperature", &v)) {
-            if (!cli_float("--temperature", v, 0, 100, &d)) return -1;
-            o->sp.temperature = (float)d;
-        } else if (cli_opt(argc, argv, &i, "--top-k", &v)) {
-            if (!cli_int("--top-k", v, 0, 1 << 30, &l)) return -1;
-            o->sp.top_k = (int)l;
-        } else if (cli_opt(argc, argv, &i, "--top-p", &v)) {
-            if (!cli_float("--top-p", v, 1e-6, 1, &d)) return -1;
-            o->sp.top_p = (float)d;
-        } else if (cli_opt(argc, argv, &i, "--min-p", &v)) {
-            if (!cli_float("--min-p", v, 0, 1, &d)) return -1;
-            o->sp.min_p = (float)d;
-        } else if (cli_opt(argc, argv, &i, "--repetition-penalty", &v)) {
-            if (!cli_float("--repetition-penalty", v, 1e-3, 100, &d)) return -1;
-            o->sp.repetition_penalty = (float)d;
-        } else if (cli_opt(argc, argv, &i, "--presence-penalty", &v)) {
-            if (!cli_float("--presence-penalty", v, -2, 2, &d)) return -1;
-            o->sp.presence_penalty = (float)d;
-        } else if (cli_opt(argc, argv, &i, "--frequency-penalty", &v)) {
-            if (!cli_float("--frequency-penalty", v, -2, 2, &d)) return -1;
-            o->sp.frequency_penalty = (float)d;
-        } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
-            if (!cli_u64("--seed", v, &o->sp.seed)) return -1;
-            o->sp.has_seed = true;
-        } else if ((r = cli_backend_opt(argc, argv, &i, &o->bk))) {
-            if (r < 0) return -1;
-        } else if (!strcmp(a, "--ignore-eos")) {
-            o->ignore_eos = true;
-        } else if (!strcmp(a, "--no-echo")) {
-            o->echo = false;
-        } else if (!strcmp(a, "--ids")) {
-            o->print_ids = true;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "tessera generate: unknown option %s (see tessera generate --help)\n", a);
-            return -1;
-        } else if (!o->model_dir) {
-            o->model_dir = a;
-        } else {
-            fprintf(stderr, "tessera generate: unexpected argument \"%s\"\n", a);
-            return -1;
-        }
-    }
+    struct sampling_params *sp = &o->sp;
+    struct cli_opt t[CLI_MAX_OPTS] = {
+        {"prompt", 'p', CLI_STR, &o->prompt, 0, 0, NULL},
+        {"max-tokens", 'n', CLI_INT, &o->max_tokens, 0, 1 << 24, NULL},
+        {"temperature", 0, CLI_FLOAT, &sp->temperature, 0, 100, &o->set[0]},
+        {"top-k", 0, CLI_INT, &sp->top_k, 0, 1 << 30, &o->set[1]},
+        {"top-p", 0, CLI_FLOAT, &sp->top_p, 1e-6, 1, &o->set[2]},
+        {"min-p", 0, CLI_FLOAT, &sp->min_p, 0, 1, &o->set[3]},
+        {"repetition-penalty", 0, CLI_FLOAT, &sp->repetition_penalty, 1e-3, 100, NULL},
+        {"presence-penalty", 0, CLI_FLOAT, &sp->presence_penalty, -2, 2, NULL},
+        {"frequency-penalty", 0, CLI_FLOAT, &sp->frequency_penalty, -2, 2, NULL},
+        {"seed", 0, CLI_U64, &sp->seed, 0, 0, &sp->has_seed},
+        {"ignore-eos", 0, CLI_SET, &o->ignore_eos, 0, 0, NULL},
+        {"no-echo", 0, CLI_CLEAR, &o->echo, 0, 0, NULL},
+        {"ids", 0, CLI_SET, &o->print_ids, 0, 0, NULL},
+    };
+    int n = 13;
+    n += cli_backend_opts(&o->bk, t + n);
+    if (cli_parse("generate", argc, argv, t, n, &o->model_dir, help)) return -1;
     if (!o->model_dir || !o->prompt) {
         fprintf(stderr, "tessera generate: MODEL_DIR and -p PROMPT are required (see tessera generate --help)\n");
         return -1;
@@ -119,9 +85,10 @@ static void put(const char *s, long n)
 }
 
 /* Sampling defaults: llama.cpp's, then generation_config.json's, then flags. */
-static void default_sampling(struct gen_opts *o, const struct model_config *c, const struct sampling_params *given,
-                             const bool *set)
+static void default_sampling(struct gen_opts *o, const struct model_config *c)
 {
+    const struct sampling_params *given = &o->sp;
+    const bool *set = o->set;
     struct sampling_params d = sampling_params_default();
     d.temperature = c->gen_temperature >= 0 ? c->gen_temperature : 0.8f;
     d.top_k = c->gen_top_k >= 0 ? c->gen_top_k : 40;
@@ -139,45 +106,32 @@ static void default_sampling(struct gen_opts *o, const struct model_config *c, c
     o->sp = d;
 }
 
-static int run(struct gen_opts *o, const bool *set)
+static int run(struct gen_opts *o)
 {
     char err[1024];
-    tokenizer *tok;
-    if (tok_load(&tok, o->model_dir, err, sizeof(err))) {
-        fprintf(stderr, "tessera: %s\n", err);
-        return EXIT_USAGE;
-    }
-    struct backend *b = cli_backend_create(&o->bk);
-    if (!b) {
-        fprintf(stderr, "tessera: %s\n", err_msg());
-        tok_free(tok);
-        return EXIT_USAGE;
-    }
     struct engine_config ec = engine_config_default();
     ec.max_num_seqs = 1;
     ec.log = false;
-    engine *e;
-    if (engine_create(&e, o->model_dir, b, &ec)) {
-        fprintf(stderr, "tessera: %s\n", err_msg());
-        b->ops->destroy(b);
-        tok_free(tok);
+    struct launched l;
+    if (launch(&l, o->model_dir, &o->bk, &ec, true, err, sizeof(err))) {
+        fprintf(stderr, "tessera: %s\n", err);
         return EXIT_USAGE;
     }
+    tokenizer *tok = l.tok;
+    engine *e = l.eng;
     const struct model_config *cfg = engine_model_config(e);
     int rc = 0;
-    if (tok_vocab_size(tok) > cfg->vocab_size) {
-        fprintf(stderr, "tessera: %s/tokenizer.model: %d pieces but the model has vocab_size %d\n",
-                o->model_dir, tok_vocab_size(tok), cfg->vocab_size);
+    int32_t *ids;
+    int n_prompt = tok_encode_all(tok, o->prompt, strlen(o->prompt), tok_add_bos(tok), &ids);
+    if (n_prompt < 0) {
+        fprintf(stderr, "tessera: the prompt cannot be tokenized\n");
+        n_prompt = 0;
         rc = EXIT_USAGE;
     }
-    int cap = (int)strlen(o->prompt) + 8;
-    int32_t *ids = xmalloc(cap * sizeof(int32_t));
-    int n_prompt = tok_encode(tok, o->prompt, strlen(o->prompt), tok_add_bos(tok), ids, cap);
-    CHECK(n_prompt >= 0);
-    default_sampling(o, cfg, &o->sp, set);
+    default_sampling(o, cfg);
     int32_t tok_eos = tok_eos_id(tok);
     struct engine_request req = {.prompt = ids, .n_prompt = n_prompt, .sampling = o->sp,
-                                 .max_tokens = (int)o->max_tokens, .stop_ids = &tok_eos,
+                                 .max_tokens = o->max_tokens, .stop_ids = &tok_eos,
                                  .n_stop_ids = tok_eos >= 0 && !o->ignore_eos, .ignore_eos = o->ignore_eos,
                                  .logprobs = -1};
     if (!rc && o->max_tokens > 0 && engine_submit(e, &req) < 0) {
@@ -219,9 +173,7 @@ static int run(struct gen_opts *o, const bool *set)
                 n_prompt, t1 - t0, n_prompt / (t1 - t0 > 0 ? t1 - t0 : 1e-9), n_gen > 0 ? n_gen - 1 : 0,
                 t2 - t1, (n_gen > 1 ? n_gen - 1 : 0) / (t2 - t1 > 0 ? t2 - t1 : 1e-9));
     detok_deinit(&dt);
-    engine_destroy(e);
-    b->ops->destroy(b);
-    tok_free(tok);
+    launch_free(&l);
     free(ids);
     return rc;
 }
@@ -230,12 +182,7 @@ int cmd_generate(int argc, char **argv)
 {
     struct gen_opts o = {.max_tokens = 128, .bk = cli_backend_default(), .echo = true};
     o.sp = sampling_params_default();
-    o.sp.temperature = -1; /* unset markers */
-    o.sp.top_k = -1;
-    o.sp.top_p = -1;
-    o.sp.min_p = -1;
     if (parse(argc, argv, &o)) return EXIT_USAGE;
-    if (comm_rank() > 0) return cli_run_worker(o.model_dir, &o.bk);
-    bool set[4] = {o.sp.temperature >= 0, o.sp.top_k >= 0, o.sp.top_p >= 0, o.sp.min_p >= 0};
-    return run(&o, set);
+    if (comm_rank() > 0) return launch_worker(o.model_dir, &o.bk);
+    return run(&o);
 }

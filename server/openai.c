@@ -28,18 +28,6 @@ int oai_fail(struct oai_error *e, int status, const char *param, const char *cod
     return -1;
 }
 
-char *oai_error_json(const struct oai_error *e)
-{
-    json_t *root = json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "message", e->message, "type", e->type, "param",
-                             e->param[0] ? json_string(e->param) : json_null(), "code",
-                             e->code ? json_string(e->code) : json_null());
-    char *s = root ? json_dumps(root, JSON_COMPACT) : NULL;
-    json_decref(root);
-    /* only a bug of ours gets here (every field is valid UTF-8): still an error body */
-    return s ? s : xstrdup("{\"error\":{\"message\":\"internal error\",\"type\":\"server_error\",\"param\":null,"
-                           "\"code\":null}}");
-}
-
 // ---------------------------------------------------------------------------
 // field readers: each returns 0 when absent or valid, -1 with e filled
 

@@ -30,8 +30,6 @@ struct oai_error {
 /* Fills e; returns -1 for the caller's convenience. */
 int oai_fail(struct oai_error *e, int status, const char *param, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-/* The JSON body of an error (malloc'd). */
-char *oai_error_json(const struct oai_error *e);
 
 struct oai_prompt {
     char *text;          /* a text prompt, or NULL */

@@ -7,12 +7,20 @@
  * difference, emitted only when it does not end in an incomplete character
  * (byte-fallback tokens of one character arrive one byte at a time and
  * decode to U+FFFD until the last one lands). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tokenizer.h"
 
 #define CONTEXT_TOKENS 5
+/* Bounds on the window, so that a push costs O(1) decodes of a few tokens
+ * whatever the model emits: text is held back for at most HOLD_TOKENS tokens
+ * (a character is at most 4 byte-fallback tokens: a longer run that still
+ * ends in U+FFFD is garbage, shown as such), and the window's start stays on
+ * a silent token for at most SILENT_TOKENS. */
+#define HOLD_TOKENS 8
+#define SILENT_TOKENS 32
 
 static const char REPLACEMENT[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
@@ -38,7 +46,7 @@ void detok_init(struct detok *d, const tokenizer *t, const int32_t *context, int
     d->cap = 64;
     d->ids = malloc(d->cap * sizeof(int32_t));
     if (!d->ids) abort();
-    memcpy(d->ids, context + n_context - keep, keep * sizeof(int32_t));
+    if (keep) memcpy(d->ids, context + n_context - keep, keep * sizeof(int32_t)); /* context may be NULL */
     d->n = d->read_off = keep;
     d->prefix_off = 0;
 }
@@ -64,23 +72,93 @@ static long decode(struct detok *d, char **buf, size_t *cap, int from, int to)
     }
 }
 
+/* Whether id alone decodes to no text. */
+static bool silent(const struct detok *d, int32_t id)
+{
+    char buf[16];
+    return tok_decode(d->tok, &id, 1, buf, sizeof(buf)) == 0;
+}
+
+/* The window advances past ids[read_off..end), whose text is out. It starts
+ * again at the last of them that decodes to some text alone: never at a
+ * token that decodes to nothing alone (a control token, or "▁", which
+ * SentencePiece drops at the start of a decode, and with
+ * remove_extra_whitespaces the space of the next piece too: "▁" "▁up" decodes
+ * to "up" alone but " up" after other text). After more than SILENT_TOKENS
+ * such tokens the ones between the window's start and the last of them leave
+ * the window: their text is out already, and what follows decodes the same
+ * after those two (the last one still parts byte runs, as control tokens do). */
+static void advance(struct detok *d, int end)
+{
+    int j = end - 1;
+    while (j >= d->read_off && silent(d, d->ids[j])) j--;
+    if (j >= d->read_off) {
+        d->prefix_off = j;
+    } else if (end - d->prefix_off > SILENT_TOKENS) {
+        int keep = silent(d, d->ids[d->prefix_off]) ? 0 : 1; /* the start, if it has text */
+        int drop = end - 1 - d->prefix_off - keep;
+        memmove(d->ids + d->prefix_off + keep, d->ids + end - 1, (size_t)(d->n - end + 1) * sizeof(int32_t));
+        d->n -= drop;
+        end -= drop;
+    }
+    d->read_off = end;
+}
+
+/* The byte of a byte-fallback piece "<0xHH>"; -1 for another piece, -2 for
+ * an id outside the vocabulary (tok_decode drops it: it parts no bytes). */
+static int byte_of(const struct detok *d, int32_t id)
+{
+    const char *p = tok_id_to_piece(d->tok, id);
+    unsigned b;
+    if (!p) return -2;
+    return strlen(p) == 6 && sscanf(p, "<0x%2X>", &b) == 1 ? (int)b : -1;
+}
+
+/* How many of the last ids hold the start of a UTF-8 character that the
+ * next ids may still complete (its byte pieces, and any ids among them
+ * that decode to no bytes); 0 when there is none. */
+static int open_character(const struct detok *d)
+{
+    int bytes = 0;
+    for (int i = d->n - 1; i >= d->read_off && bytes < 3; i--) {
+        int b = byte_of(d, d->ids[i]);
+        if (b == -2) continue;
+        if (b < 0) return 0;
+        bytes++;
+        if ((b & 0xC0) == 0x80) continue; /* a continuation byte: its lead is further back */
+        int need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+        return need > bytes ? d->n - i : 0;
+    }
+    return 0;
+}
+
 static long emit(struct detok *d, bool final, const char **text)
 {
+    /* held too long: out with all but a character still being completed */
+    bool force = !final && d->n - d->read_off > HOLD_TOKENS;
+    int end = force ? d->n - open_character(d) : d->n;
     long plen = decode(d, &d->a, &d->a_cap, d->prefix_off, d->read_off);
-    long nlen = decode(d, &d->b, &d->b_cap, d->prefix_off, d->n);
+    long nlen = decode(d, &d->b, &d->b_cap, d->prefix_off, end);
+    /* the new text follows the old, except where the context ends inside a
+     * character the new ids complete (the old text shows U+FFFD there, the
+     * new one the character): then it starts at that character */
+    if (memcmp(d->a, d->b, (size_t)(plen < nlen ? plen : nlen))) {
+        long same = 0;
+        while (d->a[same] == d->b[same]) same++;
+        plen = (long)utf8_complete_prefix(d->b, (size_t)same);
+    }
     *text = d->b + plen;
-    if (nlen <= plen) {
+    if (nlen <= plen) { /* no text yet; after HOLD_TOKENS, none from these tokens */
         *text = "";
+        if (force) advance(d, end);
         return 0;
     }
     long len = nlen - plen;
-    if (!final) {
+    if (!final && !force) {
         if (len >= 3 && !memcmp(d->b + nlen - 3, REPLACEMENT, 3)) return 0;
         if ((long)utf8_complete_prefix(d->b + plen, (size_t)len) != len) return 0;
     }
-    /* the window advances: keep the tokens before read_off as context */
-    d->prefix_off = d->read_off;
-    d->read_off = d->n;
+    advance(d, end);
     return len;
 }
 

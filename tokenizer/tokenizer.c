@@ -111,6 +111,22 @@ int tok_encode(const tokenizer *t, const char *text, size_t len, bool add_bos, i
     return n + bos;
 }
 
+int tok_encode_all(const tokenizer *t, const char *text, size_t len, bool add_bos, int32_t **ids)
+{
+    int cap = (int)(len < 1 << 28 ? len : 1 << 28) + 8, n = -1;
+    for (int attempt = 0; attempt < 2 && n < 0; attempt++) { /* bytes + 8 ids fit, but for invalid UTF-8 */
+        *ids = malloc((size_t)cap * sizeof(int32_t));
+        if (!*ids) abort();
+        n = tok_encode(t, text, len, add_bos, *ids, cap);
+        if (n < 0) {
+            free(*ids);
+            *ids = NULL;
+            cap = -n;
+        }
+    }
+    return n < 0 ? -1 : n;
+}
+
 long tok_decode(const tokenizer *t, const int32_t *ids, int n, char *out, size_t cap)
 {
     int vs = spm_vocab_size(t->sp);

@@ -20,6 +20,9 @@ void tok_free(tokenizer *t);
 /* Token ids of text into ids[cap], with BOS first when add_bos. Returns the
  * count, or -(count needed) when cap is too small. */
 int tok_encode(const tokenizer *t, const char *text, size_t len, bool add_bos, int32_t *ids, int cap);
+/* The same, into a buffer of the right size: *ids is malloc'd (NULL on
+ * failure). Returns the count, or -1 when the tokenizer fails. */
+int tok_encode_all(const tokenizer *t, const char *text, size_t len, bool add_bos, int32_t **ids);
 /* Text of ids into out[cap] (not NUL-terminated); control tokens give no
  * text, ids outside the vocabulary give none either. Returns the byte
  * count, or -(count needed) when cap is too small. */

@@ -81,3 +81,13 @@ def test_bench_runs_the_engine(stories):
 def test_serve_with_a_bad_folder_exits_2(tmp_path):
     r = run("serve", tmp_path, "--port", "0")
     assert r.returncode == 2 and f"{tmp_path}/tokenizer.model: missing" in r.stderr
+
+
+def test_a_prompt_of_invalid_utf8(stories):
+    """Each invalid byte is U+FFFD, three byte tokens: more ids than bytes (this aborted generate)."""
+    import subprocess
+    from conftest import TESSERA
+    r = subprocess.run([str(TESSERA), "generate", str(stories), "-p", b"x\xff\xff\xff\xff\xff\xff", "-n", "4",
+                        "--temperature", "0", "--no-echo"], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert b"prefill: 21 tokens" in r.stderr

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "../../server/chat_template.h"
-#include "../../server/openai.h"
+#include "../../server/oai_render.h"
 #include "../../server/sse.h"
 #include "../../server/stop.h"
 #include "test_util.h"

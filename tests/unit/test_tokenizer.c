@@ -114,6 +114,38 @@ Test(tokenizer, streaming_detokenizer_is_utf8_safe)
     tok_free(t);
 }
 
+/* A model that emits only invalid lone bytes (<0xFF>, each decoding to
+ * U+FFFD) or whitespace pieces: the detokenizer may hold text back for a few
+ * tokens, never for the whole stream (each push would decode a window that
+ * grows with it: quadratic work on the server's loop). */
+Test(tokenizer, streaming_detokenizer_holds_back_a_bounded_window)
+{
+    tokenizer *t = load_stories();
+    int32_t bos = 1, ff = tok_piece_to_id(t, "<0xFF>"), space = tok_piece_to_id(t, "\xE2\x96\x81");
+    cr_assert(ff > 0 && space > 0);
+    for (int pass = 0; pass < 2; pass++) {
+        int32_t id = pass ? space : ff;
+        struct detok d;
+        detok_init(&d, t, &bos, 1);
+        long total = 0, last_emit = 0;
+        for (int k = 1; k <= 4000; k++) {
+            const char *piece;
+            long len = detok_push(&d, id, &piece);
+            if (len > 0) last_emit = k;
+            total += len;
+            if (!pass) cr_assert_leq(k - last_emit, 9, "%d tokens held back", k - last_emit);
+            cr_assert_leq(d.n - d.prefix_off, 64, "pass %d: the decode window grew to %d tokens", pass,
+                          d.n - d.prefix_off);
+        }
+        const char *rest;
+        total += detok_flush(&d, &rest);
+        /* 4000 U+FFFD; leading whitespace pieces decode to nothing, as in a whole decode */
+        cr_assert_eq(total, pass ? 0 : 4000 * 3, "pass %d: %ld bytes", pass, total);
+        detok_deinit(&d);
+    }
+    tok_free(t);
+}
+
 Test(tokenizer, utf8_complete_prefix)
 {
     cr_assert_eq(utf8_complete_prefix("abc", 3), 3);

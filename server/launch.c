@@ -1,0 +1,61 @@
+/* launch.c: loading of launch.h. */
+#include "launch.h"
+
+#include <signal.h>
+#include <stdio.h>
+
+#include "../engine/comm.h"
+#include "../engine/err.h"
+
+/* The backend of the options: NULL with err_msg() set when the device
+ * cannot be used. */
+static struct backend *backend_of(const struct cli_backend *o)
+{
+    if (!o->cuda) return backend_cpu_create((int)o->threads);
+#ifdef TESSERA_CUDA
+    return backend_cuda_create(comm_local_rank(), o->dtype, o->gpu_mem_util); /* a GPU per rank of the node */
+#else
+    err_set(ERR_UNSUPPORTED, "this build has no CUDA backend: build with make CUDA=1 (or make emu for the "
+            "emulated one)");
+    return NULL;
+#endif
+}
+
+int launch(struct launched *l, const char *dir, const struct cli_backend *bk, const struct engine_config *ec,
+           bool with_tokenizer, char *err, size_t cap)
+{
+    *l = (struct launched){0};
+    if (with_tokenizer && tok_load(&l->tok, dir, err, cap)) return -1;
+    if (!(l->b = backend_of(bk)) || engine_create(&l->eng, dir, l->b, ec)) {
+        snprintf(err, cap, "%s", err_msg());
+        launch_free(l);
+        return -1;
+    }
+    int vocab = engine_model_config(l->eng)->vocab_size;
+    if (l->tok && tok_vocab_size(l->tok) > vocab) {
+        snprintf(err, cap, "%s/tokenizer.model: %d pieces but the model has vocab_size %d", dir,
+                 tok_vocab_size(l->tok), vocab);
+        launch_free(l);
+        return -1;
+    }
+    return 0;
+}
+
+void launch_free(struct launched *l)
+{
+    engine_destroy(l->eng);
+    if (l->b) l->b->ops->destroy(l->b);
+    if (l->tok) tok_free(l->tok);
+    *l = (struct launched){0};
+}
+
+int launch_worker(const char *dir, const struct cli_backend *bk)
+{
+    signal(SIGINT, SIG_IGN); /* mpirun passes signals to every rank: rank 0 decides when the job ends */
+    signal(SIGTERM, SIG_IGN);
+    struct backend *b = backend_of(bk);
+    int rc = b ? engine_worker_run(dir, b) : -1;
+    if (rc) fprintf(stderr, "tessera: rank %d: %s\n", comm_rank(), err_msg());
+    if (b) b->ops->destroy(b);
+    return rc ? EXIT_USAGE : 0;
+}

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""make_seeds.py: writes the seed corpora in tests/fuzz/corpus/ (checked in;
+run again after changing this file). Each target's input layout is described
+at the top of its fuzz_<name>.c."""
+import json
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def put(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+# --- oai_request: request bodies, parsed as chat and as completions --------
+put("oai_request", "chat_min.json", '{"model":"demo","messages":[{"role":"user","content":"Hello"}]}')
+put("oai_request", "chat_full.json", json.dumps({
+    "model": "demo",
+    "messages": [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Name a colour."},
+        {"role": "assistant", "content": "Blue."},
+        {"role": "user", "content": "Another, caf\u00e9 \U0001F600"},
+    ],
+    "max_tokens": 16, "temperature": 0.7, "top_p": 0.9, "top_k": 40, "min_p": 0.05,
+    "presence_penalty": 0.5, "frequency_penalty": -0.5, "repetition_penalty": 1.1,
+    "seed": -9223372036854775808, "n": 2, "stop": ["\n\n", "User:"], "stream": True,
+    "stream_options": {"include_usage": True}, "logprobs": True, "top_logprobs": 3,
+    "logit_bias": {"1": -100, "42": 2.5}, "user": "u-1", "ignore_eos": False,
+}))
+put("oai_request", "chat_parts.json", json.dumps({
+    "messages": [
+        {"role": "developer", "content": [{"type": "text", "text": "Be brief."}]},
+        {"role": "user", "content": [{"type": "text", "text": "one"}, {"type": "text", "text": "two"}]},
+        {"role": "assistant", "content": None},
+    ],
+    "max_completion_tokens": 8, "stop": "END", "stream": False, "stream_options": None,
+}))
+put("oai_request", "completion_text.json", json.dumps({
+    "model": "demo", "prompt": "Once upon a time", "max_tokens": 32, "logprobs": 5, "echo": False,
+    "temperature": 0, "seed": 7,
+}))
+put("oai_request", "completion_ids.json", '{"prompt":[1,403,407,261],"max_tokens":4,"ignore_eos":true}')
+put("oai_request", "completion_batch.json", '{"prompt":[[1,2,3],"text",[]],"n":16,"top_k":-1,"stop":null}')
+put("oai_request", "bad_values.json",
+    '{"messages":[{"role":"tool","content":1}],"prompt":[[511,512]],"temperature":2.5,'
+    '"logit_bias":{"-1":0,"x":1,"5":101},"stop":[1],"top_logprobs":3,"n":0}')
+put("oai_request", "bad_json.json", '{"messages": [{"role": "user", "content": "unterminated')
+put("oai_request", "not_object.json", '[1, 2, 3]')
+put("oai_request", "too_many_stops.json", json.dumps({"prompt": "x", "stop": [str(i) for i in range(17)]}))
+
+# --- safetensors: whole files (8-byte little-endian header length, JSON, data)
+
+
+def st_file(header, data=b"", hlen=None):
+    h = json.dumps(header, separators=(",", ":")).encode() if not isinstance(header, bytes) else header
+    return struct.pack("<Q", len(h) if hlen is None else hlen) + h + data
+
+
+put("safetensors", "valid.safetensors", st_file({
+    "__metadata__": {"format": "pt"},
+    "w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
+    "b": {"dtype": "BF16", "shape": [2], "data_offsets": [16, 20]},
+    "h": {"dtype": "F16", "shape": [1, 1, 1, 2], "data_offsets": [20, 24]},
+    "s": {"dtype": "F32", "shape": [], "data_offsets": [24, 28]},
+    "e": {"dtype": "F32", "shape": [0, 3], "data_offsets": [28, 28]},
+    "i": {"dtype": "I8", "shape": [4], "data_offsets": [28, 32]},
+}, bytes(range(32))))
+put("safetensors", "other_dtypes.safetensors", st_file({
+    "a": {"dtype": "F64", "shape": [1], "data_offsets": [0, 8]},
+    "b": {"dtype": "U16", "shape": [2], "data_offsets": [8, 12]},
+    "c": {"dtype": "BOOL", "shape": [3], "data_offsets": [12, 15]},
+    "d": {"dtype": "F8_E4M3", "shape": [1], "data_offsets": [15, 16]},
+}, bytes(16)))
+put("safetensors", "empty_header.safetensors", st_file({}))
+put("safetensors", "bad_offsets.safetensors", st_file(
+    {"w": {"dtype": "F32", "shape": [4], "data_offsets": [8, 4]}}, bytes(16)))
+put("safetensors", "size_mismatch.safetensors", st_file(
+    {"w": {"dtype": "F16", "shape": [3], "data_offsets": [0, 8]}}, bytes(8)))
+put("safetensors", "five_dims.safetensors", st_file(
+    {"w": {"dtype": "F32", "shape": [1, 1, 1, 1, 1], "data_offsets": [0, 4]}}, bytes(4)))
+put("safetensors", "huge_shape.safetensors", st_file(
+    {"w": {"dtype": "F32", "shape": [1099511627776, 1099511627776], "data_offsets": [0, 4]}}, bytes(4)))
+put("safetensors", "header_too_long.safetensors", st_file({"w": 1}, hlen=1 << 40))
+put("safetensors", "truncated.safetensors", b"\x10\x00\x00")
+put("safetensors", "not_json.safetensors", st_file(b"{\"w\": [1, 2,"))
+
+# --- tokenizer: a mode byte, then text (0, 3) or 4-byte ids (1, 2) --------
+
+
+def ids(*xs):
+    return b"".join(struct.pack("<i", x) for x in xs)
+
+
+BYTE = 3  # <0x00> is id 3 in stories260K
+put("tokenizer", "encode_story", b"\x00Once upon a time, Lily saw a big dog.\n\"Hi!\" she said.")
+put("tokenizer", "encode_utf8", b"\x00caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xb6  \t end ")
+put("tokenizer", "encode_invalid_utf8", b"\x00\xff\xfe\xc3 \xe2\x82 \xed\xa0\x80 \x00mid-nul")
+put("tokenizer", "decode_ids", b"\x01" + ids(1, 403, 407, 261, 378, 2, 0, 511, 512, -1, 1000000, -2147483648))
+put("tokenizer", "stream_bytes", b"\x02\x00" + ids(BYTE + 0xF0, BYTE + 0x9F, BYTE + 0x90, BYTE + 0xB6, 403,
+                                                    BYTE + 0xE2, BYTE + 0x82, 407, BYTE + 0xC3, BYTE + 0xA9))
+put("tokenizer", "stream_context", b"\x02\x03" + ids(1, 403, 407) + ids(261, 378, 432, BYTE + 0xE2, 2, 317))
+put("tokenizer", "encode_stream", b"\x03Once upon a time \xf0\x9f\x90\xb6 caf\xc3\xa9.")
+put("tokenizer", "utf8_repair", b"\x04\x10ok \xc3\xa9 \xe0\x80\xaf \xed\xa0\x80 \xf4\x90\x80\x80 \xf0\x9f\x90\xb6 \xff \xe2\x82")
+
+# --- stop: n stops, each a length byte + bytes, then pieces likewise -------
+
+
+def stop_input(stops, pieces):
+    out = bytes([len(stops)])
+    for s in stops:
+        out += bytes([len(s)]) + s
+    for p in pieces:
+        out += bytes([len(p)]) + p
+    return out
+
+
+put("stop", "split_match", stop_input([b"User:", b"\n\n"], [b"Hello", b" Us", b"er", b": x"]))
+put("stop", "near_miss", stop_input([b"abcab"], [b"xab", b"ca", b"bcabx", b"abca"]))
+put("stop", "overlapping", stop_input([b"ab", b"bc", b"abcd"], [b"a", b"b", b"c"]))
+put("stop", "no_stops", stop_input([], [b"one ", b"two", b"\x00\xff"]))
+put("stop", "utf8", stop_input(["\u00e9t\u00e9".encode()], ["caf\u00e9".encode(), "t\u00e9!".encode()]))
+put("stop", "empty_stop", stop_input([b"", b"\x00x", b"END"], [b"", b"EN", b"", b"D tail"]))
+
+# --- chat_template: a template up to a 0 byte, then role byte + content\0 ...
+SYS, USER, ASST = 0, 1, 2
+
+
+def chat(template, msgs):
+    out = template.encode() + b"\x00"
+    for role, content in msgs:
+        out += bytes([role]) + content.encode() + b"\x00"
+    return out
+
+
+CONV = [(SYS, "You are kind."), (USER, "  Hi there \n"), (ASST, "Hello! "), (USER, "Tell a story.")]
+put("chat_template", "chatml", chat("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n"
+                                    "{% endfor %}", CONV))
+put("chat_template", "llama2", chat("{{ bos_token + '[INST] ' + '<<SYS>>\\n' + system + '\\n<</SYS>>' }}", CONV))
+put("chat_template", "mistral", chat("{{ bos_token }}[INST] {{ m }} [/INST]", CONV))
+put("chat_template", "zephyr", chat("<|user|>\n{{ message['content'] }}{{ eos_token }}", CONV[1:]))
+put("chat_template", "llama3", chat("<|start_header_id|>{{ role }}<|end_header_id|>\n\n", [(ASST, ""), (USER, "")]))
+put("chat_template", "default_system_only", chat("", [(SYS, "only a system message")]))
+put("chat_template", "specials_in_content", chat("x", [(USER, "<s></s><|im_end|>[INST]<unk>"), (ASST, "\u00e9\U0001F600")]))
+
+# --- http: what a client sends on one connection ----------------------------
+BODY = json.dumps({"model": "m", "prompt": "Once upon a time", "max_tokens": 4, "stream": True, "n": 2})
+CHAT = json.dumps({"messages": [{"role": "user", "content": "caf\u00e9"}]})
+put("http", "pipelined", "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {len(BODY)}\r\n\r\n{BODY}"
+    "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+put("http", "chunked_chat", f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    f"{len(CHAT[:9]):x}\r\n{CHAT[:9]}\r\n{len(CHAT[9:].encode()):x}\r\n{CHAT[9:]}\r\n0\r\n\r\n")
+put("http", "head_and_405", "HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nHEAD /v1/completions HTTP/1.1\r\nHost: x\r\n\r\n"
+    "GET /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+put("http", "bad_utf8_path", b"GET /\xe2\x82 HTTP/1.1\r\nHost: x\r\n\r\nGET /\xff\xc0\xaf HTTP/1.1\r\nHost: x\r\n\r\n")
+put("http", "http10_no_host", "GET /health HTTP/1.0\r\n\r\nGET /health HTTP/1.1\r\n\r\n")
+put("http", "expect_continue", f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+    f"Content-Length: {len(BODY)}\r\nX-Request-Id: abc\r\n\r\n{BODY}")
+put("http", "too_large", "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n{")
+put("http", "bad_json_body", "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n{\"prompt\": \xff}")

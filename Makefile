@@ -20,15 +20,16 @@ BUILD := build
 # llhttp is compiled from Debian's node-llhttp sources, not copied into the tree
 LLHTTP_DIR := /usr/share/llhttp
 LLHTTP_INC := /usr/share/include/llhttp
-PROJECT_CFLAGS := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -g -pthread -isystem $(LLHTTP_INC)
+PROJECT_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -g -pthread -isystem $(LLHTTP_INC)
 PROJECT_CXXFLAGS := -std=c++17 -Wall -Wextra -Werror -g
 OPT ?= -O2
 DEPFLAGS = -MMD -MP
-# MPI (tensor parallelism, engine/comm.c): OpenMPI's flags
-MPI_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags ompi-c 2>/dev/null))
-MPI_LIBS := $(shell pkg-config --libs ompi-c 2>/dev/null)
+# MPI (tensor parallelism, engine/comm.c): OpenMPI's flags, asked for when
+# first used (after the packages are installed), once
+MPI_CFLAGS = $(eval MPI_CFLAGS := $$(patsubst -I%,-isystem %,$$(shell pkg-config --cflags ompi-c 2>/dev/null)))$(MPI_CFLAGS)
+MPI_LIBS = $(eval MPI_LIBS := $$(shell pkg-config --libs ompi-c 2>/dev/null))$(MPI_LIBS)
 PROJECT_CFLAGS += $(MPI_CFLAGS)
-LIBS := -ljansson -lsentencepiece -luv -lpthread -lm $(MPI_LIBS)
+LIBS = -ljansson -lsentencepiece -luv -lxxhash -lpthread -lm $(MPI_LIBS)
 SAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 ifeq ($(V),1)
@@ -56,6 +57,15 @@ LIB_CXX := tokenizer/spm.cc
 APP_C := server/main.c server/launch.c $(wildcard server/cmd_*.c)
 TEST_C := $(wildcard tests/unit/*.c)
 
+# The Debian packages (scripts/deps.sh has the list) are checked before the
+# first compile, and installed when missing, so that make, make run and make
+# test work on a fresh machine; the stamp is redone when the list changes.
+DEPS_OK := $(BUILD)/.deps-ok
+$(DEPS_OK): scripts/deps.sh
+	@mkdir -p $(BUILD)
+	$(Q)scripts/deps.sh
+	@touch $@
+
 obj = $(patsubst %.c,$(1)/%.o,$(filter %.c,$(2))) $(patsubst %.cc,$(1)/%.o,$(filter %.cc,$(2)))
 
 LIB_OBJ := $(call obj,$(BUILD)/obj,$(LIB_C) $(LIB_CXX))
@@ -64,7 +74,7 @@ TEST_OBJ := $(call obj,$(BUILD)/obj,$(TEST_C))
 SAN_LIB_OBJ := $(call obj,$(BUILD)/san,$(LIB_C) $(LIB_CXX))
 SAN_TEST_OBJ := $(call obj,$(BUILD)/san,$(TEST_C))
 SAN_APP_OBJ := $(call obj,$(BUILD)/san,$(APP_C))
-LLHTTP_OBJ := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/llhttp/%.o,$(wildcard $(LLHTTP_DIR)/*.c))
+LLHTTP_OBJ := $(addprefix $(BUILD)/llhttp/,api.o http.o llhttp.o)  # named: the sources appear with the packages
 
 # The CUDA backend, its kernels and launch.c (which offers --device cuda),
 # built against the emulator (build/emu) or with nvcc (build/cuda).
@@ -83,47 +93,47 @@ VENV := .venv
   clean demo emu fuzz FORCE
 all: $(BUILD)/tessera
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC   $<")
 	$(Q)$(CC) $(PROJECT_CFLAGS) $(OPT) $(DEPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.cc
+$(BUILD)/obj/%.o: %.cc | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CXX  $<")
 	$(Q)$(CXX) $(PROJECT_CXXFLAGS) $(OPT) $(DEPFLAGS) $(CXXFLAGS) -c $< -o $@
 
-$(BUILD)/san/%.o: %.c
+$(BUILD)/san/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC   $< (asan+ubsan)")
 	$(Q)$(CC) $(PROJECT_CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/san/%.o: %.cc
+$(BUILD)/san/%.o: %.cc | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CXX  $< (asan+ubsan)")
 	$(Q)$(CXX) $(PROJECT_CXXFLAGS) $(SAN_FLAGS) $(DEPFLAGS) $(CXXFLAGS) -c $< -o $@
 
-$(BUILD)/emu/%.o: %.c
+$(BUILD)/emu/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC   $< (emu)")
-	$(Q)$(CC) $(PROJECT_CFLAGS) $(CUDA_CFLAGS) $(OPT) $(DEPFLAGS) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(PROJECT_CFLAGS) $(CUDA_CFLAGS) -DTESSERA_EMU $(OPT) $(DEPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/emu/%.o: %.cu
+$(BUILD)/emu/%.o: %.cu | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CXX  $< (emu)")
 	$(Q)$(CXX) -x c++ $(EMU_CXXFLAGS) $(OPT) $(DEPFLAGS) $(CXXFLAGS) -c $< -o $@
 
-$(BUILD)/cuda/%.o: %.c
+$(BUILD)/cuda/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC   $< (cuda)")
 	$(Q)$(CC) $(PROJECT_CFLAGS) $(CUDA_CFLAGS) $(OPT) $(DEPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/cuda/%.o: %.cu
+$(BUILD)/cuda/%.o: %.cu | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  NVCC $<")
 	$(Q)$(NVCC) $(NVCC_FLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c
+$(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC   $< (llhttp)")
 	$(Q)$(CC) -O2 -w -I$(LLHTTP_INC) -c $< -o $@
@@ -210,12 +220,12 @@ FUZZ_ONLY ?= $(FUZZ_NAMES)
 fuzz_run = for t in $(FUZZ_TARGETS); do n=$${t%%:*}; case " $(2) " in *" $$n "*) \
   tests/fuzz/run.sh $(BUILD)/fuzz $$n $${t\#\#*:} $(1) $(3) || exit 1;; esac; done
 
-$(BUILD)/fuzz/obj/%.o: %.c
+$(BUILD)/fuzz/obj/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC   $< (fuzz)")
 	$(Q)$(FUZZ_CC) $(PROJECT_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(DEPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/fuzz/obj/%.o: %.cc
+$(BUILD)/fuzz/obj/%.o: %.cc | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CXX  $< (fuzz)")
 	$(Q)$(FUZZ_CXX) $(PROJECT_CXXFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(DEPFLAGS) $(CXXFLAGS) -c $< -o $@
@@ -300,11 +310,7 @@ test-server: $(BUILD)/tessera $(BUILD)/tessera-emu demo $(VENV)/.ok
 soak: $(BUILD)/tessera $(VENV)/.ok
 	$(VENV)/bin/python -m pytest -q -s tests/soak
 
-deps:
-	apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q build-essential pkg-config \
-	  libjansson-dev libsentencepiece-dev sentencepiece libcriterion-dev libuv1-dev \
-	  node-llhttp libopenmpi-dev openmpi-bin python3 python3-venv clang libclang-rt-dev
+deps: $(DEPS_OK)
 	$(MAKE) $(VENV)/.ok
 
 bench: $(BUILD)/tessera demo

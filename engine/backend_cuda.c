@@ -17,6 +17,9 @@
 #include <string.h>
 
 #include "../kernels/cuda/kernels.h"
+#ifdef TESSERA_EMU
+#include "../kernels/emu/emu.h"
+#endif
 #include "backend.h"
 #include "comm.h"
 #include "err.h"
@@ -307,6 +310,9 @@ struct backend *backend_cuda_create(int device, enum dtype dt, double gpu_mem_ut
     CUDA_OK(cudaDeviceGetAttribute(&c->n_sm, cudaDevAttrMultiProcessorCount, device));
     if (comm_world() > 1) { /* rank 0 makes the NCCL id, MPI carries it */
         ncclUniqueId id;
+#ifdef TESSERA_EMU
+        emu_nccl_set_all_reduce(comm_all_reduce_sum); /* the stand-in NCCL sums on the host, over MPI */
+#endif
         ncclResult_t r = comm_rank() == 0 ? ncclGetUniqueId(&id) : ncclSuccess;
         comm_bcast(&id, sizeof(id));
         if (r == ncclSuccess) r = ncclCommInitRank(&c->nccl, comm_world(), id, comm_rank());

@@ -1,4 +1,6 @@
-/* engine.c: inbox -> scheduler -> forward -> sampler -> outbox. */
+/* engine.c: the engine's life (create, destroy, the thread), its inbox
+ * (submit, abort) and outbox (poll, stats), and the step: inbox ->
+ * scheduler -> forward -> sampler (output.c) -> outbox. */
 #include "engine.h"
 
 #include <math.h>
@@ -8,109 +10,13 @@
 #include <string.h>
 
 #include "comm.h"
+#include "engine_impl.h"
 #include "err.h"
-#include "kv_cache.h"
-#include "model.h"
-#include "scheduler.h"
-
-struct engine {
-    model *m;
-    const struct model_config *cfg;
-    kv_pool *pool;
-    sched *sched;
-    int max_model_len;
-    float *logits;              /* host [max_num_seqs, vocab] */
-    int32_t *argmax;            /* host [max_num_seqs]: greedy steps' tokens */
-    float *raw;                 /* host [vocab]: a row before sampling, for logprobs */
-    struct sampler_scratch scratch; /* the sampler's [vocab] work space */
-    /* sequences the engine thread knows (waiting or running) */
-    struct sequence **live;
-    int n_live, cap_live;
-    int64_t computed_tokens, generated_tokens;
-    double t_schedule, t_forward, t_sample; /* engine_stats */
-
-    /* inbox: guarded by mu */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct sequence **inbox;
-    int n_inbox, cap_inbox;
-    uint64_t *aborts;
-    int n_aborts, cap_aborts;
-    uint64_t next_id;
-    bool stop, started;
-    pthread_t thread;
-
-    /* outbox and stats: guarded by out_mu */
-    pthread_mutex_t out_mu;
-    struct engine_event *out;
-    int n_out, cap_out;
-    struct engine_stats stats;
-    void (*wake)(void *);
-    void *wake_arg;
-
-    /* events of the current step, engine thread only */
-    struct engine_event *step_ev;
-    int n_step_ev, cap_step_ev;
-};
 
 struct engine_config engine_config_default(void)
 {
     return (struct engine_config){.max_num_batched_tokens = 512, .max_num_seqs = 64,
-                                  .prefix_caching = true, .block_size = 16, .log = true};
-}
-
-/* MemAvailable from /proc/meminfo in bytes; 0 when unknown. */
-static int64_t mem_available(void)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    long long kb = 0;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) break;
-    fclose(f);
-    return kb * 1024;
-}
-
-#define GROW(arr, n, cap)                                               \
-    do {                                                                \
-        if ((n) == (cap)) {                                             \
-            (cap) = (cap) ? 2 * (cap) : 16;                             \
-            (arr) = xrealloc((arr), (size_t)(cap) * sizeof(*(arr)));    \
-        }                                                               \
-    } while (0)
-
-/* Rank 0 with mp decided, a worker with mp to receive: every rank loads its
- * slice with rank 0's limits, then checks that it read rank 0's model. */
-static int load_on_every_rank(model **m, const char *dir, struct backend *b, struct model_params *mp)
-{
-    comm_bcast(mp, sizeof(*mp));
-    mp->rank = comm_rank();
-    int rc = model_load(m, dir, b, mp);
-    if (rc || mp->world == 1) return rc;
-    const struct model_config *c = model_get_config(*m);
-    int32_t mine[8] = {c->n_layers, c->hidden_size, c->intermediate_size, c->n_heads, c->n_kv_heads, c->head_dim,
-                       c->vocab_size, c->max_pos}, first[8];
-    memcpy(first, mine, sizeof(mine));
-    comm_bcast(first, sizeof(first)); /* rank 0's shape */
-    if (memcmp(mine, first, sizeof(mine))) {
-        model_destroy(*m);
-        *m = NULL;
-        return err_set(ERR_MODEL, "rank %d: %s/config.json differs from rank 0's (layers, sizes, heads or vocab)",
-                       mp->rank, dir);
-    }
-    return 0;
-}
-
-int engine_worker_run(const char *dir, struct backend *b)
-{
-    struct model_params mp = {0};
-    model *m;
-    int rc = load_on_every_rank(&m, dir, b, &mp);
-    if (rc) return rc;
-    rc = model_serve_worker(m);
-    model_destroy(m);
-    return rc;
+                                  .prefix_caching = true, .block_size = 16, .log = true, .eos_id = -1};
 }
 
 int engine_create(engine **out, const char *dir, struct backend *b, const struct engine_config *c)
@@ -127,34 +33,18 @@ int engine_create(engine **out, const char *dir, struct backend *b, const struct
         return err_set(ERR_INVALID, "--max-model-len %d exceeds the model's max_position_embeddings %d",
                        max_len, cfg.max_pos);
 
-    /* K and V, every layer, in the backend's cache type, of this rank's KV heads */
-    int world = comm_world(), kv_heads = cfg.n_kv_heads >= world ? cfg.n_kv_heads / world : 1;
-    int64_t per_block = 2LL * cfg.n_layers * kv_heads * cfg.head_dim * (int64_t)dtype_size(b->kv_dtype) *
-                        c->block_size;
-    int64_t blocks_per_seq = (max_len + c->block_size - 1) / c->block_size;
-    int64_t want = c->kv_cache_memory;
-    if (!want) {
-        want = blocks_per_seq * c->max_num_seqs * per_block;
-        /* this rank's weights: a slice of the layers, the whole embedding and LM head */
-        int64_t shared = (int64_t)cfg.vocab_size * cfg.hidden_size * (cfg.tie_word_embeddings ? 1 : 2);
-        int64_t params = (model_config_num_params(&cfg) - shared) / world + shared;
-        /* CPU: the ranks may share the machine's memory */
-        int64_t avail = b->ops->kv_budget ? b->ops->kv_budget(b, params) : mem_available() / 4 / world;
-        if (avail > 0 && want > avail) want = avail;
-        if (b->ops->kv_budget && avail <= 0) want = 0;
-    }
-    int64_t num_blocks = want / per_block;
-    if (num_blocks < 1)
-        return err_set(ERR_INVALID, "KV cache memory of %lld bytes holds no block (one block: %lld bytes)",
-                       (long long)want, (long long)per_block);
-    if (num_blocks > INT32_MAX / c->block_size) num_blocks = INT32_MAX / c->block_size;
+    struct kv_budget kb;
+    if ((rc = kv_budget(&kb, &cfg, b, c, max_len))) return rc;
+    int world = comm_world();
+    int64_t num_blocks = kb.num_blocks;
 
     engine *e = xcalloc(1, sizeof(*e));
     e->max_model_len = max_len;
+    e->eos_id = c->eos_id;
     struct model_params mp = {.num_kv_blocks = (int)num_blocks, .block_size = c->block_size,
                               .max_step_tokens = c->max_num_batched_tokens, .max_seqs = c->max_num_seqs,
                               .rank = 0, .world = world};
-    if ((rc = load_on_every_rank(&e->m, dir, b, &mp))) {
+    if ((rc = engine__load_on_every_rank(&e->m, dir, b, &mp))) {
         free(e);
         return rc;
     }
@@ -173,8 +63,8 @@ int engine_create(engine **out, const char *dir, struct backend *b, const struct
     e->stats.kv_blocks_total = (int)num_blocks;
     if (c->log)
         fprintf(stderr, "tessera: KV cache: %lld blocks of %d tokens (%.1f MiB), %lld tokens: %.2f full contexts of %d; "
-                "prefix caching %s\n", (long long)num_blocks, c->block_size, num_blocks * per_block / 1048576.0,
-                (long long)num_blocks * c->block_size, (double)num_blocks / blocks_per_seq, max_len,
+                "prefix caching %s\n", (long long)num_blocks, c->block_size, num_blocks * kb.per_block / 1048576.0,
+                (long long)num_blocks * c->block_size, (double)num_blocks / kb.blocks_per_seq, max_len,
                 c->prefix_caching ? "on" : "off");
     *out = e;
     return 0;
@@ -224,32 +114,65 @@ void engine_destroy(engine *e)
 
 const struct model_config *engine_model_config(const engine *e) { return e->cfg; }
 int engine_max_model_len(const engine *e) { return e->max_model_len; }
+int engine_vocab_size(const engine *e) { return e->cfg->vocab_size; }
 
 int64_t engine_pool_tokens(const engine *e)
 {
     return (int64_t)kv_pool_num_blocks(e->pool) * kv_pool_block_size(e->pool);
 }
 
-int engine_check(const engine *e, const struct engine_request *r)
+/* The tokens a request may generate: max_tokens, or without it up to the
+ * end of the context or of the KV pool, whichever comes first. */
+static int64_t effective_max_tokens(const engine *e, const struct engine_request *r)
 {
+    int64_t pool = engine_pool_tokens(e), room = pool < e->max_model_len ? pool : e->max_model_len;
+    return r->max_tokens > 0 ? r->max_tokens : room - r->n_prompt;
+}
+
+static int refuse(struct engine_verdict *v, enum engine_refusal why, const struct engine_request *r, int64_t limit)
+{
+    if (v) *v = (struct engine_verdict){why, r->n_prompt, r->max_tokens, limit};
+    return ERR_INVALID;
+}
+
+int engine_check(const engine *e, const struct engine_request *r, struct engine_verdict *v)
+{
+    if (v) *v = (struct engine_verdict){ENGINE_OK, r->n_prompt, r->max_tokens, 0};
+    if (r->n_prompt <= 0) {
+        err_set(ERR_INVALID, "the prompt is empty");
+        return refuse(v, ENGINE_EMPTY_PROMPT, r, 0);
+    }
+    if ((int64_t)r->n_prompt + (r->max_tokens > 0 ? r->max_tokens : 1) > e->max_model_len) {
+        err_set(ERR_INVALID, "the prompt has %d tokens and asks for %d more; the context holds %d", r->n_prompt,
+                r->max_tokens > 0 ? r->max_tokens : 1, e->max_model_len);
+        return refuse(v, ENGINE_OVER_CONTEXT, r, e->max_model_len);
+    }
+    int64_t pool = engine_pool_tokens(e), room = pool < e->max_model_len ? pool : e->max_model_len;
+    if (effective_max_tokens(e, r) < 1) {
+        err_set(ERR_INVALID, "the prompt has %d tokens; the KV cache holds %lld in all", r->n_prompt, (long long)room);
+        return refuse(v, ENGINE_OVER_POOL, r, room);
+    }
     const char *bad = sampling_params_check(&r->sampling);
-    if (bad) return err_set(ERR_INVALID, "bad sampling parameter %s", bad);
-    if (r->logprobs > ENGINE_MAX_LOGPROBS)
-        return err_set(ERR_INVALID, "logprobs must be at most %d", ENGINE_MAX_LOGPROBS);
-    int rc = sched_check(e->sched, r->n_prompt, r->max_tokens);
-    if (rc) return rc;
-    for (int i = 0; i < r->n_prompt; i++)
-        if (r->prompt[i] < 0 || r->prompt[i] >= e->cfg->vocab_size)
-            return err_set(ERR_INVALID, "prompt token %d is outside the vocabulary", r->prompt[i]);
-    for (int i = 0; i < r->n_bias; i++)
-        if (r->bias_ids[i] < 0 || r->bias_ids[i] >= e->cfg->vocab_size)
-            return err_set(ERR_INVALID, "logit_bias token %d is outside the vocabulary", r->bias_ids[i]);
-    return 0;
+    if (bad) {
+        err_set(ERR_INVALID, "bad sampling parameter %s", bad);
+    } else if (r->logprobs > ENGINE_MAX_LOGPROBS) {
+        bad = "logprobs";
+        err_set(ERR_INVALID, "logprobs must be at most %d", ENGINE_MAX_LOGPROBS);
+    } else if (sched_check(e->sched, r->n_prompt, (int)effective_max_tokens(e, r))) {
+        bad = "pool"; /* its message is set */
+    }
+    for (int i = 0; !bad && i < r->n_prompt + r->n_bias; i++) {
+        int32_t id = i < r->n_prompt ? r->prompt[i] : r->bias_ids[i - r->n_prompt];
+        if (id >= 0 && id < e->cfg->vocab_size) continue;
+        err_set(ERR_INVALID, "%s token %d is outside the vocabulary", i < r->n_prompt ? "prompt" : "logit_bias", id);
+        bad = "token";
+    }
+    return bad ? refuse(v, ENGINE_BAD_REQUEST, r, 0) : 0;
 }
 
 int64_t engine_submit(engine *e, const struct engine_request *r)
 {
-    int rc = engine_check(e, r);
+    int rc = engine_check(e, r, NULL);
     if (rc) return rc;
 
     struct sequence *s = xcalloc(1, sizeof(*s));
@@ -257,11 +180,17 @@ int64_t engine_submit(engine *e, const struct engine_request *r)
     s->tokens = xmalloc(s->cap * sizeof(int32_t));
     memcpy(s->tokens, r->prompt, r->n_prompt * sizeof(int32_t));
     s->n_tokens = s->n_prompt = r->n_prompt;
-    s->max_tokens = r->max_tokens > 0 ? r->max_tokens : e->max_model_len;
-    s->n_stop_ids = r->n_stop_ids + (r->ignore_eos ? 0 : e->cfg->n_eos);
-    s->stop_ids = xmalloc((s->n_stop_ids + 1) * sizeof(int32_t));
+    s->max_tokens = (int)effective_max_tokens(e, r);
+    /* stop ids: the caller's, then (unless ignored) the model's eos ids and the tokenizer's */
+    s->stop_ids = xmalloc((r->n_stop_ids + e->cfg->n_eos + 1) * sizeof(int32_t));
     if (r->n_stop_ids) memcpy(s->stop_ids, r->stop_ids, r->n_stop_ids * sizeof(int32_t));
-    if (!r->ignore_eos) memcpy(s->stop_ids + r->n_stop_ids, e->cfg->eos_ids, e->cfg->n_eos * sizeof(int32_t));
+    s->n_stop_ids = r->n_stop_ids;
+    for (int i = 0; !r->ignore_eos && i <= e->cfg->n_eos; i++) {
+        int32_t id = i < e->cfg->n_eos ? e->cfg->eos_ids[i] : e->eos_id;
+        bool dup = id < 0;
+        for (int k = 0; k < s->n_stop_ids && !dup; k++) dup = s->stop_ids[k] == id;
+        if (!dup) s->stop_ids[s->n_stop_ids++] = id;
+    }
     s->logprobs = r->logprobs;
     if (r->n_bias) {
         s->n_bias = r->n_bias;
@@ -324,19 +253,6 @@ struct engine_stats engine_stats(engine *e)
 // ---------------------------------------------------------------------------
 // the step, on the engine thread
 
-static struct engine_event *new_event(engine *e, const struct sequence *s)
-{
-    GROW(e->step_ev, e->n_step_ev, e->cap_step_ev);
-    struct engine_event *ev = &e->step_ev[e->n_step_ev++];
-    memset(ev, 0, sizeof(*ev));
-    ev->id = s->id;
-    ev->token = -1;
-    ev->n_prompt = s->n_prompt;
-    ev->n_cached = s->n_cached;
-    ev->n_generated = s->n_tokens - s->n_prompt;
-    return ev;
-}
-
 /* Removes s from the scheduler and the live list and frees it. */
 static void retire(engine *e, struct sequence *s)
 {
@@ -370,117 +286,12 @@ static void take_inbox(engine *e)
     for (int i = 0; i < n_ab; i++)
         for (int j = 0; j < e->n_live; j++)
             if (e->live[j]->id == ab[i]) {
-                new_event(e, e->live[j])->finish = FINISH_ABORT;
+                engine__new_event(e, e->live[j])->finish = FINISH_ABORT;
                 retire(e, e->live[j]);
                 break;
             }
     free(in);
     free(ab);
-}
-
-/* The n largest entries of x[V], largest first (ties: lower id). */
-static void top_n(const float *x, int V, int n, int32_t *ids, float *vals)
-{
-    int k = 0;
-    for (int i = 0; i < V; i++) {
-        if (k == n && !(x[i] > vals[n - 1])) continue;
-        int j = k < n ? k++ : n - 1;
-        while (j > 0 && x[i] > vals[j - 1]) {
-            ids[j] = ids[j - 1];
-            vals[j] = vals[j - 1];
-            j--;
-        }
-        ids[j] = i;
-        vals[j] = x[i];
-    }
-}
-
-static float log_sum_exp(const float *x, int V)
-{
-    float mx = -INFINITY;
-    for (int i = 0; i < V; i++) mx = x[i] > mx ? x[i] : mx;
-    double s = 0;
-    for (int i = 0; i < V; i++) s += exp((double)x[i] - mx);
-    return mx + (float)log(s);
-}
-
-static bool is_stop(const struct sequence *s, int32_t tok)
-{
-    for (int i = 0; i < s->n_stop_ids; i++)
-        if (s->stop_ids[i] == tok) return true;
-    return false;
-}
-
-/* Greedy with nothing that needs the logits on the host: the token is the
- * row's argmax, which the forward can compute where the logits are. */
-static bool plain_greedy(const struct sequence *s)
-{
-    const struct sampling_params *p = &s->sampler.p;
-    return p->temperature < 1e-5f && p->repetition_penalty == 1.0f && p->presence_penalty == 0.0f &&
-           p->frequency_penalty == 0.0f && s->n_bias == 0 && s->logprobs < 0;
-}
-
-/* Samples s's next token from its logits row (or takes tok, the argmax, when
- * row is NULL: plain greedy) and posts it; true if s ended. */
-static bool sample_one(engine *e, struct sequence *s, float *row, int32_t tok)
-{
-    int V = e->cfg->vocab_size;
-    struct engine_event *ev = new_event(e, s);
-    float lse = 0;
-    if (row && s->logprobs >= 0) {
-        memcpy(e->raw, row, V * sizeof(float));
-        lse = log_sum_exp(row, V);
-        ev->n_top = s->logprobs;
-        if (ev->n_top) top_n(row, V, ev->n_top, ev->top_ids, ev->top_logprobs);
-        for (int i = 0; i < ev->n_top; i++) ev->top_logprobs[i] -= lse;
-    }
-    if (row) {
-        for (int i = 0; i < s->n_bias; i++) row[s->bias_ids[i]] += s->bias[i];
-        tok = sampler_sample(&s->sampler, &e->scratch, row, s->tokens, s->n_tokens, s->n_prompt);
-    }
-    if (s->n_tokens == s->cap) {
-        s->cap *= 2;
-        s->tokens = xrealloc(s->tokens, s->cap * sizeof(int32_t));
-    }
-    s->tokens[s->n_tokens++] = tok;
-    ev->token = tok;
-    ev->logprob = s->logprobs >= 0 ? e->raw[tok] - lse : 0;
-    ev->n_generated = s->n_tokens - s->n_prompt;
-    if (is_stop(s, tok)) ev->finish = FINISH_STOP;
-    else if (ev->n_generated >= s->max_tokens || s->n_tokens >= e->max_model_len) ev->finish = FINISH_LENGTH;
-    e->generated_tokens++;
-    return ev->finish != FINISH_NONE;
-}
-
-static void publish(engine *e)
-{
-    struct sched_stats ss = sched_stats(e->sched);
-    struct kv_pool_stats ps = kv_pool_stats(e->pool);
-    pthread_mutex_lock(&e->out_mu);
-    for (int i = 0; i < e->n_step_ev; i++) {
-        GROW(e->out, e->n_out, e->cap_out);
-        e->out[e->n_out++] = e->step_ev[i];
-    }
-    struct engine_stats *st = &e->stats;
-    st->running = ss.running;
-    st->waiting = ss.waiting;
-    st->preemptions = ss.preemptions;
-    st->prefill_chunks = ss.prefill_chunks;
-    st->steps = ss.steps;
-    st->kv_blocks_used = kv_pool_num_used(e->pool);
-    st->kv_blocks_cached = kv_pool_num_cached(e->pool);
-    st->prefix_queries = ps.queries;
-    st->prefix_hits = ps.hits;
-    st->prompt_tokens = e->computed_tokens;
-    st->generation_tokens = e->generated_tokens;
-    st->t_schedule = e->t_schedule;
-    st->t_forward = e->t_forward;
-    st->t_sample = e->t_sample;
-    void (*wake)(void *) = e->n_step_ev ? e->wake : NULL;
-    void *arg = e->wake_arg;
-    pthread_mutex_unlock(&e->out_mu);
-    e->n_step_ev = 0;
-    if (wake) wake(arg);
 }
 
 int engine_step(engine *e)
@@ -492,14 +303,14 @@ int engine_step(engine *e)
     int rc = 0;
     if (p->n_seqs) {
         bool greedy = true;
-        for (int i = 0; i < p->n_seqs && greedy; i++) greedy = !p->sample[i] || plain_greedy(p->seqs[i]);
+        for (int i = 0; i < p->n_seqs && greedy; i++) greedy = !p->sample[i] || engine__plain_greedy(p->seqs[i]);
         rc = greedy ? model_forward(e->m, &p->batch, NULL, e->argmax)
                     : model_forward(e->m, &p->batch, e->logits, NULL);
         t2 = mono_seconds();
         if (rc) { /* a plan the model refuses is a bug: end its sequences */
             fprintf(stderr, "tessera: engine step failed: %s\n", err_msg());
             for (int i = p->n_seqs - 1; i >= 0; i--) {
-                new_event(e, p->seqs[i])->finish = FINISH_ABORT;
+                engine__new_event(e, p->seqs[i])->finish = FINISH_ABORT;
                 retire(e, p->seqs[i]);
             }
         } else {
@@ -509,7 +320,7 @@ int engine_step(engine *e)
             for (int i = 0; i < p->n_seqs; i++) { /* retire() leaves the plan's arrays alone */
                 if (!p->sample[i]) continue;
                 float *row = greedy ? NULL : e->logits + (size_t)k * e->cfg->vocab_size;
-                if (sample_one(e, p->seqs[i], row, greedy ? e->argmax[k] : 0)) retire(e, p->seqs[i]);
+                if (engine__sample_one(e, p->seqs[i], row, greedy ? e->argmax[k] : 0)) retire(e, p->seqs[i]);
                 k++;
             }
             rc = 1;
@@ -518,7 +329,7 @@ int engine_step(engine *e)
     e->t_schedule += t1 - t0;
     e->t_forward += t2 - t1;
     e->t_sample += mono_seconds() - t2;
-    publish(e);
+    engine__publish(e);
     return rc;
 }
 

@@ -1,4 +1,6 @@
-/* engine.h: the serving engine: requests in, tokens out.
+/* engine.h: the serving engine: requests in, tokens out. An opaque handle
+ * (llama.h's style): engine_create makes one, engine_destroy frees it and
+ * everything it made; pointers it returns are borrowed and valid until then.
  *
  * The engine owns the model, the KV block pool and the scheduler. Each step
  * it drains submitted requests and aborts, plans a batch (scheduler.h), runs
@@ -14,10 +16,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "backend.h"
-#include "model_config.h"
 #include "sampler.h"
-#include "sequence.h"
+
+struct backend;      /* backend.h: where the model runs; the caller's */
+struct model_config; /* model_config.h */
+
+/* How a request ended. */
+enum finish_reason { FINISH_NONE = 0, FINISH_STOP, FINISH_LENGTH, FINISH_ABORT };
 
 #define ENGINE_MAX_LOGPROBS 20
 
@@ -31,6 +36,7 @@ struct engine_config {
     bool prefix_caching;        /* (true) */
     int block_size;             /* tokens per KV block (16) */
     bool log;                   /* startup line on stderr (true) */
+    int32_t eos_id;             /* a stop id besides the model's eos ids (the tokenizer's); -1: none */
 };
 struct engine_config engine_config_default(void);
 
@@ -38,10 +44,11 @@ struct engine_request {
     const int32_t *prompt;
     int n_prompt;
     struct sampling_params sampling;
-    int max_tokens;             /* generated tokens at most; <= 0: up to the context */
-    const int32_t *stop_ids;    /* extra stop token ids */
+    int max_tokens;             /* generated tokens at most; <= 0: up to the end of the context or
+                                 * of the KV pool, whichever comes first */
+    const int32_t *stop_ids;    /* stop token ids besides the eos ids (copied) */
     int n_stop_ids;
-    bool ignore_eos;            /* do not stop on the model's eos ids */
+    bool ignore_eos;            /* do not stop on the model's and the config's eos ids */
     int logprobs;               /* -1: none; else the top-n alternatives (n <= 20) */
     const int32_t *bias_ids;    /* logit_bias: added to these ids' logits before sampling */
     const float *bias;
@@ -83,13 +90,30 @@ int engine_worker_run(const char *dir, struct backend *b);
 /* Stops the thread if started; frees everything (b stays the caller's). */
 void engine_destroy(engine *e);
 
+/* Borrowed: valid until engine_destroy. */
 const struct model_config *engine_model_config(const engine *e);
 int engine_max_model_len(const engine *e);
+int engine_vocab_size(const engine *e);
 
+/* Why engine_check refuses a request. */
+enum engine_refusal {
+    ENGINE_OK = 0,
+    ENGINE_EMPTY_PROMPT,
+    ENGINE_OVER_CONTEXT,  /* prompt + max_tokens (or + 1 without it) over the context */
+    ENGINE_OVER_POOL,     /* no room for one token in the KV pool (no max_tokens) */
+    ENGINE_BAD_REQUEST,   /* sampling parameters, logprobs count, token ids, a pool too small
+                           * for prompt + max_tokens: err_msg() says which */
+};
+struct engine_verdict {
+    enum engine_refusal why;
+    int n_prompt, max_tokens;   /* the request's */
+    int64_t limit;              /* OVER_CONTEXT: the context length; OVER_POOL: the tokens the
+                                 * pool holds (at most the context) */
+};
 /* 0 if engine_submit would accept r, else a negative ERR_* with err_msg()
- * saying why (empty prompt, longer than the context or the pool, bad
- * sampling parameters, logprobs count, token ids). */
-int engine_check(const engine *e, const struct engine_request *r);
+ * saying why and, when v is not NULL, v filled for the caller to word its
+ * own error. The checks run in the order of enum engine_refusal. */
+int engine_check(const engine *e, const struct engine_request *r, struct engine_verdict *v);
 /* Validates (engine_check) and queues a request: its id (> 0), or the error. */
 int64_t engine_submit(engine *e, const struct engine_request *r);
 /* Tokens the whole KV pool holds. */

@@ -5,6 +5,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <xxhash.h>
 
 #include "err.h"
 
@@ -25,6 +27,7 @@ struct kv_pool {
     int32_t *tokens;    /* [num_blocks, block_size], to verify a hit */
     int32_t *table;     /* [table_mask + 1] block ids, NONE = empty */
     uint64_t table_mask;
+    uint64_t seed;      /* of the chain hash: random per pool */
     struct kv_pool_stats stats;
 };
 
@@ -61,20 +64,12 @@ static void queue_push(kv_pool *p, int32_t b, bool at_tail)
 // ---------------------------------------------------------------------------
 // hash table (linear probing, backward-shift deletion)
 
-static uint64_t mix(uint64_t h)
+/* XXH3 of the block's tokens, seeded with the parent's key and the pool's
+ * random seed: prompts cannot be crafted to collide in the table (long
+ * probe chains) without knowing the seed, which differs on every start. */
+static uint64_t chain_hash(const kv_pool *p, uint64_t parent, const int32_t *ids, int n)
 {
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 33);
-}
-
-static uint64_t chain_hash(uint64_t parent, const int32_t *ids, int n)
-{
-    uint64_t h = mix(parent ^ 0x9e3779b97f4a7c15ull);
-    for (int i = 0; i < n; i++) h = mix(h ^ (uint32_t)ids[i]);
-    return h;
+    return XXH3_64bits_withSeed(ids, (size_t)n * sizeof(int32_t), parent ^ p->seed);
 }
 
 static int32_t table_find(const kv_pool *p, uint64_t h, uint64_t parent, const int32_t *ids)
@@ -122,6 +117,7 @@ kv_pool *kv_pool_create(int num_blocks, int block_size, bool prefix_caching)
     p->num_blocks = num_blocks;
     p->block_size = block_size;
     p->prefix_caching = prefix_caching;
+    if (getrandom(&p->seed, sizeof(p->seed), 0) != sizeof(p->seed)) p->seed = (uint64_t)mono_seconds() * 1e9;
     p->refcount = xcalloc(num_blocks, sizeof(int32_t));
     p->prev = xmalloc(num_blocks * sizeof(int32_t));
     p->next = xmalloc(num_blocks * sizeof(int32_t));
@@ -190,7 +186,7 @@ int kv_seq_match_prefix(kv_pool *p, struct kv_seq *s, const int32_t *ids, int n)
     uint64_t parent = 0;
     int i = 0;
     for (; i < max_blocks; i++) {
-        uint64_t h = chain_hash(parent, ids + (size_t)i * bs, bs);
+        uint64_t h = chain_hash(p, parent, ids + (size_t)i * bs, bs);
         int32_t b = table_find(p, h, parent, ids + (size_t)i * bs);
         if (b == NONE) break;
         ref(p, b);
@@ -230,7 +226,7 @@ void kv_seq_commit(kv_pool *p, struct kv_seq *s, const int32_t *ids, int n_compu
     if (full > s->n_blocks) full = s->n_blocks;
     for (; s->n_hashed < full; s->n_hashed++) {
         const int32_t *blk = ids + (size_t)s->n_hashed * bs;
-        uint64_t parent = s->last_hash, h = chain_hash(parent, blk, bs);
+        uint64_t parent = s->last_hash, h = chain_hash(p, parent, blk, bs);
         int32_t b = s->blocks[s->n_hashed];
         /* an identical block computed by another sequence keeps the key */
         if (!p->hashed[b] && table_find(p, h, parent, blk) == NONE) {

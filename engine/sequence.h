@@ -10,10 +10,10 @@
 
 #include <stdint.h>
 
+#include "engine.h"
 #include "kv_cache.h"
 #include "sampler.h"
 
-enum finish_reason { FINISH_NONE = 0, FINISH_STOP, FINISH_LENGTH, FINISH_ABORT };
 
 struct sequence {
     uint64_t id;

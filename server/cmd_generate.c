@@ -8,6 +8,7 @@
 #include "../engine/comm.h"
 #include "../engine/err.h"
 #include "../engine/engine.h"
+#include "../engine/model_config.h"
 #include "../tokenizer/tokenizer.h"
 #include "cli.h"
 #include "launch.h"
@@ -129,10 +130,10 @@ static int run(struct gen_opts *o)
         rc = EXIT_USAGE;
     }
     default_sampling(o, cfg);
-    int32_t tok_eos = tok_eos_id(tok);
+    /* -n N: at most N tokens, and no further than the context */
+    int room = engine_max_model_len(e) - n_prompt, max_tokens = o->max_tokens < room ? o->max_tokens : room;
     struct engine_request req = {.prompt = ids, .n_prompt = n_prompt, .sampling = o->sp,
-                                 .max_tokens = o->max_tokens, .stop_ids = &tok_eos,
-                                 .n_stop_ids = tok_eos >= 0 && !o->ignore_eos, .ignore_eos = o->ignore_eos,
+                                 .max_tokens = max_tokens > 0 ? max_tokens : 1, .ignore_eos = o->ignore_eos,
                                  .logprobs = -1};
     if (!rc && o->max_tokens > 0 && engine_submit(e, &req) < 0) {
         fprintf(stderr, "tessera: %s\n", err_msg());

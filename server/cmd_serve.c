@@ -96,9 +96,8 @@ static void on_loaded(uv_async_t *a)
         uv_stop(s->loop);
         return;
     }
-    s->vocab = engine_model_config(s->model.eng)->vocab_size;
+    s->vocab = engine_vocab_size(s->model.eng);
     s->max_len = engine_max_model_len(s->model.eng);
-    s->eos = tok_eos_id(s->model.tok);
     if (chat_style_of(s)) {
         s->exit_code = EXIT_USAGE;
         uv_stop(s->loop);
@@ -184,7 +183,7 @@ static void help(FILE *f)
             "  --api-key KEY              require \"Authorization: Bearer KEY\" (not on /health)\n"
             "  --chat-template FILE       a Jinja chat template whose format replaces the model's\n"
             "  --allowed-origins LIST     CORS: comma-separated origins, or * (default: none)\n"
-            "  --max-queue N              requests waiting beyond max-num-seqs before 503 (default 1024)\n"
+            "  --max-queue N              choices (prompts x n) waiting beyond max-num-seqs: 503 (default 1024)\n"
             "  --shutdown-timeout S       on SIGTERM/SIGINT, seconds to let requests finish (default 30)\n"
             "  --max-connections N        connections open at once; more get 503 (default 4096, at\n"
             "                             most what the open-files limit allows)\n"
@@ -222,24 +221,10 @@ static int parse(int argc, char **argv, struct serve_opts *o)
     return 0;
 }
 
-int cmd_serve(int argc, char **argv)
+/* The loop's handles: engine wake-ups, the end of loading, signals, the
+ * shutdown deadline. */
+static void init_handles(struct srv *s)
 {
-    struct srv *s = xcalloc(1, sizeof(*s));
-    s->o = (struct serve_opts){.host = "127.0.0.1", .port = 8000, .max_queue = 1024, .max_connections = 4096,
-                               .shutdown_timeout = 30, .header_timeout = 10, .body_timeout = 30, .idle_timeout = 60};
-    s->o.ec = engine_config_default();
-    s->o.bk = cli_backend_default();
-    if (parse(argc, argv, &s->o)) {
-        free(s);
-        return EXIT_USAGE;
-    }
-    if (comm_rank() > 0) {
-        int rc = launch_worker(s->o.model_dir, &s->o.bk);
-        free(s);
-        return rc;
-    }
-    srand((unsigned)uv_hrtime());
-    s->model_name = xstrdup(s->o.served_name ? s->o.served_name : s->o.model_dir);
     s->loop = uv_default_loop();
     uv_async_init(s->loop, &s->wake, jobs_on_wake);
     uv_async_init(s->loop, &s->loaded, on_loaded);
@@ -252,30 +237,16 @@ int cmd_serve(int argc, char **argv)
     uv_timer_init(s->loop, &s->shutdown_timer);
     s->shutdown_timer.data = s;
     signal(SIGPIPE, SIG_IGN);
+}
 
-    struct http_limits lim = http_limits_default();
-    lim.header_timeout_ms = (int)(s->o.header_timeout * 1000);
-    lim.body_timeout_ms = (int)(s->o.body_timeout * 1000);
-    lim.idle_timeout_ms = (int)(s->o.idle_timeout * 1000);
-    lim.max_connections = max_connections(s->o.max_connections);
-    const char *err;
-    if (http_server_start(&s->http, s->loop, s->o.host, (int)s->o.port, &lim, route_request, s, &err)) {
-        fprintf(stderr, "tessera: cannot listen on %s:%d: %s\n", s->o.host, s->o.port, err);
-        return EXIT_RUNTIME;
-    }
-    fprintf(stderr, "tessera: listening on http://%s:%d; loading %s\n", s->o.host, s->o.port, s->o.model_dir);
-    if (uv_thread_create(&s->load_thread, load_main, s)) {
-        fprintf(stderr, "tessera: cannot start the loading thread\n");
-        s->exit_code = EXIT_RUNTIME;
-        s->load_joined = true;
-    } else {
-        uv_run(s->loop, UV_RUN_DEFAULT);
-    }
-
-    /* stopped: close the connections (aborting what is left), then the engine, then the handles */
+/* Stopped: the connections close (what is not answered is aborted, queued
+ * replies drain), preparations in flight finish, then the engine, the
+ * handles and the model go. The exit code. */
+static int teardown(struct srv *s)
+{
     if (!s->load_joined) uv_thread_join(&s->load_thread);
     if (s->model.eng) engine_set_wake(s->model.eng, NULL, NULL);
-    http_server_close(s->http);
+    if (s->http) http_server_close(s->http);
     uv_run(s->loop, UV_RUN_NOWAIT);
     while (s->n_preps) uv_run(s->loop, UV_RUN_ONCE); /* worker threads read the engine */
     engine_destroy(s->model.eng);
@@ -294,4 +265,43 @@ int cmd_serve(int argc, char **argv)
     free(s);
     if (!code) fprintf(stderr, "tessera: stopped\n");
     return code;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    struct srv *s = xcalloc(1, sizeof(*s));
+    s->o = (struct serve_opts){.host = "127.0.0.1", .port = 8000, .max_queue = 1024, .max_connections = 4096,
+                               .shutdown_timeout = 30, .header_timeout = 10, .body_timeout = 30, .idle_timeout = 60};
+    s->o.ec = engine_config_default();
+    s->o.bk = cli_backend_default();
+    int rc = parse(argc, argv, &s->o) ? EXIT_USAGE : comm_rank() > 0 ? launch_worker(s->o.model_dir, &s->o.bk) : -1;
+    if (rc >= 0) {
+        free(s);
+        return rc;
+    }
+    srand((unsigned)uv_hrtime());
+    s->model_name = xstrdup(s->o.served_name ? s->o.served_name : s->o.model_dir);
+    init_handles(s);
+    struct http_limits lim = http_limits_default();
+    lim.header_timeout_ms = (int)(s->o.header_timeout * 1000);
+    lim.body_timeout_ms = (int)(s->o.body_timeout * 1000);
+    lim.idle_timeout_ms = (int)(s->o.idle_timeout * 1000);
+    lim.max_connections = max_connections(s->o.max_connections);
+    const char *err;
+    s->load_joined = true;
+    if (http_server_start(&s->http, s->loop, s->o.host, s->o.port, &lim, route_request, s, &err)) {
+        fprintf(stderr, "tessera: cannot listen on %s:%d: %s\n", s->o.host, s->o.port, err);
+        s->http = NULL;
+        s->exit_code = EXIT_RUNTIME;
+    } else {
+        fprintf(stderr, "tessera: listening on http://%s:%d; loading %s\n", s->o.host, s->o.port, s->o.model_dir);
+        if (uv_thread_create(&s->load_thread, load_main, s)) {
+            fprintf(stderr, "tessera: cannot start the loading thread\n");
+            s->exit_code = EXIT_RUNTIME;
+        } else {
+            s->load_joined = false;
+            uv_run(s->loop, UV_RUN_DEFAULT);
+        }
+    }
+    return teardown(s);
 }

@@ -26,24 +26,31 @@ int tokenize_prompt(const tokenizer *tok, const struct oai_prompt *p, bool add_b
     return p->n_ids;
 }
 
-/* The context-length error for a prompt of n ids, as OpenAI words it. */
-static int context_error(struct gen *g, int n)
+/* The engine's refusal as OpenAI words it. */
+static int refusal(struct gen *g, const struct engine_verdict *v)
 {
     const char *what = g->chat ? "messages" : "prompt";
-    int max_len = g->s->max_len, max_tokens = g->q.max_tokens;
-    if (n == 0) return oai_fail(&g->e, 400, what, NULL, "the prompt is empty");
-    if (max_tokens > 0)
+    int n = v->n_prompt, max_tokens = v->max_tokens;
+    switch (v->why) {
+    case ENGINE_EMPTY_PROMPT: return oai_fail(&g->e, 400, what, NULL, "the prompt is empty");
+    case ENGINE_OVER_CONTEXT:
+        if (max_tokens > 0)
+            return oai_fail(&g->e, 400, what, "context_length_exceeded",
+                            "This model's maximum context length is %lld tokens. However, you requested %d tokens (%d "
+                            "in the %s, %d in the completion). Please reduce the length of the %s or completion.",
+                            (long long)v->limit, n + max_tokens, n, what, max_tokens, what);
         return oai_fail(&g->e, 400, what, "context_length_exceeded",
-                        "This model's maximum context length is %d tokens. However, you requested %d tokens (%d in "
-                        "the %s, %d in the completion). Please reduce the length of the %s or completion.",
-                        max_len, n + max_tokens, n, what, max_tokens, what);
-    return oai_fail(&g->e, 400, what, "context_length_exceeded",
-                    "This model's maximum context length is %d tokens. However, your %s resulted in %d tokens, "
-                    "leaving no room for the completion.", max_len, what, n);
+                        "This model's maximum context length is %lld tokens. However, your %s resulted in %d tokens, "
+                        "leaving no room for the completion.", (long long)v->limit, what, n);
+    case ENGINE_OVER_POOL:
+        return oai_fail(&g->e, 400, what, "context_length_exceeded",
+                        "the prompt has %d tokens; the KV cache holds %lld in all", n, (long long)v->limit);
+    default: return oai_fail(&g->e, 400, NULL, NULL, "%s", err_msg());
+    }
 }
 
-/* Each prompt's ids. */
-static int tokenize_prompts(struct gen *g)
+/* Each prompt's ids and engine request, checked as the engine will. */
+static int prepare_prompts(struct gen *g)
 {
     struct srv *s = g->s;
     struct oai_request *q = &g->q;
@@ -58,7 +65,12 @@ static int tokenize_prompts(struct gen *g)
         if (n < 0) return oai_fail(&g->e, 400, g->chat ? "messages" : "prompt", NULL, "the prompt cannot be tokenized");
         p->n_ids[i] = n;
         p->total += n;
-        if (n == 0 || n + (q->max_tokens > 0 ? q->max_tokens : 1) > s->max_len) return context_error(g, n);
+        p->er[i] = (struct engine_request){.prompt = p->ids[i], .n_prompt = n, .sampling = q->sp,
+                                           .max_tokens = q->max_tokens > 0 ? q->max_tokens : 0,
+                                           .ignore_eos = q->ignore_eos, .logprobs = q->logprobs,
+                                           .bias_ids = q->bias_ids, .bias = q->bias, .n_bias = q->n_bias};
+        struct engine_verdict v;
+        if (engine_check(s->model.eng, &p->er[i], &v)) return refusal(g, &v);
     }
     return 0;
 }
@@ -75,25 +87,7 @@ static void gen_work(void *arg, const char *body, size_t len)
         oai_fail(&g->e, 404, "model", "model_not_found", "The model `%s` does not exist.", q->model);
         return;
     }
-    if (tokenize_prompts(g)) return;
-    int64_t pool = engine_pool_tokens(s->model.eng), room = pool < s->max_len ? pool : s->max_len;
-    for (int i = 0; i < g->p.n; i++) {
-        struct engine_request *er = &g->p.er[i];
-        *er = (struct engine_request){.prompt = g->p.ids[i], .n_prompt = g->p.n_ids[i], .sampling = q->sp,
-                                      .max_tokens = q->max_tokens > 0 ? q->max_tokens : (int)(room - g->p.n_ids[i]),
-                                      .stop_ids = &s->eos, .n_stop_ids = s->eos >= 0 && !q->ignore_eos,
-                                      .ignore_eos = q->ignore_eos, .logprobs = q->logprobs, .bias_ids = q->bias_ids,
-                                      .bias = q->bias, .n_bias = q->n_bias};
-        if (er->max_tokens < 1) {
-            oai_fail(&g->e, 400, g->chat ? "messages" : "prompt", "context_length_exceeded",
-                     "the prompt has %d tokens; the KV cache holds %lld in all", g->p.n_ids[i], (long long)room);
-            return;
-        }
-        if (engine_check(s->model.eng, er)) {
-            oai_fail(&g->e, 400, NULL, NULL, "%s", err_msg());
-            return;
-        }
-    }
+    if (prepare_prompts(g)) return;
     g->failed = false;
 }
 

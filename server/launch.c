@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "../engine/backend.h"
 #include "../engine/comm.h"
 #include "../engine/err.h"
 
@@ -26,12 +27,14 @@ int launch(struct launched *l, const char *dir, const struct cli_backend *bk, co
 {
     *l = (struct launched){0};
     if (with_tokenizer && tok_load(&l->tok, dir, err, cap)) return -1;
-    if (!(l->b = backend_of(bk)) || engine_create(&l->eng, dir, l->b, ec)) {
+    struct engine_config c = *ec;
+    c.eos_id = l->tok ? tok_eos_id(l->tok) : -1; /* the engine stops on it as on the model's */
+    if (!(l->b = backend_of(bk)) || engine_create(&l->eng, dir, l->b, &c)) {
         snprintf(err, cap, "%s", err_msg());
         launch_free(l);
         return -1;
     }
-    int vocab = engine_model_config(l->eng)->vocab_size;
+    int vocab = engine_vocab_size(l->eng);
     if (l->tok && tok_vocab_size(l->tok) > vocab) {
         snprintf(err, cap, "%s/tokenizer.model: %d pieces but the model has vocab_size %d", dir,
                  tok_vocab_size(l->tok), vocab);

@@ -2,10 +2,12 @@
 #include "openai.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../engine/engine.h"
 #include "../engine/err.h"
 #include "../tokenizer/tokenizer.h"
 
@@ -205,6 +207,42 @@ static int parse_bias(struct oai_request *r, int vocab, struct oai_error *e)
     return 0;
 }
 
+/* The API's range of each sampling field (OpenAI's where it has one; the
+ * engine's sampler accepts them all). */
+static const struct {
+    const char *key;
+    double lo, hi;
+    size_t offset;  /* a float of struct sampling_params */
+} SAMPLING[] = {
+    {"temperature", 0, 2, offsetof(struct sampling_params, temperature)},
+    {"top_p", 1e-9, 1, offsetof(struct sampling_params, top_p)},
+    {"min_p", 0, 1, offsetof(struct sampling_params, min_p)},
+    {"presence_penalty", -2, 2, offsetof(struct sampling_params, presence_penalty)},
+    {"frequency_penalty", -2, 2, offsetof(struct sampling_params, frequency_penalty)},
+    {"repetition_penalty", 1e-3, 100, offsetof(struct sampling_params, repetition_penalty)},
+};
+
+static int parse_sampling(struct oai_request *r, struct oai_error *e)
+{
+    for (size_t i = 0; i < sizeof(SAMPLING) / sizeof(SAMPLING[0]); i++)
+        if (get_number(r->root, SAMPLING[i].key, SAMPLING[i].lo, SAMPLING[i].hi,
+                       (float *)((char *)&r->sp + SAMPLING[i].offset), e))
+            return -1;
+    long long k = 0;
+    if (get_int(r->root, "top_k", -1, 1 << 30, &k, e)) return -1;
+    r->sp.top_k = k < 0 ? 0 : (int)k;
+    json_t *sv = json_object_get(r->root, "seed");
+    long long seed = 0;
+    if (sv && !json_is_null(sv)) {
+        if (get_int(r->root, "seed", INT64_MIN, INT64_MAX, &seed, e)) return -1;
+        r->sp.seed = (uint64_t)seed;
+        r->sp.has_seed = true;
+    }
+    return 0;
+}
+
+static int parse_output(struct oai_request *r, struct oai_error *e);
+
 int oai_parse(struct oai_request *r, bool chat, const char *body, size_t len, int vocab, struct oai_error *e)
 {
     memset(r, 0, sizeof(*r));
@@ -236,26 +274,20 @@ int oai_parse(struct oai_request *r, bool chat, const char *body, size_t len, in
     if (get_int(r->root, "max_tokens", 1, 1 << 24, &i, e)) return -1;
     if (chat && get_int(r->root, "max_completion_tokens", 1, 1 << 24, &i, e)) return -1;
     r->max_tokens = (int)i;
-    if (get_number(r->root, "temperature", 0, 2, &r->sp.temperature, e)) return -1;
-    if (get_number(r->root, "top_p", 1e-9, 1, &r->sp.top_p, e)) return -1;
-    if (get_number(r->root, "min_p", 0, 1, &r->sp.min_p, e)) return -1;
-    if (get_number(r->root, "presence_penalty", -2, 2, &r->sp.presence_penalty, e)) return -1;
-    if (get_number(r->root, "frequency_penalty", -2, 2, &r->sp.frequency_penalty, e)) return -1;
-    if (get_number(r->root, "repetition_penalty", 1e-3, 100, &r->sp.repetition_penalty, e)) return -1;
-    long long k = 0;
-    if (get_int(r->root, "top_k", -1, 1 << 30, &k, e)) return -1;
-    r->sp.top_k = k < 0 ? 0 : (int)k;
-    long long seed = 0;
-    json_t *sv = json_object_get(r->root, "seed");
-    if (sv && !json_is_null(sv)) {
-        if (get_int(r->root, "seed", INT64_MIN, INT64_MAX, &seed, e)) return -1;
-        r->sp.seed = (uint64_t)seed;
-        r->sp.has_seed = true;
-    }
+    if (parse_sampling(r, e)) return -1;
     long long n = 1;
     if (get_int(r->root, "n", 1, OAI_MAX_N, &n, e)) return -1;
     r->n = (int)n;
-    if (parse_stop(r, e) || parse_bias(r, vocab, e)) return -1;
+    if (parse_stop(r, e) || parse_bias(r, vocab, e) || parse_output(r, e)) return -1;
+    json_t *user = json_object_get(r->root, "user");
+    if (user && !json_is_null(user) && !json_is_string(user))
+        return oai_fail(e, 400, "user", NULL, "'user' must be a string");
+    return 0;
+}
+
+/* stream, stream_options, logprobs (chat: logprobs + top_logprobs). */
+static int parse_output(struct oai_request *r, struct oai_error *e)
+{
     if (get_bool(r->root, "stream", &r->stream, e) || get_bool(r->root, "ignore_eos", &r->ignore_eos, e)) return -1;
     json_t *so = json_object_get(r->root, "stream_options");
     if (so && !json_is_null(so)) {
@@ -263,20 +295,17 @@ int oai_parse(struct oai_request *r, bool chat, const char *body, size_t len, in
         if (!r->stream) return oai_fail(e, 400, "stream_options", NULL, "'stream_options' needs 'stream': true");
         if (get_bool(so, "include_usage", &r->include_usage, e)) return -1;
     }
-    if (chat) {
+    if (r->chat) {
         bool lp = false;
         long long top = 0;
-        if (get_bool(r->root, "logprobs", &lp, e) || get_int(r->root, "top_logprobs", 0, 20, &top, e)) return -1;
+        if (get_bool(r->root, "logprobs", &lp, e) || get_int(r->root, "top_logprobs", 0, ENGINE_MAX_LOGPROBS, &top, e)) return -1;
         if (top > 0 && !lp) return oai_fail(e, 400, "top_logprobs", NULL, "'top_logprobs' needs 'logprobs': true");
         r->logprobs = lp ? (int)top : -1;
     } else {
         long long lp = -1;
-        if (get_int(r->root, "logprobs", 0, 20, &lp, e)) return -1;
+        if (get_int(r->root, "logprobs", 0, ENGINE_MAX_LOGPROBS, &lp, e)) return -1;
         r->logprobs = (int)lp;
     }
-    json_t *user = json_object_get(r->root, "user");
-    if (user && !json_is_null(user) && !json_is_string(user))
-        return oai_fail(e, 400, "user", NULL, "'user' must be a string");
     return 0;
 }
 

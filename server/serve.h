@@ -44,7 +44,6 @@ struct srv {
     http_server *http;
     struct launched model;      /* tokenizer, backend, engine */
     int vocab, max_len;
-    int32_t eos;                /* the tokenizer's eos id (-1: none) */
     enum chat_style style;
     char *model_name;
     atomic_bool ready;

@@ -76,4 +76,9 @@ void emu_set_seed(uint64_t seed);
 }
 #endif
 
+/* The stand-in NCCL's all-reduce (kernels/emu/nccl.c): a host sum over the
+ * ranks, which the CUDA backend registers before creating a communicator
+ * (build/emu objects are compiled with TESSERA_EMU). */
+void emu_nccl_set_all_reduce(void (*sum)(float *buf, int64_t n));
+
 #endif

@@ -1,18 +1,23 @@
 /* nccl.c: the NCCL calls the CUDA backend makes, for the emulator. Device
- * memory is host memory here, so the all-reduce is comm's MPI one (the same
- * sum in rank order on every rank); the unique id only has to say that rank
- * 0 sent it. */
+ * memory is host memory here, so the all-reduce is the host one the engine
+ * registers (emu_nccl_set_all_reduce: comm's MPI all-reduce, the same sum in
+ * rank order on every rank); the unique id only has to say that rank 0 sent
+ * it. Kernels know nothing of the engine: the sum comes as a callback. */
 #include <nccl.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../engine/comm.h"
+#include "emu.h"
 
 #define EMU_ID "tessera-emu-nccl"
 
 struct ncclComm {
     int rank, nranks;
 };
+
+static void (*all_reduce_sum)(float *buf, int64_t n);
+
+void emu_nccl_set_all_reduce(void (*sum)(float *buf, int64_t n)) { all_reduce_sum = sum; }
 
 ncclResult_t ncclGetUniqueId(ncclUniqueId *id)
 {
@@ -23,7 +28,8 @@ ncclResult_t ncclGetUniqueId(ncclUniqueId *id)
 
 ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int rank)
 {
-    if (nranks != comm_world() || rank != comm_rank() || strcmp(id.internal, EMU_ID)) return ncclInvalidArgument;
+    if (nranks < 1 || rank < 0 || rank >= nranks || strcmp(id.internal, EMU_ID) || !all_reduce_sum)
+        return ncclInvalidArgument;
     *comm = calloc(1, sizeof(**comm));
     if (!*comm) return ncclSystemError;
     (*comm)->rank = rank;
@@ -37,7 +43,7 @@ ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count, n
     (void)stream; /* emulated streams run in order, at once */
     if (!comm || datatype != ncclFloat32 || op != ncclSum) return ncclInvalidArgument;
     if (sendbuff != recvbuff) memcpy(recvbuff, sendbuff, count * sizeof(float));
-    comm_all_reduce_sum(recvbuff, (int64_t)count);
+    all_reduce_sum(recvbuff, (int64_t)count);
     return ncclSuccess;
 }
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../engine/backend.h"
 #include "../../engine/engine.h"
 #include "../../engine/err.h"
 #include "../../engine/model.h"

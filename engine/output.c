@@ -1,0 +1,127 @@
+/* output.c: after a step's forward: logits -> token (sampler.c, or the
+ * device's argmax for plain greedy rows), logprobs, stop and length checks,
+ * one event per token; then the events go to the outbox. */
+#include <math.h>
+#include <string.h>
+
+#include "engine_impl.h"
+#include "err.h"
+
+struct engine_event *engine__new_event(engine *e, const struct sequence *s)
+{
+    GROW(e->step_ev, e->n_step_ev, e->cap_step_ev);
+    struct engine_event *ev = &e->step_ev[e->n_step_ev++];
+    memset(ev, 0, sizeof(*ev));
+    ev->id = s->id;
+    ev->token = -1;
+    ev->n_prompt = s->n_prompt;
+    ev->n_cached = s->n_cached;
+    ev->n_generated = s->n_tokens - s->n_prompt;
+    return ev;
+}
+
+/* The n largest entries of x[V], largest first (ties: lower id). */
+static void top_n(const float *x, int V, int n, int32_t *ids, float *vals)
+{
+    int k = 0;
+    for (int i = 0; i < V; i++) {
+        if (k == n && !(x[i] > vals[n - 1])) continue;
+        int j = k < n ? k++ : n - 1;
+        while (j > 0 && x[i] > vals[j - 1]) {
+            ids[j] = ids[j - 1];
+            vals[j] = vals[j - 1];
+            j--;
+        }
+        ids[j] = i;
+        vals[j] = x[i];
+    }
+}
+
+static float log_sum_exp(const float *x, int V)
+{
+    float mx = -INFINITY;
+    for (int i = 0; i < V; i++) mx = x[i] > mx ? x[i] : mx;
+    double s = 0;
+    for (int i = 0; i < V; i++) s += exp((double)x[i] - mx);
+    return mx + (float)log(s);
+}
+
+static bool is_stop(const struct sequence *s, int32_t tok)
+{
+    for (int i = 0; i < s->n_stop_ids; i++)
+        if (s->stop_ids[i] == tok) return true;
+    return false;
+}
+
+/* Greedy with nothing that needs the logits on the host: the token is the
+ * row's argmax, which the forward can compute where the logits are. */
+bool engine__plain_greedy(const struct sequence *s)
+{
+    const struct sampling_params *p = &s->sampler.p;
+    return p->temperature < 1e-5f && p->repetition_penalty == 1.0f && p->presence_penalty == 0.0f &&
+           p->frequency_penalty == 0.0f && s->n_bias == 0 && s->logprobs < 0;
+}
+
+/* Samples s's next token from its logits row (or takes tok, the argmax, when
+ * row is NULL: plain greedy) and posts it; true if s ended. */
+bool engine__sample_one(engine *e, struct sequence *s, float *row, int32_t tok)
+{
+    int V = e->cfg->vocab_size;
+    struct engine_event *ev = engine__new_event(e, s);
+    float lse = 0;
+    if (row && s->logprobs >= 0) {
+        memcpy(e->raw, row, V * sizeof(float));
+        lse = log_sum_exp(row, V);
+        ev->n_top = s->logprobs;
+        if (ev->n_top) top_n(row, V, ev->n_top, ev->top_ids, ev->top_logprobs);
+        for (int i = 0; i < ev->n_top; i++) ev->top_logprobs[i] -= lse;
+    }
+    if (row) {
+        for (int i = 0; i < s->n_bias; i++) row[s->bias_ids[i]] += s->bias[i];
+        tok = sampler_sample(&s->sampler, &e->scratch, row, s->tokens, s->n_tokens, s->n_prompt);
+    }
+    if (s->n_tokens == s->cap) {
+        s->cap *= 2;
+        s->tokens = xrealloc(s->tokens, s->cap * sizeof(int32_t));
+    }
+    s->tokens[s->n_tokens++] = tok;
+    ev->token = tok;
+    ev->logprob = s->logprobs >= 0 ? e->raw[tok] - lse : 0;
+    ev->n_generated = s->n_tokens - s->n_prompt;
+    if (is_stop(s, tok)) ev->finish = FINISH_STOP;
+    else if (ev->n_generated >= s->max_tokens || s->n_tokens >= e->max_model_len) ev->finish = FINISH_LENGTH;
+    e->generated_tokens++;
+    return ev->finish != FINISH_NONE;
+}
+
+void engine__publish(engine *e)
+{
+    struct sched_stats ss = sched_stats(e->sched);
+    struct kv_pool_stats ps = kv_pool_stats(e->pool);
+    pthread_mutex_lock(&e->out_mu);
+    for (int i = 0; i < e->n_step_ev; i++) {
+        GROW(e->out, e->n_out, e->cap_out);
+        e->out[e->n_out++] = e->step_ev[i];
+    }
+    struct engine_stats *st = &e->stats;
+    st->running = ss.running;
+    st->waiting = ss.waiting;
+    st->preemptions = ss.preemptions;
+    st->prefill_chunks = ss.prefill_chunks;
+    st->steps = ss.steps;
+    st->kv_blocks_used = kv_pool_num_used(e->pool);
+    st->kv_blocks_cached = kv_pool_num_cached(e->pool);
+    st->prefix_queries = ps.queries;
+    st->prefix_hits = ps.hits;
+    st->prompt_tokens = e->computed_tokens;
+    st->generation_tokens = e->generated_tokens;
+    st->t_schedule = e->t_schedule;
+    st->t_forward = e->t_forward;
+    st->t_sample = e->t_sample;
+    void (*wake)(void *) = e->n_step_ev ? e->wake : NULL;
+    void *arg = e->wake_arg;
+    pthread_mutex_unlock(&e->out_mu);
+    e->n_step_ev = 0;
+    if (wake) wake(arg);
+}
+

@@ -87,75 +87,73 @@ static const char *strip(const char *s, char **buf)
     return *buf;
 }
 
+/* One message in style s; system: the system text the Llama-2 and Mistral
+ * formats fold into the first user turn (NULL when none or used). */
+static void render_message(struct out *o, enum chat_style s, const struct chat_msg *msg, const char **system,
+                           char **tmp)
+{
+    const char *role = msg->role, *c = msg->content;
+    bool user = !strcmp(role, "user"), asst = !strcmp(role, "assistant");
+    int bos = tok_bos_id(o->tok), eos = tok_eos_id(o->tok);
+    char *merged = NULL;
+    if (user && *system && (s == CHAT_LLAMA2 || s == CHAT_MISTRAL)) {
+        size_t len = strlen(*system) + strlen(c) + 32;
+        merged = xmalloc(len);
+        snprintf(merged, len, s == CHAT_LLAMA2 ? "<<SYS>>\n%s\n<</SYS>>\n\n%s" : "%s\n\n%s", *system, c);
+        c = merged;
+    }
+    if (user) *system = NULL; /* folded into the first user turn only */
+    switch (s) {
+    case CHAT_LLAMA2:
+        if (user) {
+            put_id(o, bos);
+            put_text(o, "[INST] ", strip(c, tmp), " [/INST]");
+        } else if (asst) {
+            put_text(o, " ", strip(c, tmp), " ");
+            put_id(o, eos);
+        }
+        break;
+    case CHAT_MISTRAL:
+        if (user) put_text(o, "[INST] ", c, " [/INST]");
+        else if (asst) {
+            put_text(o, c, NULL, NULL);
+            put_id(o, eos);
+        }
+        break;
+    case CHAT_ZEPHYR:
+        put_text(o, "<|", role, "|>\n");
+        put_text(o, c, NULL, NULL);
+        put_id(o, eos);
+        put_text(o, "\n", NULL, NULL);
+        break;
+    case CHAT_CHATML:
+        put_text(o, "<|im_start|>", role, "\n");
+        put_text(o, c, "<|im_end|>\n", NULL);
+        break;
+    case CHAT_LLAMA3:
+        put_text(o, "<|start_header_id|>", role, "<|end_header_id|>\n\n");
+        put_text(o, strip(c, tmp), "<|eot_id|>", NULL);
+        break;
+    case CHAT_DEFAULT:
+        put_text(o, user ? "User: " : asst ? "Assistant: " : "", c, user || asst ? "\n" : "\n\n");
+        break;
+    }
+    free(merged);
+}
+
 int chat_render(enum chat_style s, const struct chat_msg *m, int n, const tokenizer *tok, int32_t **ids)
 {
     struct out o = {.tok = tok};
-    int bos = tok_bos_id(tok), eos = tok_eos_id(tok);
     const char *system = NULL;
     int first = 0;
     if (n && !strcmp(m[0].role, "system") && (s == CHAT_LLAMA2 || s == CHAT_MISTRAL)) {
         system = m[0].content; /* folded into the first user turn */
         first = 1;
     }
-    char *tmp = NULL, *merged = NULL;
-    bool first_user = true;
-    if (s == CHAT_MISTRAL || s == CHAT_DEFAULT) put_id(&o, bos);
+    char *tmp = NULL;
+    if (s == CHAT_MISTRAL || s == CHAT_DEFAULT) put_id(&o, tok_bos_id(tok));
     if (s == CHAT_LLAMA3) put_text(&o, "<|begin_of_text|>", NULL, NULL);
-    for (int i = first; i < n; i++) {
-        const char *role = m[i].role, *c = m[i].content;
-        bool user = !strcmp(role, "user"), asst = !strcmp(role, "assistant");
-        switch (s) {
-        case CHAT_LLAMA2:
-            if (user) {
-                if (first_user && system) {
-                    size_t len = strlen(system) + strlen(c) + 32;
-                    merged = xmalloc(len);
-                    snprintf(merged, len, "<<SYS>>\n%s\n<</SYS>>\n\n%s", system, c);
-                    c = merged;
-                }
-                put_id(&o, bos);
-                put_text(&o, "[INST] ", strip(c, &tmp), " [/INST]");
-            } else if (asst) {
-                put_text(&o, " ", strip(c, &tmp), " ");
-                put_id(&o, eos);
-            }
-            break;
-        case CHAT_MISTRAL:
-            if (user) {
-                if (first_user && system) {
-                    size_t len = strlen(system) + strlen(c) + 4;
-                    merged = xmalloc(len);
-                    snprintf(merged, len, "%s\n\n%s", system, c);
-                    c = merged;
-                }
-                put_text(&o, "[INST] ", c, " [/INST]");
-            } else if (asst) {
-                put_text(&o, c, NULL, NULL);
-                put_id(&o, eos);
-            }
-            break;
-        case CHAT_ZEPHYR:
-            put_text(&o, "<|", role, "|>\n");
-            put_text(&o, c, NULL, NULL);
-            put_id(&o, eos);
-            put_text(&o, "\n", NULL, NULL);
-            break;
-        case CHAT_CHATML:
-            put_text(&o, "<|im_start|>", role, "\n");
-            put_text(&o, c, "<|im_end|>\n", NULL);
-            break;
-        case CHAT_LLAMA3:
-            put_text(&o, "<|start_header_id|>", role, "<|end_header_id|>\n\n");
-            put_text(&o, strip(c, &tmp), "<|eot_id|>", NULL);
-            break;
-        case CHAT_DEFAULT:
-            put_text(&o, user ? "User: " : asst ? "Assistant: " : "", c, user || asst ? "\n" : "\n\n");
-            break;
-        }
-        if (user) first_user = false;
-        free(merged);
-        merged = NULL;
-    }
+    for (int i = first; i < n; i++) render_message(&o, s, &m[i], &system, &tmp);
     switch (s) {
     case CHAT_ZEPHYR: put_text(&o, "<|assistant|>\n", NULL, NULL); break;
     case CHAT_CHATML: put_text(&o, "<|im_start|>assistant\n", NULL, NULL); break;

@@ -106,6 +106,111 @@ static uint64_t splitmix(uint64_t *s)
     return z ^ (z >> 31);
 }
 
+/* What a run measured. */
+struct tally {
+    struct slot *req;              /* per request, by submission order */
+    double *ttft, *tpot;
+    int finished, n_tpot, n_first;
+    long out_tokens, tokens_at_all_first;
+    double t0, t_all_first, dur;
+};
+
+/* Takes the step's events into t; the exit code (an aborted request fails the run). */
+static int take_events(engine *e, struct tally *t, int n)
+{
+    struct engine_event ev[256];
+    double now = mono_seconds();
+    int k, rc = 0;
+    while ((k = engine_poll(e, ev, 256)) > 0)
+        for (int j = 0; j < k; j++) {
+            struct slot *s = &t->req[ev[j].id - t->req[0].id]; /* ids are consecutive */
+            if (ev[j].token >= 0) {
+                t->out_tokens++;
+                if (s->n_out++ == 0) {
+                    s->t_first = now;
+                    if (++t->n_first == n) { /* one wave's decode phase starts */
+                        t->t_all_first = now;
+                        t->tokens_at_all_first = t->out_tokens;
+                    }
+                }
+                s->t_last = now;
+            }
+            if (ev[j].finish == FINISH_ABORT) rc = EXIT_RUNTIME;
+            if (ev[j].finish == FINISH_NONE) continue;
+            t->ttft[t->finished++] = s->t_first - s->t_submit;
+            if (s->n_out > 1) t->tpot[t->n_tpot++] = (s->t_last - s->t_first) / (s->n_out - 1);
+        }
+    return rc;
+}
+
+/* Keeps o->concurrency requests of random prompts in flight until o->n ended. */
+static int drive(const struct bench_opts *o, engine *e, struct tally *t)
+{
+    const struct model_config *cfg = engine_model_config(e);
+    int n = o->n, L = o->input_len, submitted = 0, rc = 0;
+    int32_t *prompt = xmalloc(L * sizeof(int32_t));
+    uint64_t rng = o->seed;
+    struct engine_request r = {.prompt = prompt, .n_prompt = L, .sampling = sampling_params_default(),
+                               .max_tokens = o->output_len, .ignore_eos = true, .logprobs = -1};
+    r.sampling.temperature = 0;
+    t->t0 = mono_seconds();
+    while (t->finished < n && !rc) {
+        for (; submitted < n && submitted - t->finished < o->concurrency; submitted++) {
+            prompt[0] = cfg->bos_token_id >= 0 ? cfg->bos_token_id : 1;
+            for (int i = 1; i < L; i++) prompt[i] = 3 + (int32_t)(splitmix(&rng) % (uint64_t)(cfg->vocab_size - 3));
+            t->req[submitted].t_submit = mono_seconds();
+            if ((t->req[submitted].id = engine_submit(e, &r)) < 0) {
+                fprintf(stderr, "tessera: %s\n", err_msg());
+                rc = EXIT_USAGE;
+                break;
+            }
+        }
+        if (rc || engine_step(e) < 0) break;
+        rc = take_events(e, t, n);
+    }
+    t->dur = mono_seconds() - t->t0;
+    free(prompt);
+    return rc;
+}
+
+static void report(const struct bench_opts *o, struct tally *t, const struct engine_stats *st)
+{
+    int n = o->n, L = o->input_len;
+    double dur = t->dur;
+    struct dist a = summarize(t->ttft, t->finished), p = summarize(t->tpot, t->n_tpot);
+    printf("requests:           %d (%d in flight), %d prompt + %d output tokens each\n", n, o->concurrency, L,
+           o->output_len);
+    printf("duration:           %.3f s\n", dur);
+    printf("requests/s:         %.3f\n", n / dur);
+    printf("output tokens/s:    %.1f\n", t->out_tokens / dur);
+    printf("total tokens/s:     %.1f\n", ((double)n * L + t->out_tokens) / dur);
+    /* one wave (all requests in flight at once): the generation rate once every
+     * prompt is in, what llama-batched-bench calls S_TG */
+    double end = t->t0 + dur, decode_rate = 0;
+    if (n <= o->concurrency && end > t->t_all_first)
+        decode_rate = (t->out_tokens - t->tokens_at_all_first) / (end - t->t_all_first);
+    if (decode_rate > 0) printf("decode tokens/s:    %.1f (after every request's first token)\n", decode_rate);
+    printf("TTFT ms:            mean %.1f  p50 %.1f  p90 %.1f  p99 %.1f\n", a.mean * 1e3, a.p50 * 1e3,
+           a.p90 * 1e3, a.p99 * 1e3);
+    printf("TPOT ms:            mean %.2f  p50 %.2f  p90 %.2f  p99 %.2f\n", p.mean * 1e3, p.p50 * 1e3,
+           p.p90 * 1e3, p.p99 * 1e3);
+    printf("engine:             %lld steps, %lld preemptions, %lld prompt chunks, prefix hits %lld of %lld "
+           "tokens\n", (long long)st->steps, (long long)st->preemptions, (long long)st->prefill_chunks,
+           (long long)st->prefix_hits, (long long)st->prefix_queries);
+    if (st->steps)
+        printf("step ms:            schedule %.3f  forward %.3f  sample %.3f (engine thread, mean per step)\n",
+               st->t_schedule * 1e3 / st->steps, st->t_forward * 1e3 / st->steps, st->t_sample * 1e3 / st->steps);
+    if (o->json)
+        printf("{\"num_prompts\": %d, \"concurrency\": %d, \"input_len\": %d, \"output_len\": %d, "
+               "\"duration_s\": %.6f, \"requests_per_s\": %.6f, \"output_tokens_per_s\": %.3f, "
+               "\"total_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f, \"ttft_ms\": {\"mean\": %.3f, \"p50\": %.3f, \"p90\": %.3f, "
+               "\"p99\": %.3f}, \"tpot_ms\": {\"mean\": %.3f, \"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f}, "
+               "\"preemptions\": %lld}\n",
+               n, o->concurrency, L, o->output_len, dur, n / dur, t->out_tokens / dur,
+               ((double)n * L + t->out_tokens) / dur, decode_rate, a.mean * 1e3, a.p50 * 1e3, a.p90 * 1e3, a.p99 * 1e3,
+               p.mean * 1e3, p.p50 * 1e3, p.p90 * 1e3, p.p99 * 1e3, (long long)st->preemptions);
+}
+
 static int run(struct bench_opts *o)
 {
     char err[1024];
@@ -114,99 +219,14 @@ static int run(struct bench_opts *o)
         fprintf(stderr, "tessera: %s\n", err);
         return EXIT_USAGE;
     }
-    engine *e = l.eng;
-    const struct model_config *cfg = engine_model_config(e);
-    int n = (int)o->n, L = (int)o->input_len;
-    int32_t *prompt = xmalloc(L * sizeof(int32_t));
-    struct slot *req = xcalloc(n, sizeof(*req));
-    double *ttft = xmalloc(n * sizeof(double)), *tpot = xmalloc(n * sizeof(double));
-    uint64_t rng = o->seed;
-    int rc = 0;
-
-    struct engine_request r = {.prompt = prompt, .n_prompt = L, .sampling = sampling_params_default(),
-                               .max_tokens = (int)o->output_len, .ignore_eos = true, .logprobs = -1};
-    r.sampling.temperature = 0;
-    int submitted = 0, finished = 0, n_tpot = 0, n_first = 0;
-    long out_tokens = 0, tokens_at_all_first = 0;
-    double t_all_first = 0;
-    double t0 = mono_seconds();
-    struct engine_event ev[256];
-    while (finished < n && !rc) {
-        while (submitted < n && submitted - finished < o->concurrency) {
-            prompt[0] = cfg->bos_token_id >= 0 ? cfg->bos_token_id : 1;
-            for (int t = 1; t < L; t++) prompt[t] = 3 + (int32_t)(splitmix(&rng) % (uint64_t)(cfg->vocab_size - 3));
-            req[submitted].t_submit = mono_seconds();
-            req[submitted].id = engine_submit(e, &r);
-            if (req[submitted].id < 0) {
-                fprintf(stderr, "tessera: %s\n", err_msg());
-                rc = EXIT_USAGE;
-                break;
-            }
-            submitted++;
-        }
-        if (rc || engine_step(e) < 0) break;
-        double t = mono_seconds();
-        int k;
-        while ((k = engine_poll(e, ev, 256)) > 0)
-            for (int j = 0; j < k; j++) {
-                struct slot *s = &req[ev[j].id - req[0].id]; /* ids are consecutive */
-                if (ev[j].token >= 0) {
-                    out_tokens++;
-                    if (s->n_out++ == 0) {
-                        s->t_first = t;
-                        if (++n_first == n) { /* one wave's decode phase starts */
-                            t_all_first = t;
-                            tokens_at_all_first = out_tokens;
-                        }
-                    }
-                    s->t_last = t;
-                }
-                if (ev[j].finish == FINISH_ABORT) rc = EXIT_RUNTIME;
-                if (ev[j].finish == FINISH_NONE) continue;
-                ttft[finished++] = s->t_first - s->t_submit;
-                if (s->n_out > 1) tpot[n_tpot++] = (s->t_last - s->t_first) / (s->n_out - 1);
-            }
-    }
-    double dur = mono_seconds() - t0;
-    struct engine_stats st = engine_stats(e);
-    if (!rc) {
-        struct dist a = summarize(ttft, finished), p = summarize(tpot, n_tpot);
-        printf("requests:           %d (%d in flight), %d prompt + %d output tokens each\n", n, o->concurrency, L,
-               o->output_len);
-        printf("duration:           %.3f s\n", dur);
-        printf("requests/s:         %.3f\n", n / dur);
-        printf("output tokens/s:    %.1f\n", out_tokens / dur);
-        printf("total tokens/s:     %.1f\n", ((double)n * L + out_tokens) / dur);
-        /* one wave (all requests in flight at once): the generation rate once every
-         * prompt is in, what llama-batched-bench calls S_TG */
-        double end = t0 + dur, decode_rate = 0;
-        if (n <= o->concurrency && end > t_all_first)
-            decode_rate = (out_tokens - tokens_at_all_first) / (end - t_all_first);
-        if (decode_rate > 0) printf("decode tokens/s:    %.1f (after every request's first token)\n", decode_rate);
-        printf("TTFT ms:            mean %.1f  p50 %.1f  p90 %.1f  p99 %.1f\n", a.mean * 1e3, a.p50 * 1e3,
-               a.p90 * 1e3, a.p99 * 1e3);
-        printf("TPOT ms:            mean %.2f  p50 %.2f  p90 %.2f  p99 %.2f\n", p.mean * 1e3, p.p50 * 1e3,
-               p.p90 * 1e3, p.p99 * 1e3);
-        printf("engine:             %lld steps, %lld preemptions, %lld prompt chunks, prefix hits %lld of %lld "
-               "tokens\n", (long long)st.steps, (long long)st.preemptions, (long long)st.prefill_chunks,
-               (long long)st.prefix_hits, (long long)st.prefix_queries);
-        if (st.steps)
-            printf("step ms:            schedule %.3f  forward %.3f  sample %.3f (engine thread, mean per step)\n",
-                   st.t_schedule * 1e3 / st.steps, st.t_forward * 1e3 / st.steps, st.t_sample * 1e3 / st.steps);
-        if (o->json)
-            printf("{\"num_prompts\": %d, \"concurrency\": %d, \"input_len\": %d, \"output_len\": %d, "
-                   "\"duration_s\": %.6f, \"requests_per_s\": %.6f, \"output_tokens_per_s\": %.3f, "
-                   "\"total_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f, \"ttft_ms\": {\"mean\": %.3f, \"p50\": %.3f, \"p90\": %.3f, "
-                   "\"p99\": %.3f}, \"tpot_ms\": {\"mean\": %.3f, \"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f}, "
-                   "\"preemptions\": %lld}\n",
-                   n, o->concurrency, L, o->output_len, dur, n / dur, out_tokens / dur,
-                   ((double)n * L + out_tokens) / dur, decode_rate, a.mean * 1e3, a.p50 * 1e3, a.p90 * 1e3, a.p99 * 1e3,
-                   p.mean * 1e3, p.p50 * 1e3, p.p90 * 1e3, p.p99 * 1e3, (long long)st.preemptions);
-    }
-    free(prompt);
-    free(req);
-    free(ttft);
-    free(tpot);
+    struct tally t = {.req = xcalloc(o->n, sizeof(struct slot)), .ttft = xmalloc(o->n * sizeof(double)),
+                      .tpot = xmalloc(o->n * sizeof(double))};
+    int rc = drive(o, l.eng, &t);
+    struct engine_stats st = engine_stats(l.eng);
+    if (!rc) report(o, &t, &st);
+    free(t.req);
+    free(t.ttft);
+    free(t.tpot);
     launch_free(&l);
     return rc;
 }

@@ -107,6 +107,28 @@ static void default_sampling(struct gen_opts *o, const struct model_config *c)
     o->sp = d;
 }
 
+/* Steps the engine until the request ends, printing its text (or ids) as it
+ * comes; *t_first gets the time of the first token. The exit code. */
+static int stream(const struct gen_opts *o, engine *e, struct detok *dt, double *t_first, int *n_gen)
+{
+    const char *text;
+    long len;
+    for (bool done = false; !done;) {
+        if (engine_step(e) < 0) return EXIT_RUNTIME;
+        struct engine_event ev;
+        while (engine_poll(e, &ev, 1) == 1) {
+            if (ev.token >= 0) {
+                if (++*n_gen == 1) *t_first = mono_seconds();
+                if (o->print_ids) printf("%s%d", *n_gen > 1 ? " " : "", ev.token);
+                else if (ev.finish != FINISH_STOP && (len = detok_push(dt, ev.token, &text)) > 0) put(text, len);
+            }
+            if (ev.finish == FINISH_ABORT) return EXIT_RUNTIME;
+            if (ev.finish != FINISH_NONE) done = true;
+        }
+    }
+    return 0;
+}
+
 static int run(struct gen_opts *o)
 {
     char err[1024];
@@ -118,53 +140,31 @@ static int run(struct gen_opts *o)
         fprintf(stderr, "tessera: %s\n", err);
         return EXIT_USAGE;
     }
-    tokenizer *tok = l.tok;
-    engine *e = l.eng;
-    const struct model_config *cfg = engine_model_config(e);
-    int rc = 0;
     int32_t *ids;
-    int n_prompt = tok_encode_all(tok, o->prompt, strlen(o->prompt), tok_add_bos(tok), &ids);
+    int rc = 0, n_prompt = tok_encode_all(l.tok, o->prompt, strlen(o->prompt), tok_add_bos(l.tok), &ids);
     if (n_prompt < 0) {
         fprintf(stderr, "tessera: the prompt cannot be tokenized\n");
         n_prompt = 0;
         rc = EXIT_USAGE;
     }
-    default_sampling(o, cfg);
+    default_sampling(o, engine_model_config(l.eng));
     /* -n N: at most N tokens, and no further than the context */
-    int room = engine_max_model_len(e) - n_prompt, max_tokens = o->max_tokens < room ? o->max_tokens : room;
+    int room = engine_max_model_len(l.eng) - n_prompt, max_tokens = o->max_tokens < room ? o->max_tokens : room;
     struct engine_request req = {.prompt = ids, .n_prompt = n_prompt, .sampling = o->sp,
                                  .max_tokens = max_tokens > 0 ? max_tokens : 1, .ignore_eos = o->ignore_eos,
                                  .logprobs = -1};
-    if (!rc && o->max_tokens > 0 && engine_submit(e, &req) < 0) {
+    if (!rc && o->max_tokens > 0 && engine_submit(l.eng, &req) < 0) {
         fprintf(stderr, "tessera: %s\n", err_msg());
         rc = EXIT_RUNTIME;
     }
     struct detok dt;
-    detok_init(&dt, tok, ids, n_prompt);
+    detok_init(&dt, l.tok, ids, n_prompt);
     if (o->echo && !o->print_ids) put(o->prompt, (long)strlen(o->prompt));
-
     double t0 = mono_seconds(), t1 = t0;
     int n_gen = 0;
-    bool done = rc || o->max_tokens == 0;
+    if (!rc && o->max_tokens > 0) rc = stream(o, l.eng, &dt, &t1, &n_gen);
     const char *text;
     long len;
-    while (!done) {
-        if (engine_step(e) < 0) {
-            rc = EXIT_RUNTIME;
-            break;
-        }
-        struct engine_event ev;
-        while (engine_poll(e, &ev, 1) == 1) {
-            if (ev.token >= 0) {
-                if (++n_gen == 1) t1 = mono_seconds();
-                bool eos = ev.finish == FINISH_STOP;
-                if (o->print_ids) printf("%s%d", n_gen > 1 ? " " : "", ev.token);
-                else if (!eos && (len = detok_push(&dt, ev.token, &text)) > 0) put(text, len);
-            }
-            if (ev.finish != FINISH_NONE) done = true;
-            if (ev.finish == FINISH_ABORT) rc = EXIT_RUNTIME;
-        }
-    }
     if (!o->print_ids && (len = detok_flush(&dt, &text)) > 0) put(text, len);
     double t2 = mono_seconds();
     printf("\n");

@@ -15,23 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../engine/err.h"
 #include "../../tokenizer/tokenizer.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* An invariant of the code under test: on failure, print and abort so that
- * libFuzzer records the input as a crash. */
-#define FUZZ_ASSERT(cond, ...)                                                   \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "%s:%d: invariant failed: %s: ", __FILE__, __LINE__, \
-                    #cond);                                                      \
-            fprintf(stderr, __VA_ARGS__);                                        \
-            fputc('\n', stderr);                                                 \
-            abort();                                                             \
-        }                                                                        \
-    } while (0)
+/* An invariant of the code under test: on failure, CHECKF prints it and
+ * aborts, so that libFuzzer records the input as a crash. */
+#define FUZZ_ASSERT(cond, ...) CHECKF(cond, __VA_ARGS__)
 
 /* Carving the fuzzer's bytes into parameters: every read succeeds, past the
  * end with zeros (or nothing), so targets need no length checks. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../engine/err.h"
+#include "../engine/strbuf.h"
 
 enum chat_style chat_style_detect(const char *j)
 {
@@ -29,8 +30,7 @@ struct out {
     const tokenizer *tok;
     int32_t *ids;
     int n, cap;
-    char *text;
-    size_t len, text_cap;
+    struct strbuf text;
 };
 
 static void push_id(struct out *o, int32_t id)
@@ -44,13 +44,13 @@ static void push_id(struct out *o, int32_t id)
 
 static void flush_text(struct out *o)
 {
-    if (!o->len) return;
+    if (!o->text.len) return;
     int32_t *tmp;
-    int k = tok_encode_all(o->tok, o->text, o->len, false, &tmp);
+    int k = tok_encode_all(o->tok, o->text.s, o->text.len, false, &tmp);
     CHECK(k >= 0);
     for (int i = 0; i < k; i++) push_id(o, tmp[i]);
     free(tmp);
-    o->len = 0;
+    strbuf_reset(&o->text);
 }
 
 static void put_id(struct out *o, int32_t id)
@@ -63,15 +63,8 @@ static void put_id(struct out *o, int32_t id)
 static void put_text(struct out *o, const char *a, const char *b, const char *c)
 {
     const char *parts[] = {a, b, c};
-    for (int i = 0; i < 3; i++) {
-        size_t n = parts[i] ? strlen(parts[i]) : 0;
-        if (o->len + n + 1 > o->text_cap) {
-            o->text_cap = 2 * (o->len + n + 1);
-            o->text = xrealloc(o->text, o->text_cap);
-        }
-        if (n) memcpy(o->text + o->len, parts[i], n);
-        o->len += n;
-    }
+    for (int i = 0; i < 3; i++)
+        if (parts[i]) strbuf_append(&o->text, parts[i], strlen(parts[i]));
 }
 
 /* content.strip(), as the Llama-2 and Llama-3 templates do (into buf) */
@@ -162,7 +155,7 @@ int chat_render(enum chat_style s, const struct chat_msg *m, int n, const tokeni
     default: break;
     }
     flush_text(&o);
-    free(o.text);
+    strbuf_free(&o.text);
     free(tmp);
     *ids = o.ids ? o.ids : xmalloc(sizeof(int32_t));
     return o.n;

@@ -41,22 +41,17 @@ static char *read_text(const char *path)
         err_set(ERR_IO, "%s: cannot be read", path);
         return NULL;
     }
-    size_t len = 0, cap = 4096;
-    char *t = xmalloc(cap + 1);
-    for (size_t got; (got = fread(t + len, 1, cap - len, f)) > 0;) {
-        len += got;
-        if (len == cap && cap < MAX) t = xrealloc(t, (cap *= 2) + 1);
-        else if (len == cap) break;
-    }
-    bool bad = ferror(f) || len == MAX || memchr(t, '\0', len);
+    struct strbuf t = {0};
+    char chunk[4096];
+    for (size_t got; t.len <= MAX && (got = fread(chunk, 1, sizeof(chunk), f)) > 0;) strbuf_append(&t, chunk, got);
+    bool bad = ferror(f) || t.len > MAX || (t.len && memchr(t.s, '\0', t.len));
     fclose(f);
-    t[len] = '\0';
     if (bad) {
         err_set(ERR_IO, "%s: not a text file of at most %d bytes", path, MAX);
-        free(t);
+        strbuf_free(&t);
         return NULL;
     }
-    return t;
+    return strbuf_take(&t);
 }
 
 /* The chat format: --chat-template FILE's, else tokenizer_config.json's
@@ -83,7 +78,8 @@ static int chat_style_of(struct srv *s)
     return 0;
 }
 
-static void engine_wake(void *arg) { uv_async_send(arg); }
+/* The engine's wake hook, on the engine thread: the loop drains its outbox. */
+static void wake_loop(void *arg) { uv_async_send(arg); }
 
 static void on_loaded(uv_async_t *a)
 {
@@ -103,7 +99,7 @@ static void on_loaded(uv_async_t *a)
         uv_stop(s->loop);
         return;
     }
-    engine_set_wake(s->model.eng, engine_wake, &s->wake);
+    engine_set_wake(s->model.eng, wake_loop, &s->wake);
     if (engine_start(s->model.eng)) {
         fprintf(stderr, "tessera: %s\n", err_msg());
         s->exit_code = EXIT_RUNTIME;

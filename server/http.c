@@ -17,17 +17,6 @@ struct http_limits http_limits_default(void)
                                 .max_write_buffer = 8 * 1024 * 1024, .max_connections = 4096};
 }
 
-static void append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
-{
-    if (*len + n + 1 > *cap) {
-        *cap = (*len + n + 1) * 2;
-        *buf = xrealloc(*buf, *cap);
-    }
-    memcpy(*buf + *len, data, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-}
-
 void http__free_request(struct http_request *r)
 {
     if (!r) return;
@@ -36,9 +25,9 @@ void http__free_request(struct http_request *r)
         free(r->headers[i].value);
     }
     free(r->headers);
-    free(r->target);
+    strbuf_free(&r->target);
     free(r->path);
-    free(r->body);
+    strbuf_free(&r->body);
     free(r);
 }
 
@@ -63,9 +52,9 @@ static void on_handle_closed(uv_handle_t *h)
         http__free_request(r);
     }
     http__free_request(c->cur);
-    free(c->hname);
-    free(c->hvalue);
-    free(c->pending);
+    strbuf_free(&c->hname);
+    strbuf_free(&c->hvalue);
+    strbuf_free(&c->pending);
     http_server *s = c->srv;
     if (c->prev) c->prev->next = c->next;
     else s->conns = c->next;
@@ -125,8 +114,7 @@ static int on_url(llhttp_t *p, const char *at, size_t n)
 {
     http_conn *c = conn_of(p);
     if (over_header_limit(c, n)) return -1;
-    size_t len = c->cur->target ? strlen(c->cur->target) : 0, cap = len ? len + 1 : 0;
-    append(&c->cur->target, &len, &cap, at, n);
+    strbuf_append(&c->cur->target, at, n);
     return 0;
 }
 
@@ -134,8 +122,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
     http_conn *c = conn_of(p);
     if (over_header_limit(c, n)) return -1;
-    size_t cap = c->hname ? c->hname_len + 1 : 0;
-    append(&c->hname, &c->hname_len, &cap, at, n);
+    strbuf_append(&c->hname, at, n);
     return 0;
 }
 
@@ -143,8 +130,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
     http_conn *c = conn_of(p);
     if (over_header_limit(c, n)) return -1;
-    size_t cap = c->hvalue ? c->hvalue_len + 1 : 0;
-    append(&c->hvalue, &c->hvalue_len, &cap, at, n);
+    strbuf_append(&c->hvalue, at, n);
     return 0;
 }
 
@@ -156,11 +142,9 @@ static int on_header_value_complete(llhttp_t *p)
         r->cap_headers = r->cap_headers ? 2 * r->cap_headers : 16;
         r->headers = xrealloc(r->headers, r->cap_headers * sizeof(*r->headers));
     }
-    char *name = c->hname ? c->hname : xcalloc(1, 1);
+    char *name = strbuf_take(&c->hname);
     for (char *q = name; *q; q++) *q = (char)tolower((unsigned char)*q);
-    r->headers[r->n_headers++] = (struct http_header){name, c->hvalue ? c->hvalue : xcalloc(1, 1)};
-    c->hname = c->hvalue = NULL;
-    c->hname_len = c->hvalue_len = 0;
+    r->headers[r->n_headers++] = (struct http_header){name, strbuf_take(&c->hvalue)};
     return 0;
 }
 
@@ -169,10 +153,10 @@ static int on_headers_complete(llhttp_t *p)
     http_conn *c = conn_of(p);
     struct http_request *r = c->cur;
     snprintf(r->method, sizeof(r->method), "%s", llhttp_method_name((llhttp_method_t)p->method));
-    if (!r->target) r->target = xcalloc(1, 1);
-    size_t plen = strcspn(r->target, "?#");
+    if (!r->target.s) strbuf_append(&r->target, "", 0);
+    size_t plen = strcspn(r->target.s, "?#");
     r->path = xmalloc(plen + 1);
-    memcpy(r->path, r->target, plen);
+    memcpy(r->path, r->target.s, plen);
     r->path[plen] = '\0';
     r->t_start = mono_seconds();
     const char *rid = http_header(r, "x-request-id");
@@ -205,11 +189,11 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
 {
     http_conn *c = conn_of(p);
     struct http_request *r = c->cur;
-    if (r->body_len + n > c->srv->lim.max_body_bytes) {
+    if (r->body.len + n > c->srv->lim.max_body_bytes) {
         c->limit_status = 413;
         return -1;
     }
-    append(&r->body, &r->body_len, &r->body_cap, at, n);
+    strbuf_append(&r->body, at, n);
     return 0;
 }
 
@@ -218,7 +202,7 @@ static int on_message_complete(llhttp_t *p)
     http_conn *c = conn_of(p);
     c->keep_alive = llhttp_should_keep_alive(p);
     c->in_body = false;
-    if (!c->cur->body) c->cur->body = xcalloc(1, 1);
+    if (!c->cur->body.s) strbuf_append(&c->cur->body, "", 0);
     return HPE_PAUSED;
 }
 
@@ -231,7 +215,7 @@ static void execute(http_conn *c, const char *buf, size_t len)
     if (e == HPE_PAUSED) { /* a whole request: keep the rest, answer this one */
         c->paused = true;
         size_t used = (size_t)(llhttp_get_error_pos(&c->parser) - buf);
-        append(&c->pending, &c->pending_len, &c->pending_cap, buf + used, len - used);
+        strbuf_append(&c->pending, buf + used, len - used);
         uv_timer_stop(&c->timer);
         c->active = c->cur;
         c->cur = NULL;
@@ -250,11 +234,9 @@ void http__pump(http_conn *c)
 {
     if (c->in_pump) return;
     c->in_pump = true;
-    while (!c->closing && !c->close_after_write && !c->active && c->pending_len) {
-        char *buf = c->pending;
-        size_t len = c->pending_len;
-        c->pending = NULL;
-        c->pending_len = c->pending_cap = 0;
+    while (!c->closing && !c->close_after_write && !c->active && c->pending.len) {
+        size_t len = c->pending.len;
+        char *buf = strbuf_take(&c->pending);
         if (c->paused) {
             llhttp_resume(&c->parser);
             c->paused = false;
@@ -285,9 +267,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     }
     if (n > 0) {
-        append(&c->pending, &c->pending_len, &c->pending_cap, buf->base, (size_t)n);
+        strbuf_append(&c->pending, buf->base, (size_t)n);
         const struct http_limits *l = &c->srv->lim;
-        if (c->active && c->pending_len > l->max_header_bytes + l->max_body_bytes) http__conn_close(c);
+        if (c->active && c->pending.len > l->max_header_bytes + l->max_body_bytes) http__conn_close(c);
         else http__pump(c);
     }
     free(buf->base);

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "../engine/strbuf.h"
+
 typedef struct http_server http_server;
 typedef struct http_conn http_conn;
 
@@ -30,12 +32,11 @@ struct http_header {
 struct http_request {
     http_conn *conn;
     char method[16];
-    char *target;            /* as sent: path and query */
+    struct strbuf target;    /* as sent: path and query */
     char *path;              /* target without the query */
     struct http_header *headers;
     int n_headers, cap_headers;
-    char *body;              /* NUL-terminated */
-    size_t body_len, body_cap;
+    struct strbuf body;      /* NUL-terminated once complete (.s never NULL then) */
     char request_id[64];     /* the client's X-Request-Id, or a generated one */
     double t_start;          /* mono_seconds() when the headers were complete */
     /* set by the handler */

@@ -27,15 +27,13 @@ struct http_conn {
     llhttp_t parser;
     struct http_request *cur;    /* being parsed */
     struct http_request *active; /* dispatched, not answered yet */
-    char *hname, *hvalue;        /* header being parsed */
-    size_t hname_len, hvalue_len;
+    struct strbuf hname, hvalue; /* header being parsed */
     size_t header_bytes;
     int limit_status;            /* 400, 413, 431 or 503 once a check failed */
     bool in_body;                /* headers complete, body not yet: the body deadline runs */
     bool reject;                 /* over max_connections: answered 503 at its headers */
     bool lingering;              /* reply sent, write side shut: waiting for the client's EOF */
-    char *pending;               /* received bytes not parsed yet */
-    size_t pending_len, pending_cap;
+    struct strbuf pending;       /* received bytes not parsed yet */
     bool paused, in_pump, keep_alive, close_after_write, closing;
     bool http10;                 /* the active request is HTTP/1.0: no chunked replies */
     size_t write_queued;

@@ -59,10 +59,8 @@ static void abandon(struct http_request *r, void *arg)
 void offload(struct srv *s, struct http_request *r, offload_work work, offload_done done, void *arg)
 {
     struct offloaded *o = xcalloc(1, sizeof(*o));
-    *o = (struct offloaded){.s = s, .req = r, .body = r->body, .len = r->body_len, .fn = work, .done = done,
-                            .arg = arg};
-    r->body = NULL;
-    r->body_len = r->body_cap = 0;
+    *o = (struct offloaded){.s = s, .req = r, .len = r->body.len, .fn = work, .done = done, .arg = arg};
+    o->body = strbuf_take(&r->body);
     o->work.data = o;
     r->on_abort = abandon;
     r->abort_arg = o;

@@ -34,24 +34,19 @@ void stop_deinit(struct stop_matcher *m)
         free(m->stops[i].border);
     }
     free(m->stops);
-    free(m->held);
-    free(m->out);
+    strbuf_free(&m->held);
+    strbuf_free(&m->out);
     memset(m, 0, sizeof(*m));
 }
 
 /* Releases the first k held bytes. */
 static const char *release(struct stop_matcher *m, size_t k, size_t *n)
 {
-    if (k + 1 > m->out_cap) {
-        m->out_cap = 2 * (k + 1);
-        m->out = xrealloc(m->out, m->out_cap);
-    }
-    if (k) memcpy(m->out, m->held, k);
-    m->out[k] = '\0';
-    if (m->held_len > k) memmove(m->held, m->held + k, m->held_len - k);
-    m->held_len -= k;
+    strbuf_reset(&m->out);
+    strbuf_append(&m->out, m->held.s, k);
+    strbuf_consume(&m->held, k);
     *n = k;
-    return m->out;
+    return m->out.s;
 }
 
 /* Advances t's automaton by byte c; true when the whole string matched. */
@@ -67,21 +62,16 @@ const char *stop_push(struct stop_matcher *m, const char *text, size_t len, size
 {
     *n = 0;
     if (m->matched) return "";
-    size_t start = m->held_len;
-    if (m->held_len + len + 1 > m->held_cap) {
-        m->held_cap = 2 * (m->held_len + len + 1);
-        m->held = xrealloc(m->held, m->held_cap);
-    }
-    memcpy(m->held + m->held_len, text, len);
-    m->held_len += len;
-    if (!m->n_stops) return release(m, m->held_len, n);
+    size_t start = m->held.len;
+    strbuf_append(&m->held, text, len);
+    if (!m->n_stops) return release(m, m->held.len, n);
 
     /* each string's first match in the new text; the earliest start wins */
     size_t first = SIZE_MAX, keep = 0;
     for (int i = 0; i < m->n_stops; i++) {
         struct stop_string *t = &m->stops[i];
-        for (size_t k = start; k < m->held_len; k++)
-            if (step(t, m->held[k])) {
+        for (size_t k = start; k < m->held.len; k++)
+            if (step(t, m->held.s[k])) {
                 size_t at = k + 1 - t->len;
                 if (at < first) first = at;
                 break;
@@ -91,16 +81,16 @@ const char *stop_push(struct stop_matcher *m, const char *text, size_t len, size
     if (first != SIZE_MAX) {
         m->matched = true;
         const char *out = release(m, first, n);
-        m->held_len = 0;
+        strbuf_reset(&m->held);
         return out;
     }
     /* hold the longest tail that could still grow into a stop string */
-    return release(m, m->held_len - keep, n);
+    return release(m, m->held.len - keep, n);
 }
 
 const char *stop_flush(struct stop_matcher *m, size_t *n)
 {
     *n = 0;
     if (m->matched) return "";
-    return release(m, m->held_len, n);
+    return release(m, m->held.len, n);
 }

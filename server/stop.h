@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "../engine/strbuf.h"
+
 struct stop_string {
     char *s;
     size_t len;
@@ -29,10 +31,8 @@ struct stop_string {
 struct stop_matcher {
     struct stop_string *stops;
     int n_stops;
-    char *held;
-    size_t held_len, held_cap;
-    char *out;
-    size_t out_cap;
+    struct strbuf held;     /* text that may still start a stop string */
+    struct strbuf out;      /* what the last call released */
     bool matched;
 };
 

@@ -38,7 +38,7 @@ static void generate(struct http_request *r, bool chat)
 {
     struct oai_request q;
     struct oai_error e;
-    if (oai_parse(&q, chat, r->body, r->body_len, 512, &e)) {
+    if (oai_parse(&q, chat, r->body.s, r->body.len, 512, &e)) {
         oai_request_free(&q);
         reply_error(r, &e);
         return;

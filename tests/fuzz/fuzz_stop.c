@@ -91,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_ASSERT(!m.matched, "match reported without a stop string");
             size_t hold = ref_hold_from(&r, text, tn);
             FUZZ_ASSERT(on == hold, "released %zu of %zu bytes, the reference %zu", on, tn, hold);
-            FUZZ_ASSERT(m.held_len == tn - on && !memcmp(m.held, text + on, m.held_len),
+            FUZZ_ASSERT(m.held.len == tn - on && (!m.held.len || !memcmp(m.held.s, text + on, m.held.len)),
                         "released + held is not the text");
         }
     }

@@ -15,14 +15,30 @@ struct sampling_params sampling_params_default(void)
                                     .repetition_penalty = 1.0f};
 }
 
+const struct sampling_range SAMPLING_RANGES[] = {
+    {"temperature", 0.0f, 2.0f, offsetof(struct sampling_params, temperature)},
+    {"top_p", 1e-9f, 1.0f, offsetof(struct sampling_params, top_p)},
+    {"min_p", 0.0f, 1.0f, offsetof(struct sampling_params, min_p)},
+    {"presence_penalty", -2.0f, 2.0f, offsetof(struct sampling_params, presence_penalty)},
+    {"frequency_penalty", -2.0f, 2.0f, offsetof(struct sampling_params, frequency_penalty)},
+    {"repetition_penalty", 1e-3f, 100.0f, offsetof(struct sampling_params, repetition_penalty)},
+};
+const int SAMPLING_N_RANGES = (int)(sizeof(SAMPLING_RANGES) / sizeof(SAMPLING_RANGES[0]));
+
+const struct sampling_range *sampling_range(const char *name)
+{
+    for (int i = 0; i < SAMPLING_N_RANGES; i++)
+        if (!strcmp(SAMPLING_RANGES[i].name, name)) return &SAMPLING_RANGES[i];
+    return NULL;
+}
+
 const char *sampling_params_check(const struct sampling_params *p)
 {
-    if (!(p->temperature >= 0.0f) || !isfinite(p->temperature)) return "temperature";
-    if (!(p->top_p > 0.0f && p->top_p <= 1.0f)) return "top_p";
-    if (!(p->min_p >= 0.0f && p->min_p <= 1.0f)) return "min_p";
-    if (!(p->repetition_penalty > 0.0f) || !isfinite(p->repetition_penalty)) return "repetition_penalty";
-    if (!(p->presence_penalty >= -2.0f && p->presence_penalty <= 2.0f)) return "presence_penalty";
-    if (!(p->frequency_penalty >= -2.0f && p->frequency_penalty <= 2.0f)) return "frequency_penalty";
+    for (int i = 0; i < SAMPLING_N_RANGES; i++) {
+        const struct sampling_range *r = &SAMPLING_RANGES[i];
+        float v = *(const float *)((const char *)p + r->offset);
+        if (!(v >= r->lo && v <= r->hi)) return r->name; /* NaN fails too */
+    }
     return NULL;
 }
 

@@ -9,6 +9,7 @@
 #define TESSERA_SAMPLER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct sampling_params {
@@ -25,6 +26,19 @@ struct sampling_params {
 
 /* temperature 1, everything else off (OpenAI's defaults). */
 struct sampling_params sampling_params_default(void);
+
+/* The accepted range of each real-valued parameter, for every front end
+ * (OpenAI's ranges: the server and the command line read them from here).
+ * name is the JSON field; the option is the same with '-' for '_'. */
+struct sampling_range {
+    const char *name;
+    float lo, hi;
+    size_t offset;      /* of the float in struct sampling_params */
+};
+extern const struct sampling_range SAMPLING_RANGES[];
+extern const int SAMPLING_N_RANGES;
+/* The range of field name (NULL: none). */
+const struct sampling_range *sampling_range(const char *name);
 
 /* NULL when valid, else the name of the first bad field. */
 const char *sampling_params_check(const struct sampling_params *p);

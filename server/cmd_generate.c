@@ -34,7 +34,7 @@ static void help(FILE *f)
             "options:\n"
             "  -p, --prompt TEXT          the prompt (required)\n"
             "  -n, --max-tokens N         tokens to generate (default 128)\n"
-            "  --temperature T            0 = greedy (default 0.8, or generation_config.json's)\n"
+            "  --temperature T            0 = greedy, at most 2 (default 0.8, or generation_config.json's)\n"
             "  --top-k K                  keep the K most likely tokens, 0 = off (default 40)\n"
             "  --top-p P                  nucleus sampling, 1 = off (default 0.95)\n"
             "  --min-p P                  drop tokens below P x the top probability (default 0.05)\n"
@@ -57,19 +57,23 @@ static int parse(int argc, char **argv, struct gen_opts *o)
     struct cli_opt t[CLI_MAX_OPTS] = {
         {"prompt", 'p', CLI_STR, &o->prompt, 0, 0, NULL},
         {"max-tokens", 'n', CLI_INT, &o->max_tokens, 0, 1 << 24, NULL},
-        {"temperature", 0, CLI_FLOAT, &sp->temperature, 0, 100, &o->set[0]},
         {"top-k", 0, CLI_INT, &sp->top_k, 0, 1 << 30, &o->set[1]},
-        {"top-p", 0, CLI_FLOAT, &sp->top_p, 1e-6, 1, &o->set[2]},
-        {"min-p", 0, CLI_FLOAT, &sp->min_p, 0, 1, &o->set[3]},
-        {"repetition-penalty", 0, CLI_FLOAT, &sp->repetition_penalty, 1e-3, 100, NULL},
-        {"presence-penalty", 0, CLI_FLOAT, &sp->presence_penalty, -2, 2, NULL},
-        {"frequency-penalty", 0, CLI_FLOAT, &sp->frequency_penalty, -2, 2, NULL},
         {"seed", 0, CLI_U64, &sp->seed, 0, 0, &sp->has_seed},
         {"ignore-eos", 0, CLI_SET, &o->ignore_eos, 0, 0, NULL},
         {"no-echo", 0, CLI_CLEAR, &o->echo, 0, 0, NULL},
         {"ids", 0, CLI_SET, &o->print_ids, 0, 0, NULL},
     };
-    int n = 13;
+    int n = 7;
+    /* the real-valued sampling options: names and ranges from the engine (sampler.h) */
+    static char names[8][32];
+    for (int i = 0; i < SAMPLING_N_RANGES; i++) {
+        const struct sampling_range *r = &SAMPLING_RANGES[i];
+        snprintf(names[i], sizeof(names[i]), "%s", r->name);
+        for (char *c = names[i]; *c; c++) *c = *c == '_' ? '-' : *c;
+        bool *given = !strcmp(r->name, "temperature") ? &o->set[0] : !strcmp(r->name, "top_p") ? &o->set[2]
+                      : !strcmp(r->name, "min_p") ? &o->set[3] : NULL;
+        t[n++] = (struct cli_opt){names[i], 0, CLI_FLOAT, (char *)sp + r->offset, r->lo, r->hi, given};
+    }
     n += cli_backend_opts(&o->bk, t + n);
     if (cli_parse("generate", argc, argv, t, n, &o->model_dir, help)) return -1;
     if (!o->model_dir || !o->prompt) {

@@ -207,27 +207,12 @@ static int parse_bias(struct oai_request *r, int vocab, struct oai_error *e)
     return 0;
 }
 
-/* The API's range of each sampling field (OpenAI's where it has one; the
- * engine's sampler accepts them all). */
-static const struct {
-    const char *key;
-    double lo, hi;
-    size_t offset;  /* a float of struct sampling_params */
-} SAMPLING[] = {
-    {"temperature", 0, 2, offsetof(struct sampling_params, temperature)},
-    {"top_p", 1e-9, 1, offsetof(struct sampling_params, top_p)},
-    {"min_p", 0, 1, offsetof(struct sampling_params, min_p)},
-    {"presence_penalty", -2, 2, offsetof(struct sampling_params, presence_penalty)},
-    {"frequency_penalty", -2, 2, offsetof(struct sampling_params, frequency_penalty)},
-    {"repetition_penalty", 1e-3, 100, offsetof(struct sampling_params, repetition_penalty)},
-};
-
 static int parse_sampling(struct oai_request *r, struct oai_error *e)
 {
-    for (size_t i = 0; i < sizeof(SAMPLING) / sizeof(SAMPLING[0]); i++)
-        if (get_number(r->root, SAMPLING[i].key, SAMPLING[i].lo, SAMPLING[i].hi,
-                       (float *)((char *)&r->sp + SAMPLING[i].offset), e))
-            return -1;
+    for (int i = 0; i < SAMPLING_N_RANGES; i++) { /* the engine's ranges (sampler.h) */
+        const struct sampling_range *sr = &SAMPLING_RANGES[i];
+        if (get_number(r->root, sr->name, sr->lo, sr->hi, (float *)((char *)&r->sp + sr->offset), e)) return -1;
+    }
     long long k = 0;
     if (get_int(r->root, "top_k", -1, 1 << 30, &k, e)) return -1;
     r->sp.top_k = k < 0 ? 0 : (int)k;

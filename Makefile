@@ -283,13 +283,14 @@ $(BUILD)/bench_cuda: benchmarks/cuda_kernels.cu $(filter $(BUILD)/cuda/kernels/%
 	$(Q)$(NVCC) $(NVCC_FLAGS) $^ -o $@ $(CUDA_LIBS)
 
 # ASan + UBSan (leak checks included) over the same unit tests, and the server
-# tests against a sanitized binary (a leak or error at exit fails them).
+# and soak tests against a sanitized binary (a leak or error at exit fails them).
 # (tensor-parallel tests run once, in test-server: under mpirun the leak
 # checker would report OpenMPI's own allocations)
 test-san: $(BUILD)/test_unit_san $(BUILD)/tessera_san $(BUILD)/tessera-emu $(VENV)/.ok
 	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/test_unit_san --jobs 2
 	ASAN_OPTIONS=detect_leaks=1 TESSERA_BIN=$(BUILD)/tessera_san $(VENV)/bin/python -m pytest -q tests/server \
 	  --ignore tests/server/test_tensor_parallel.py
+	ASAN_OPTIONS=detect_leaks=1 TESSERA_BIN=$(BUILD)/tessera_san $(VENV)/bin/python -m pytest -q tests/soak
 
 $(VENV)/.ok: tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)

@@ -3,6 +3,7 @@ points, a thousand concurrent streams, and hundreds of slow connections next to 
 prints what it measured (run with -s to see it)."""
 import asyncio
 import json
+import os
 import random
 import resource
 import statistics
@@ -13,6 +14,7 @@ import pytest
 from conftest import Server, request
 
 PROMPTS = ["Once upon a time", "The little dog", "Lily and Ben", "One day"]
+SANITIZED = "_san" in os.environ.get("TESSERA_BIN", "")  # make test-san runs these against build/tessera_san
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +141,8 @@ def test_2000_requests_cut_at_random_points_leave_nothing_behind(server):
     print(f"\n2000 cut requests in {took:.1f} s ({kinds}); engine idle {idle:.2f} s after the last; "
           f"RSS {rss_warm / 1024:.1f} MiB after a 2000-request warm-up, {rss_end / 1024:.1f} MiB after 2000 more")
     assert server.metric("tessera_kv_cache_blocks_used") == 0
-    assert rss_end - rss_warm < 2 * 1024, "RSS grew by more than 2 MiB after warm-up"
+    if not SANITIZED:  # ASan's quarantine holds freed memory back: RSS is no measure there
+        assert rss_end - rss_warm < 2 * 1024, "RSS grew by more than 2 MiB after warm-up"
     assert request(server.port, "GET", "/health")[0] == 200
 
 

@@ -96,6 +96,10 @@ static void advance(struct detok *d, int end)
         d->prefix_off = j;
     } else if (end - d->prefix_off > SILENT_TOKENS) {
         int keep = silent(d, d->ids[d->prefix_off]) ? 0 : 1; /* the start, if it has text */
+        /* the last id in the vocabulary stays (ids outside it are no tokens: decode drops them) */
+        int last = end - 1;
+        while (last > d->prefix_off + keep && !tok_id_to_piece(d->tok, d->ids[last])) last--;
+        d->ids[end - 1] = d->ids[last];
         int drop = end - 1 - d->prefix_off - keep;
         memmove(d->ids + d->prefix_off + keep, d->ids + end - 1, (size_t)(d->n - end + 1) * sizeof(int32_t));
         d->n -= drop;

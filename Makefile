@@ -2,7 +2,7 @@
 #
 #   make            build/tessera
 #   make run        serve the demo model (built on first use) on http://127.0.0.1:8000/v1
-#   make test       every test CI runs: unit (Criterion), sanitizers, fuzzing, CLI, server, soak
+#   make test       every test CI runs: unit (Criterion), sanitizers, fuzzing, CLI, server, tokenizer, soak
 #   make fuzz       every libFuzzer target for FUZZ_TIME seconds each (tests/fuzz/)
 #   make deps       install the Debian packages and the Python venv for tests
 #   make bench      CPU speed side by side with llama.cpp (see benchmarks/)
@@ -29,7 +29,7 @@ DEPFLAGS = -MMD -MP
 MPI_CFLAGS = $(eval MPI_CFLAGS := $$(patsubst -I%,-isystem %,$$(shell pkg-config --cflags ompi-c 2>/dev/null)))$(MPI_CFLAGS)
 MPI_LIBS = $(eval MPI_LIBS := $$(shell pkg-config --libs ompi-c 2>/dev/null))$(MPI_LIBS)
 PROJECT_CFLAGS += $(MPI_CFLAGS)
-LIBS = -ljansson -lsentencepiece -luv -lxxhash -lpthread -lm $(MPI_LIBS)
+LIBS = -ljansson -lsentencepiece -lpcre2-8 -lutf8proc -luv -lxxhash -lpthread -lm $(MPI_LIBS)
 SAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 ifeq ($(V),1)
@@ -60,6 +60,7 @@ TEST_C := $(wildcard tests/unit/*.c)
 # The Debian packages (scripts/deps.sh has the list) are checked before the
 # first compile, and installed when missing, so that make, make run and make
 # test work on a fresh machine; the stamp is redone when the list changes.
+.DEFAULT_GOAL := all
 DEPS_OK := $(BUILD)/.deps-ok
 $(DEPS_OK): scripts/deps.sh
 	@mkdir -p $(BUILD)
@@ -89,7 +90,7 @@ APP_REST_OBJ := $(filter-out $(BUILD)/obj/server/launch.o,$(APP_OBJ))
 DEMO := $(BUILD)/demo-model
 VENV := .venv
 
-.PHONY: all run test test-unit test-emu test-cuda-build test-cuda test-san test-fuzz test-cli test-server soak deps bench \
+.PHONY: all run test test-unit test-emu test-cuda-build test-cuda test-san test-fuzz test-cli test-server test-tokenizer soak deps bench \
   clean demo emu fuzz FORCE
 all: $(BUILD)/tessera
 
@@ -160,7 +161,8 @@ $(BUILD)/tessera-cuda: $(LIB_OBJ) $(APP_REST_OBJ) $(CUDA_OBJ) $(LLHTTP_OBJ)
 	$(Q)$(CXX) -pthread $^ -o $@ $(LIBS) $(CUDA_LIBS) $(LDFLAGS)
 
 # the emulated kernel and backend tests, natively on a GPU
-CUDA_TEST_OBJ := $(patsubst %.c,$(BUILD)/cuda/%.o,tests/emu/test_cuda_kernels.c tests/emu/test_backend_cuda.c)
+CUDA_TEST_OBJ := $(patsubst %.c,$(BUILD)/cuda/%.o,tests/emu/test_cuda_kernels.c tests/emu/test_backend_cuda.c \
+  tests/emu/test_golden_cuda.c)
 $(CUDA_TEST_OBJ): CFLAGS += -DTESSERA_NATIVE_CUDA
 $(BUILD)/test_cuda: $(LIB_OBJ) $(filter-out $(BUILD)/cuda/server/launch.o,$(CUDA_OBJ)) $(CUDA_TEST_OBJ) \
   $(BUILD)/obj/tests/unit/test_util.o $(LLHTTP_OBJ)
@@ -176,6 +178,13 @@ $(BUILD)/tessera-emu: $(LIB_OBJ) $(APP_REST_OBJ) $(EMU_OBJ) $(LLHTTP_OBJ)
 $(BUILD)/test_emu: $(LIB_OBJ) $(filter-out $(BUILD)/emu/server/launch.o,$(EMU_OBJ)) $(EMU_TEST_OBJ) $(LLHTTP_OBJ)
 	@$(if $(Q),echo "  LINK $@")
 	$(Q)$(CXX) -pthread $^ -o $@ $(LIBS) -lcriterion $(LDFLAGS)
+
+# a golden model over the ranks of an MPI job, CPU or emulated CUDA backend
+# (tests/tp/golden_ranks.c; run by tests/server/test_tensor_parallel.py)
+$(BUILD)/golden-ranks: $(LIB_OBJ) $(filter-out $(BUILD)/emu/server/launch.o,$(EMU_OBJ)) \
+  $(BUILD)/emu/tests/tp/golden_ranks.o $(BUILD)/obj/tests/unit/test_util.o $(LLHTTP_OBJ)
+	@$(if $(Q),echo "  LINK $@")
+	$(Q)$(CXX) -pthread $^ -o $@ $(LIBS) $(LDFLAGS)
 
 $(BUILD)/test_unit: $(LIB_OBJ) $(TEST_OBJ) $(LLHTTP_OBJ)
 	@$(if $(Q),echo "  LINK $@")
@@ -204,6 +213,7 @@ FUZZ_TARGETS := \
   oai_request:8192 \
   safetensors:8192 \
   tokenizer:512 \
+  tokenizer_json:4096 \
   stop:1024 \
   chat_template:1024 \
   http:8192
@@ -257,7 +267,7 @@ run: $(BUILD)/tessera demo
 	@echo "Point an OpenAI client at http://127.0.0.1:8000/v1 (model \"demo\"); Ctrl-C stops the server."
 	$(BUILD)/tessera serve $(DEMO) --served-model-name demo
 
-test: test-unit test-emu test-san test-fuzz test-cli test-server soak test-cuda-build
+test: test-unit test-emu test-san test-fuzz test-cli test-server test-tokenizer soak test-cuda-build
 
 test-unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit --jobs 2
@@ -286,7 +296,7 @@ $(BUILD)/bench_cuda: benchmarks/cuda_kernels.cu $(filter $(BUILD)/cuda/kernels/%
 # and soak tests against a sanitized binary (a leak or error at exit fails them).
 # (tensor-parallel tests run once, in test-server: under mpirun the leak
 # checker would report OpenMPI's own allocations)
-test-san: $(BUILD)/test_unit_san $(BUILD)/tessera_san $(BUILD)/tessera-emu $(VENV)/.ok
+test-san: $(BUILD)/test_unit_san $(BUILD)/tessera_san $(BUILD)/tessera-emu $(VENV)/.tok-ok
 	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/test_unit_san --jobs 2
 	ASAN_OPTIONS=detect_leaks=1 TESSERA_BIN=$(BUILD)/tessera_san $(VENV)/bin/python -m pytest -q tests/server \
 	  --ignore tests/server/test_tensor_parallel.py
@@ -301,8 +311,19 @@ $(VENV)/.ok: tests/requirements.txt
 test-cli: $(BUILD)/tessera $(BUILD)/tessera-emu demo $(VENV)/.ok
 	$(VENV)/bin/python -m pytest -q tests/cli
 
+# tokenizer.json against the Hugging Face tokenizers package: the folders of
+# scripts/make_tokenizers.py (built once into build/tokenizers, a few minutes)
+# over tests/data/tokenizer_mix.txt and llama.cpp's vocabulary tests
+$(VENV)/.tok-ok: $(VENV)/.ok tests/tokenizer/requirements.txt
+	$(VENV)/bin/pip install -q -r tests/tokenizer/requirements.txt
+	touch $@
+
+test-tokenizer: $(BUILD)/tessera $(VENV)/.tok-ok
+	$(VENV)/bin/python scripts/make_tokenizers.py $(BUILD)/tokenizers
+	$(VENV)/bin/python -m pytest -q tests/tokenizer
+
 # the HTTP server through the official openai package and raw sockets
-test-server: $(BUILD)/tessera $(BUILD)/tessera-emu demo $(VENV)/.ok
+test-server: $(BUILD)/tessera $(BUILD)/tessera-emu $(BUILD)/golden-ranks demo $(VENV)/.tok-ok
 	$(VENV)/bin/python -m pytest -q tests/server
 
 # soak and load, bounded (~15 s): 2,000 requests cut at random points, 1,000

@@ -40,6 +40,8 @@ struct backend_ops {
                     const float *w, int T, int H, float eps);
     /* y[T, w->rows] = x[T, w->cols] w^T */
     void (*matmul)(struct backend *b, float *y, const float *x, const struct tensor *w, int T);
+    /* y[t, i] += bias[i]; y: [T, n], bias: [n] */
+    void (*add_bias)(struct backend *b, float *y, const float *bias, int T, int n);
     /* In place on x: [T, n_heads, hd]; cos, sin: [T, hd/2]. */
     void (*rope)(struct backend *b, float *x, int T, int n_heads, int hd, const float *cos,
                  const float *sin);

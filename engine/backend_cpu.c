@@ -181,6 +181,13 @@ static void cpu_matmul(struct backend *b, float *y, const float *x, const struct
     threadpool_run(cpu(b)->pool, mm_task, &j, n_tasks);
 }
 
+/* Rows of a few hundred floats at most: the calling thread, AVX2 add per row. */
+static void cpu_add_bias(struct backend *b, float *y, const float *bias, int T, int n)
+{
+    (void)b;
+    for (int t = 0; t < T; t++) add(y + (size_t)t * n, bias, 0, n);
+}
+
 static void cpu_rope(struct backend *b, float *x, int T, int n_heads, int hd, const float *cos,
                      const float *sin)
 {
@@ -282,6 +289,7 @@ static const struct backend_ops cpu_ops = {
     .embed = cpu_embed,
     .rmsnorm = cpu_rmsnorm,
     .matmul = cpu_matmul,
+    .add_bias = cpu_add_bias,
     .rope = cpu_rope,
     .kv_write = cpu_kv_write,
     .attention = cpu_attention,

@@ -195,6 +195,11 @@ static void cuda_matmul(struct backend *b, float *y, const float *x, const struc
                          cuda_type(w->dtype), K, &zero, y, CUDA_R_32F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
+static void cuda_add_bias(struct backend *b, float *y, const float *bias, int T, int n)
+{
+    kc_add_bias(cu_write(b)->stream, y, bias, T, n);
+}
+
 static void cuda_rope(struct backend *b, float *x, int T, int n_heads, int hd, const float *cos, const float *sin)
 {
     kc_rope(cu_write(b)->stream, x, T, n_heads, hd, cos, sin);
@@ -276,6 +281,7 @@ static const struct backend_ops cuda_ops = {
     .embed = cuda_embed,
     .rmsnorm = cuda_rmsnorm,
     .matmul = cuda_matmul,
+    .add_bias = cuda_add_bias,
     .rope = cuda_rope,
     .kv_write = cuda_kv_write,
     .attention = cuda_attention,

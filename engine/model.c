@@ -3,9 +3,11 @@
  *   x = embed(ids)
  *   for each layer:
  *     h = rmsnorm(x)                       (fused: x += residual first)
- *     q, k, v = h Wq, h Wk, h Wv; rope(q, k); kv_write(k, v)
+ *     q, k, v = h Wq, h Wk, h Wv           (+ biases: Qwen2)
+ *     q, k = rmsnorm of each head          (Qwen3)
+ *     rope(q, k); kv_write(k, v)
  *     a = attention(q, paged K/V)          (causal, GQA, varlen)
- *     residual = all_reduce(a Wo)
+ *     residual = all_reduce(a Wo)          (+ bias: Qwen3 with attention_bias)
  *     h = rmsnorm(x += residual)
  *     residual = all_reduce((silu(h Wgate) * h Wup) Wdown)
  *   logits = rmsnorm(x += residual)[output rows] Wlm
@@ -69,9 +71,30 @@ static void layer_matmuls(struct layer_weights *L, struct tensor *out[7])
     memcpy(out, w, sizeof(w));
 }
 
+/* The 1-D fp32 weights of a layer (NULL where the architecture has none)
+ * and their lengths, in one order for uploading and freeing. */
+enum { LAYER_VECS = 8 };
+static void layer_vectors(const model *m, struct layer_weights *L, float **out[LAYER_VECS], size_t n[LAYER_VECS])
+{
+    size_t H = m->cfg.hidden_size, hd = m->cfg.head_dim;
+    size_t nq = (size_t)m->host.n_heads * hd, nkv = (size_t)m->host.n_kv_heads * hd;
+    float **v[LAYER_VECS] = {&L->attn_norm, &L->mlp_norm, &L->bq, &L->bk, &L->bv, &L->bo, &L->q_norm, &L->k_norm};
+    size_t len[LAYER_VECS] = {H, H, nq, nkv, nkv, H, hd, hd};
+    memcpy(out, v, sizeof(v));
+    memcpy(n, len, sizeof(len));
+}
+
+/* A small fp32 vector to the device; NULL stays NULL. */
+static float *upload_vec(model *m, const float *host, size_t n)
+{
+    if (!host) return NULL;
+    float *d = balloc(m->b, n * sizeof(float));
+    m->b->ops->to_device(m->b, d, host, n * sizeof(float));
+    return d;
+}
+
 static void upload_weights(model *m)
 {
-    struct backend *b = m->b;
     struct weights *h = &m->host, *d = &m->dev;
     *d = *h;
     d->layers = xcalloc(h->n_layers, sizeof(*d->layers));
@@ -89,16 +112,14 @@ static void upload_weights(model *m)
         layer_matmuls(hl, src);
         layer_matmuls(dl, dst);
         for (int i = 0; i < 7; i++) upload(m, src[i], dst[i], WEIGHT_MATMUL);
-        /* norm vectors are small fp32 arrays: copy them to the device */
-        size_t nb = m->cfg.hidden_size * sizeof(float);
-        dl->attn_norm = balloc(b, nb);
-        dl->mlp_norm = balloc(b, nb);
-        b->ops->to_device(b, dl->attn_norm, hl->attn_norm, nb);
-        b->ops->to_device(b, dl->mlp_norm, hl->mlp_norm, nb);
+        /* norms and biases are small fp32 arrays: copy them to the device */
+        float **hv[LAYER_VECS], **dv[LAYER_VECS];
+        size_t n[LAYER_VECS];
+        layer_vectors(m, hl, hv, n);
+        layer_vectors(m, dl, dv, n);
+        for (int i = 0; i < LAYER_VECS; i++) *dv[i] = upload_vec(m, *hv[i], n[i]);
     }
-    size_t nb = m->cfg.hidden_size * sizeof(float);
-    d->final_norm = balloc(b, nb);
-    b->ops->to_device(b, d->final_norm, h->final_norm, nb);
+    d->final_norm = upload_vec(m, h->final_norm, m->cfg.hidden_size);
 }
 
 static void alloc_buffers(model *m)
@@ -184,8 +205,11 @@ void model_destroy(model *m)
         struct layer_weights *dl = &m->dev.layers[l], *hl = &m->host.layers[l];
         b->ops->free(b, m->kv[l].k);
         b->ops->free(b, m->kv[l].v);
-        b->ops->free(b, dl->attn_norm);
-        b->ops->free(b, dl->mlp_norm);
+        float **dv[LAYER_VECS];
+        size_t n[LAYER_VECS];
+        layer_vectors(m, dl, dv, n);
+        for (int i = 0; i < LAYER_VECS; i++)
+            if (*dv[i]) b->ops->free(b, *dv[i]);
         struct tensor *dev[7], *host[7];
         layer_matmuls(dl, dev);
         layer_matmuls(hl, host);
@@ -335,6 +359,27 @@ int model_serve_worker(model *m)
     }
 }
 
+/* q, k, v of the normed hidden states m->xn: the projections (this rank's
+ * heads), their biases, and the per-head RMSNorm of q and k. */
+static void qkv(model *m, const struct layer_weights *L, int T)
+{
+    struct backend *b = m->b;
+    const struct backend_ops *o = b->ops;
+    int nq = m->dev.n_heads, nkv = m->dev.n_kv_heads, hd = m->cfg.head_dim;
+    o->matmul(b, m->q, m->xn, &L->wq, T);
+    o->matmul(b, m->k, m->xn, &L->wk, T);
+    o->matmul(b, m->v, m->xn, &L->wv, T);
+    if (L->bq) {
+        o->add_bias(b, m->q, L->bq, T, nq * hd);
+        o->add_bias(b, m->k, L->bk, T, nkv * hd);
+        o->add_bias(b, m->v, L->bv, T, nkv * hd);
+    }
+    if (L->q_norm) { /* rows of head_dim, in place */
+        o->rmsnorm(b, m->q, m->q, NULL, L->q_norm, T * nq, hd, m->cfg.rms_norm_eps);
+        o->rmsnorm(b, m->k, m->k, NULL, L->k_norm, T * nkv, hd, m->cfg.rms_norm_eps);
+    }
+}
+
 /* One step on this rank's slice; only rank 0 computes the logits. */
 static void forward(model *m, const struct step_batch *sb, float *logits, int32_t *argmax)
 {
@@ -353,15 +398,14 @@ static void forward(model *m, const struct step_batch *sb, float *logits, int32_
     for (int l = 0; l < c->n_layers; l++) {
         const struct layer_weights *L = &w->layers[l];
         o->rmsnorm(b, m->xn, m->x, pending, L->attn_norm, T, H, eps);
-        o->matmul(b, m->q, m->xn, &L->wq, T);
-        o->matmul(b, m->k, m->xn, &L->wk, T);
-        o->matmul(b, m->v, m->xn, &L->wv, T);
+        qkv(m, L, T);
         o->rope(b, m->q, T, w->n_heads, hd, m->cos, m->sin);
         o->rope(b, m->k, T, w->n_kv_heads, hd, m->cos, m->sin);
         o->kv_write(b, &m->kv[l], m->k, m->v, m->d_slots, T);
         o->attention(b, m->att, m->q, &m->kv[l], &ab);
         o->matmul(b, m->res, m->att, &L->wo, T);
         o->all_reduce(b, m->res, (int64_t)T * H);
+        if (L->bo) o->add_bias(b, m->res, L->bo, T, H); /* after the sum: once, on every rank */
         o->rmsnorm(b, m->xn, m->x, m->res, L->mlp_norm, T, H, eps);
         o->matmul(b, m->gate, m->xn, &L->w_gate, T);
         o->matmul(b, m->up, m->xn, &L->w_up, T);

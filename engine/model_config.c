@@ -108,15 +108,57 @@ static int parse_rope_scaling(json_t *o, const char *path, struct model_config *
     return err_set(ERR_UNSUPPORTED, "%s: rope_scaling type \"%s\" is not supported (default, linear, llama3)", path, ty);
 }
 
-static int parse_config(json_t *o, const char *path, struct model_config *c)
+/* architectures[0] and what it switches on in the forward. */
+static int parse_arch(json_t *o, const char *path, struct model_config *c)
 {
     json_t *archs = json_object_get(o, "architectures");
     json_t *a0 = json_is_array(archs) ? json_array_get(archs, 0) : NULL;
     if (!json_is_string(a0)) return err_set(ERR_MODEL, "%s: missing \"architectures\"", path);
     snprintf(c->arch, sizeof(c->arch), "%s", json_string_value(a0));
-    if (strcmp(c->arch, "LlamaForCausalLM") && strcmp(c->arch, "MistralForCausalLM"))
-        return err_set(ERR_UNSUPPORTED, "%s: architecture \"%s\" is not supported (LlamaForCausalLM, MistralForCausalLM)", path, c->arch);
-    int rc;
+    bool qwen2 = !strcmp(c->arch, "Qwen2ForCausalLM"), qwen3 = !strcmp(c->arch, "Qwen3ForCausalLM");
+    if (!qwen2 && !qwen3 && strcmp(c->arch, "LlamaForCausalLM") && strcmp(c->arch, "MistralForCausalLM"))
+        return err_set(ERR_UNSUPPORTED, "%s: architecture \"%s\" is not supported (LlamaForCausalLM, "
+                       "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)", path, c->arch);
+    json_t *bias = json_object_get(o, "attention_bias"), *mbias = json_object_get(o, "mlp_bias");
+    if ((bias && !json_is_boolean(bias)) || (mbias && !json_is_boolean(mbias)))
+        return err_set(ERR_MODEL, "%s: \"%s\" must be true or false", path,
+                       bias && !json_is_boolean(bias) ? "attention_bias" : "mlp_bias");
+    if (json_is_true(mbias)) return err_set(ERR_UNSUPPORTED, "%s: \"mlp_bias\": true is not supported", path);
+    /* Qwen2 has q/k/v biases whatever attention_bias says (transformers ignores it) */
+    if (json_is_true(bias) && !qwen2 && !qwen3)
+        return err_set(ERR_UNSUPPORTED, "%s: \"attention_bias\": true is not supported for %s", path, c->arch);
+    c->qkv_bias = qwen2 || (qwen3 && json_is_true(bias));
+    c->o_bias = qwen3 && json_is_true(bias);
+    c->qk_norm = qwen3;
+    return 0;
+}
+
+/* Sliding windows. Attention here is full, so a window that some layer uses
+ * caps the context at its length, where it has no effect. Mistral: every
+ * layer uses sliding_window. Qwen2/Qwen3 (transformers' Qwen2Attention):
+ * layers from max_window_layers (default 28) on, and only when
+ * use_sliding_window is true; otherwise the fields have no effect. */
+static int parse_window(json_t *o, const char *path, struct model_config *c)
+{
+    int sw = 0, first = 0, rc;
+    if ((rc = get_int(o, path, "sliding_window", &sw, false, 0))) return rc;
+    if (!strcmp(c->arch, "Qwen2ForCausalLM") || !strcmp(c->arch, "Qwen3ForCausalLM")) {
+        json_t *use = json_object_get(o, "use_sliding_window");
+        if (use && !json_is_boolean(use))
+            return err_set(ERR_MODEL, "%s: \"use_sliding_window\" must be true or false", path);
+        if ((rc = get_int(o, path, "max_window_layers", &first, false, 28))) return rc;
+        if (!json_is_true(use) || first >= c->n_layers) return 0;
+        if (sw == 0)
+            return err_set(ERR_MODEL, "%s: \"use_sliding_window\" is true but \"sliding_window\" is not set", path);
+    }
+    if (sw > 0 && sw < c->max_pos) c->max_pos = sw;
+    return 0;
+}
+
+static int parse_config(json_t *o, const char *path, struct model_config *c)
+{
+    int rc = parse_arch(o, path, c);
+    if (rc) return rc;
     if ((rc = get_int(o, path, "hidden_size", &c->hidden_size, true, 0)) ||
         (rc = get_int(o, path, "intermediate_size", &c->intermediate_size, true, 0)) ||
         (rc = get_int(o, path, "num_hidden_layers", &c->n_layers, true, 0)) ||
@@ -135,10 +177,12 @@ static int parse_config(json_t *o, const char *path, struct model_config *c)
     if (c->n_heads % c->n_kv_heads)
         return err_set(ERR_MODEL, "%s: num_attention_heads (%d) is not a multiple of num_key_value_heads (%d)",
                        path, c->n_heads, c->n_kv_heads);
-    if ((rc = get_int(o, path, "head_dim", &c->head_dim, false, c->hidden_size / c->n_heads))) return rc;
+    /* transformers' Qwen3Config defaults head_dim to 128, the others to hidden / heads */
+    if ((rc = get_int(o, path, "head_dim", &c->head_dim, false, c->qk_norm ? 128 : c->hidden_size / c->n_heads)))
+        return rc;
     if (c->head_dim <= 0 || c->head_dim % 2)
         return err_set(ERR_MODEL, "%s: head_dim %d must be even and positive", path, c->head_dim);
-    if (!json_object_get(o, "head_dim") && c->hidden_size % c->n_heads)
+    if (!json_object_get(o, "head_dim") && !c->qk_norm && c->hidden_size % c->n_heads)
         return err_set(ERR_MODEL, "%s: hidden_size %d is not a multiple of num_attention_heads %d (give head_dim)",
                        path, c->hidden_size, c->n_heads);
     json_t *act = json_object_get(o, "hidden_act");
@@ -146,9 +190,6 @@ static int parse_config(json_t *o, const char *path, struct model_config *c)
         return err_set(ERR_UNSUPPORTED, "%s: hidden_act must be \"silu\"", path);
     json_t *tie = json_object_get(o, "tie_word_embeddings");
     c->tie_word_embeddings = tie ? json_is_true(tie) : false;
-    json_t *bias = json_object_get(o, "attention_bias"), *mbias = json_object_get(o, "mlp_bias");
-    if (json_is_true(bias) || json_is_true(mbias))
-        return err_set(ERR_UNSUPPORTED, "%s: attention_bias / mlp_bias are not supported", path);
     json_t *td = json_object_get(o, "torch_dtype");
     if (!td) td = json_object_get(o, "dtype");
     c->torch_dtype = DTYPE_F32;
@@ -159,11 +200,7 @@ static int parse_config(json_t *o, const char *path, struct model_config *c)
         else if (strcmp(s, "float32"))
             return err_set(ERR_UNSUPPORTED, "%s: torch_dtype \"%s\" is not supported (float32, float16, bfloat16)", path, s);
     }
-    /* Mistral's sliding window: attention here is full, so cap the context. */
-    int sw = 0;
-    if ((rc = get_int(o, path, "sliding_window", &sw, false, 0))) return rc;
-    if (sw > 0 && sw < c->max_pos) c->max_pos = sw;
-    return 0;
+    return parse_window(o, path, c);
 }
 
 int model_config_load(struct model_config *c, const char *dir)

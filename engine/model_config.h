@@ -1,5 +1,11 @@
 /* model_config.h: config.json and generation_config.json of a Hugging Face
- * Llama-family folder -> struct model_config. */
+ * Llama-family folder -> struct model_config.
+ *
+ * Architectures: LlamaForCausalLM, MistralForCausalLM (both: optional
+ * explicit head_dim), Qwen2ForCausalLM (biases on q/k/v) and
+ * Qwen3ForCausalLM (per-head RMSNorm of q and k before RoPE; with
+ * attention_bias, biases on q/k/v/o). The forward is the same Llama forward
+ * with these switched on. */
 #ifndef TESSERA_MODEL_CONFIG_H
 #define TESSERA_MODEL_CONFIG_H
 
@@ -19,13 +25,16 @@ struct rope_scaling {
 };
 
 struct model_config {
-    char arch[64]; /* "LlamaForCausalLM" or "MistralForCausalLM" */
+    char arch[64]; /* "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM" */
     int hidden_size, intermediate_size, n_layers;
     int n_heads, n_kv_heads, head_dim;
     int vocab_size, max_pos;
     float rms_norm_eps, rope_theta;
     struct rope_scaling rope_scaling;
     bool tie_word_embeddings;
+    bool qkv_bias;          /* q_proj/k_proj/v_proj.bias (Qwen2; Qwen3 with attention_bias) */
+    bool o_bias;            /* o_proj.bias (Qwen3 with attention_bias) */
+    bool qk_norm;           /* q_norm/k_norm.weight [head_dim] (Qwen3) */
     enum dtype torch_dtype; /* as declared; tensors carry their own */
     int bos_token_id;       /* -1 when unknown */
     int eos_ids[MODEL_MAX_EOS];

@@ -12,11 +12,30 @@ static void *own(struct weights *w, size_t n)
     return w->owned[w->n_owned++] = xmalloc(n);
 }
 
+/* The file a missing tensor was looked for in: the one weights file, or the
+ * index of a sharded folder. */
+static void weights_file(const safetensors *st, char *buf, size_t n)
+{
+    const char *f = st_count(st) ? st_at(st, 0)->file : "model.safetensors";
+    for (int i = 1; i < st_count(st); i++) {
+        if (strcmp(st_at(st, i)->file, f)) {
+            const char *slash = strrchr(f, '/');
+            snprintf(buf, n, "%.*smodel.safetensors.index.json", slash ? (int)(slash - f + 1) : 0, f);
+            return;
+        }
+    }
+    snprintf(buf, n, "%s", f);
+}
+
 static int find(const safetensors *st, const char *name, int64_t rows, int64_t cols,
                 const struct st_tensor **out)
 {
     const struct st_tensor *t = st_find(st, name);
-    if (!t) return err_set(ERR_MODEL, "model weights: tensor \"%s\" is missing", name);
+    if (!t) {
+        char file[4096];
+        weights_file(st, file, sizeof(file));
+        return err_set(ERR_MODEL, "%s: tensor \"%s\" is missing", file, name);
+    }
     if (!t->dtype_ok)
         return err_set(ERR_UNSUPPORTED, "%s: tensor \"%s\" has dtype %s (supported: F32, F16, BF16)",
                        t->file, name, t->dtype_name);
@@ -35,16 +54,22 @@ static int find(const safetensors *st, const char *name, int64_t rows, int64_t c
     return 0;
 }
 
-/* A 1-D weight as an owned fp32 copy. */
-static int load_vec(struct weights *w, const safetensors *st, const char *name, int64_t n, float **out)
+/* Elements [i0, i0 + n) of a 1-D weight of `len` as an owned fp32 copy. */
+static int load_vec_part(struct weights *w, const safetensors *st, const char *name, int64_t len, int64_t i0,
+                         int64_t n, float **out)
 {
     const struct st_tensor *t;
-    int rc = find(st, name, n, 0, &t);
+    int rc = find(st, name, len, 0, &t);
     if (rc) return rc;
     float *v = own(w, n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) v[i] = dtype_get(t->data, t->dtype, i);
+    for (int64_t i = 0; i < n; i++) v[i] = dtype_get(t->data, t->dtype, i0 + i);
     *out = v;
     return 0;
+}
+
+static int load_vec(struct weights *w, const safetensors *st, const char *name, int64_t n, float **out)
+{
+    return load_vec_part(w, st, name, n, 0, n, out);
 }
 
 /* Rows [r0, r0 + nr) of a [rows, cols] weight: a view, no copy. */
@@ -98,6 +123,17 @@ static int load_layer(struct weights *w, const struct model_config *c, const saf
         (rc = load_rows(st, NAME("mlp.gate_proj.weight"), c->intermediate_size, H, i0, w->inter, &L->w_gate)) ||
         (rc = load_rows(st, NAME("mlp.up_proj.weight"), c->intermediate_size, H, i0, w->inter, &L->w_up)) ||
         (rc = load_cols(w, st, NAME("mlp.down_proj.weight"), H, c->intermediate_size, i0, w->inter, &L->w_down)))
+        return rc;
+    if (c->qkv_bias &&
+        ((rc = load_vec_part(w, st, NAME("self_attn.q_proj.bias"), c->n_heads * hd, q0, w->n_heads * hd, &L->bq)) ||
+         (rc = load_vec_part(w, st, NAME("self_attn.k_proj.bias"), c->n_kv_heads * hd, kv_first * hd,
+                             w->n_kv_heads * hd, &L->bk)) ||
+         (rc = load_vec_part(w, st, NAME("self_attn.v_proj.bias"), c->n_kv_heads * hd, kv_first * hd,
+                             w->n_kv_heads * hd, &L->bv))))
+        return rc;
+    if (c->o_bias && (rc = load_vec(w, st, NAME("self_attn.o_proj.bias"), H, &L->bo))) return rc;
+    if (c->qk_norm && ((rc = load_vec(w, st, NAME("self_attn.q_norm.weight"), hd, &L->q_norm)) ||
+                       (rc = load_vec(w, st, NAME("self_attn.k_norm.weight"), hd, &L->k_norm))))
         return rc;
 #undef NAME
     return 0;

@@ -8,7 +8,8 @@
  * embedding, the final norm and the LM head are replicated on every rank.
  * Row slices point into the safetensors mapping (no copy); column slices are
  * gathered into owned buffers. With world = 1 nothing is copied except the
- * 1-D norm weights, converted to fp32. */
+ * 1-D weights (norms, biases), converted to fp32; biases of q/k/v are cut
+ * by rows exactly as their weights, o_proj's bias is replicated. */
 #ifndef TESSERA_WEIGHTS_H
 #define TESSERA_WEIGHTS_H
 
@@ -28,6 +29,9 @@ struct tensor {
 
 struct layer_weights {
     float *attn_norm, *mlp_norm;       /* [hidden] */
+    float *bq, *bk, *bv;               /* [local heads * hd] rows as wq/wk/wv's; NULL: no bias */
+    float *bo;                         /* [hidden], replicated; NULL: no bias */
+    float *q_norm, *k_norm;            /* [hd], replicated; NULL: no per-head norm */
     struct tensor wq, wk, wv;          /* [local heads * hd, hidden] */
     struct tensor wo;                  /* [hidden, local heads * hd] */
     struct tensor w_gate, w_up;        /* [local inter, hidden] */

@@ -6,7 +6,7 @@
 set -euo pipefail
 PACKAGES=(build-essential pkg-config libjansson-dev libsentencepiece-dev sentencepiece libcriterion-dev
           libuv1-dev node-llhttp libopenmpi-dev openmpi-bin libxxhash-dev python3 python3-venv clang
-          libclang-rt-dev)
+          libclang-rt-dev libpcre2-dev libutf8proc-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

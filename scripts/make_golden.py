@@ -8,11 +8,20 @@ with the same library versions rewrites the same bytes. Writes, under tests/data
                        model.safetensors.index.json, generation_config.json):
                        llama-gqa-f32, llama-tied-f32, llama-odd-f32 (hidden 36,
                        llama3 rope), llama-bf16 (linear rope),
-                       mistral-f16-sharded (head_dim 32, 7 shards), and
+                       mistral-f16-sharded (head_dim 32, 7 shards),
+                       qwen2-bias-f32 (q/k/v biases), qwen3-qknorm-f32 (per-head
+                       q/k RMSNorm, head_dim 16 with hidden 48), qwen3-bias-f32
+                       (attention_bias: q/k/v/o biases, one KV head),
+                       llama3-vocab128k-bf16 (Llama 3.2 as shipped: vocabulary
+                       128256, llama3 rope, tied, eos list; hidden 16),
+                       mistral-nemo-bf16 (head_dim 16 with hidden 48, 4 heads), and
       reference.json   the 80 prompt ids and metadata (versions, max |logit|)
       logits.f32       transformers' float32 logits of the saved weights
                        (BF16/F16 upcast exactly to float32), one forward over
-                       the whole prompt: little-endian float32 [80, vocab]
+                       the whole prompt: little-endian float32 [80, vocab], or
+                       [len(logit_rows), vocab] when reference.json lists
+                       logit_rows (the positions kept: the 128256-token
+                       vocabulary would make 41 MB of logits)
       logits_bf16.f32  (llama-bf16 only) the same computed in bfloat16; its
                        max abs difference to logits.f32 is in reference.json
                        as bf16_compute_max_abs_diff_vs_fp32
@@ -26,12 +35,27 @@ with the same library versions rewrites the same bytes. Writes, under tests/data
                               package and from transformers' LlamaTokenizer
                               (slow), and sentencepiece's decode of the ids
 
-CI does not run this (it needs torch). To re-record, on Debian
-(python3-torch 1.13, python3-sentencepiece; do not pip install torch):
-  apt-get install python3-torch python3-sentencepiece python3-numpy
+CI does not run this (it needs torch). Qwen3 needs transformers >= 4.51,
+which asks for torch >= 2; Debian 12's python3-torch is 1.13 and PyPI's
+torch wheels for Linux pull in gigabytes of CUDA libraries, so this script
+runs transformers 4.51.3 on Debian's torch 1.13: torch_compat() below adds
+the few names 4.51 looks up when its modules are imported (two module
+placeholders, dtype names, a no-op torch.compiler.disable), none of them on
+the forward's path, and saved folders are loaded back by load_saved()
+(config + tensors, strict) instead of from_pretrained, whose loading code
+needs torch 2. To re-record, on Debian 12 (do not pip
+install torch):
+  apt-get install python3-torch python3-sentencepiece python3-numpy python3-venv
   /usr/bin/python3 -m venv --system-site-packages VENV
-  VENV/bin/pip install 'transformers<4.46' safetensors
-  VENV/bin/python scripts/make_golden.py
+  VENV/bin/pip install transformers==4.51.3 safetensors==0.5.3
+  VENV/bin/python scripts/make_golden.py [--out DIR] [NAME ...]
+NAMEs: golden models to record (default: all, then the stories260K and
+tokenizer files); --out writes under DIR instead of tests/data (to compare).
+The files of llama-gqa-f32 .. mistral-f16-sharded, stories260K_greedy.json
+and the tokenizer files were recorded with transformers 4.45.2 and torch 1.13
+(their reference.json says so); re-recorded with 4.51.3 their weights and
+greedy tokens stay the same and their logits move by at most 6e-6 (the
+order of float sums), so they were left as they were.
 $TESSERA_STORIES260K overrides the stories260K folder. No model hub is used.
 """
 import json
@@ -43,9 +67,32 @@ from pathlib import Path
 import numpy as np
 import sentencepiece
 import torch
-import transformers
-from transformers import (LlamaConfig, LlamaForCausalLM, LlamaTokenizer, MistralConfig,
-                          MistralForCausalLM)
+
+
+def torch_compat():
+    """Names transformers 4.51 expects of torch >= 2, on torch 1.13: looked up when
+    its modules are imported, never called in a forward. A no-op on torch 2."""
+    if int(torch.__version__.split(".")[0]) >= 2:
+        return
+    import importlib
+    import types
+    importlib.import_module("torch.distributed")
+    for mod in ("torch.distributed.tensor", "torch.compiler"):
+        m = sys.modules.setdefault(mod, types.ModuleType(mod))
+        setattr(sys.modules[mod.rsplit(".", 1)[0]], mod.rsplit(".", 1)[1], m)
+    torch.compiler.disable = lambda fn=None, recursive=True: fn if fn is not None else (lambda f: f)
+    torch.compiler.is_compiling = lambda: False
+    for name in ("float8_e4m3fn", "float8_e5m2", "uint16", "uint32", "uint64"):
+        if not hasattr(torch, name):
+            setattr(torch, name, object())  # dtype table entries of no tensor here
+
+
+torch_compat()
+import transformers  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+from transformers import (LlamaConfig, LlamaForCausalLM, LlamaTokenizer, MistralConfig,  # noqa: E402
+                          MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config,
+                          Qwen3ForCausalLM)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -75,7 +122,43 @@ MODELS = {
         hidden_size=64, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
         intermediate_size=128, num_hidden_layers=3, vocab_size=288, tie_word_embeddings=False,
         sliding_window=None, max_position_embeddings=256)),
+    # Qwen2.5 as shipped: biases on q/k/v, tied, use_sliding_window false (the
+    # window then has no effect; transformers 4.51 still masks with it, so it
+    # stays longer than the prompt)
+    "qwen2-bias-f32": (Qwen2Config, Qwen2ForCausalLM, torch.float32, {}, dict(
+        hidden_size=64, num_attention_heads=4, num_key_value_heads=2, intermediate_size=96,
+        num_hidden_layers=2, vocab_size=320, tie_word_embeddings=True, rope_theta=1000000.0,
+        rms_norm_eps=1e-6, max_position_embeddings=512, use_sliding_window=False,
+        sliding_window=4096, max_window_layers=1)),
+    # Qwen3 as shipped: q_norm/k_norm, head_dim 16 != hidden 48 / 4 heads, no bias
+    "qwen3-qknorm-f32": (Qwen3Config, Qwen3ForCausalLM, torch.float32, {}, dict(
+        hidden_size=48, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+        intermediate_size=96, num_hidden_layers=2, vocab_size=288, tie_word_embeddings=True,
+        rope_theta=1000000.0, rms_norm_eps=1e-6, max_position_embeddings=512, attention_bias=False,
+        use_sliding_window=False, sliding_window=None, max_window_layers=2)),
+    # Qwen3 with attention_bias: q/k/v/o biases; one KV head (replicated over ranks)
+    "qwen3-bias-f32": (Qwen3Config, Qwen3ForCausalLM, torch.float32, {}, dict(
+        hidden_size=32, num_attention_heads=4, num_key_value_heads=1, head_dim=8,
+        intermediate_size=64, num_hidden_layers=1, vocab_size=96, tie_word_embeddings=False,
+        rope_theta=10000.0, rms_norm_eps=1e-6, max_position_embeddings=256, attention_bias=True,
+        use_sliding_window=False, sliding_window=None)),
+    # Llama 3.2 as shipped, small: vocabulary 128256, llama3 rope (factor 32,
+    # original 8192: head_dim 8 has a frequency in each of its three bands),
+    # tied, bos 128000, eos list
+    "llama3-vocab128k-bf16": (LlamaConfig, LlamaForCausalLM, torch.bfloat16, {"rows": [0, 41, 79]}, dict(
+        hidden_size=16, num_attention_heads=2, num_key_value_heads=1, intermediate_size=48,
+        num_hidden_layers=2, vocab_size=128256, tie_word_embeddings=True, rope_theta=500000.0,
+        rms_norm_eps=1e-5, max_position_embeddings=131072,
+        rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+                      "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+        bos_token_id=128000, eos_token_id=[128001, 128008, 128009])),
+    # Mistral-Nemo's shape, small: explicit head_dim, heads x head_dim != hidden
+    "mistral-nemo-bf16": (MistralConfig, MistralForCausalLM, torch.bfloat16, {}, dict(
+        hidden_size=48, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+        intermediate_size=112, num_hidden_layers=2, vocab_size=256, tie_word_embeddings=False,
+        rope_theta=1000000.0, rms_norm_eps=1e-5, sliding_window=None, max_position_embeddings=1024)),
 }
+BF16_COMPUTE = {"llama-bf16"}  # also record logits computed in bfloat16
 
 STORY_PROMPTS = ["Once upon a time", "Tom and Lily went to the park. They saw",
                  "The little dog was very sad because", "One day, a big bird"]
@@ -145,21 +228,41 @@ def logits_of(model, ids):
         return model(torch.tensor([ids])).logits[0].float().numpy()
 
 
-def make_tiny(name, seed):
+def load_saved(model_cls, folder, dtype=torch.float32):
+    """The saved folder loaded back (as from_pretrained would): the config,
+    every tensor of every shard (strict: none missing or left over but a tied
+    lm_head), parameters in dtype; the rotary inv_freq stays float32."""
+    cfg = model_cls.config_class.from_pretrained(folder)
+    cfg._attn_implementation = "eager"
+    model = model_cls(cfg).eval()
+    state = {}
+    for f in sorted(folder.glob("*.safetensors")):
+        state.update(load_file(f))
+    missing, extra = model.load_state_dict(state, strict=False)
+    assert not extra and set(missing) <= ({"lm_head.weight"} if cfg.tie_word_embeddings else set()), (missing, extra)
+    model.tie_weights()
+    for p in model.parameters():
+        p.data = p.data.to(dtype)
+    return model
+
+
+def make_tiny(name, seed, data):
     cfg_cls, model_cls, dtype, save_kw, kw = MODELS[name]
-    cfg = cfg_cls(**kw, bos_token_id=1, eos_token_id=2, attn_implementation="eager")
+    save_kw = dict(save_kw)
+    rows = save_kw.pop("rows", None)
+    kw = {"bos_token_id": 1, "eos_token_id": 2, **kw}
+    cfg = cfg_cls(**kw, attn_implementation="eager")
     torch.manual_seed(seed)
     model = model_cls(cfg).eval()
     randomize(model, seed)
-    out = DATA / "golden" / name
+    out = data / "golden" / name
     shutil.rmtree(out, ignore_errors=True)
     rotary = {k: v.clone() for k, v in model.named_buffers() if k.endswith("inv_freq")}
     model.to(dtype).save_pretrained(out, safe_serialization=True, **save_kw)
     rng = np.random.default_rng(seed)
-    ids = [1] + [int(x) for x in rng.integers(0, cfg.vocab_size, N_PROMPT - 1)]
+    ids = [cfg.bos_token_id] + [int(x) for x in rng.integers(0, cfg.vocab_size, N_PROMPT - 1)]
     # the reference: the saved folder loaded back, computed in float32
-    ref = model_cls.from_pretrained(out, torch_dtype=torch.float32, attn_implementation="eager").eval()
-    logits = logits_of(ref, ids)
+    logits = logits_of(load_saved(model_cls, out), ids)
     # the in-memory model (for BF16/F16: its stored weights upcast) agrees exactly;
     # .to(dtype) also rounded the rotary inv_freq buffers, which from_pretrained
     # computes in float32 whatever the dtype, so those are put back first
@@ -169,14 +272,16 @@ def make_tiny(name, seed):
             v.copy_(rotary[k])
     mem = logits_of(model, ids)
     assert np.array_equal(mem, logits), f"{name}: reloaded model differs"
-    logits.astype("<f4").tofile(out / "logits.f32")
+    kept = logits if rows is None else logits[rows]
+    kept.astype("<f4").tofile(out / "logits.f32")
     meta = {"prompt_ids": ids, "vocab_size": cfg.vocab_size, "n_positions": N_PROMPT,
             "logits_file": "logits.f32", "stored_dtype": str(dtype).replace("torch.", ""),
             "compute_dtype": "float32", "transformers_version": transformers.__version__,
             "torch_version": torch.__version__, "max_abs_logit": float(np.abs(logits).max())}
-    if dtype == torch.bfloat16:  # (torch 1.13 has no float16 matmul on the CPU)
-        low = model_cls.from_pretrained(out, torch_dtype=dtype, attn_implementation="eager").eval()
-        low_logits = logits_of(low, ids)
+    if rows is not None:
+        meta["logit_rows"] = rows
+    if name in BF16_COMPUTE:  # (torch 1.13 has no float16 matmul on the CPU)
+        low_logits = logits_of(load_saved(model_cls, out, dtype), ids)
         low_logits.astype("<f4").tofile(out / "logits_bf16.f32")
         meta["logits_bf16_file"] = "logits_bf16.f32"
         meta["bf16_compute_max_abs_diff_vs_fp32"] = float(np.abs(low_logits - logits).max())
@@ -184,10 +289,9 @@ def make_tiny(name, seed):
     print(f"{name}: max |logit| {meta['max_abs_logit']:.3f}", {k: v for k, v in meta.items() if "diff" in k})
 
 
-def greedy_stories():
+def greedy_stories(data):
     tok = LlamaTokenizer.from_pretrained(STORIES, legacy=True)
-    model = LlamaForCausalLM.from_pretrained(STORIES, torch_dtype=torch.float32,
-                                             attn_implementation="eager").eval()
+    model = load_saved(LlamaForCausalLM, STORIES)
     cases = []
     for prompt in STORY_PROMPTS:
         ids = tok(prompt).input_ids
@@ -208,15 +312,15 @@ def greedy_stories():
                       "min_top2_gap": min(gaps), "first_step_below_1e-3": below[0] if below else None})
         print(f"{prompt!r} (min top-2 gap {min(gaps):.2e} at step {gaps.index(min(gaps))}):")
         print("   ", repr(tok.decode(ids + out, skip_special_tokens=True)))
-    (DATA / "stories260K_greedy.json").write_text(
+    (data / "stories260K_greedy.json").write_text(
         json.dumps({"model": "stories260K", "n_new_tokens": 200, "cases": cases}) + "\n")
 
 
-def tokenizer_cases():
+def tokenizer_cases(data):
     sp = sentencepiece.SentencePieceProcessor(model_file=str(STORIES / "tokenizer.model"))
     hf = LlamaTokenizer.from_pretrained(STORIES, legacy=True)
     assert all("\n" not in line and "\r" not in line for line in CORPUS)
-    (DATA / "tokenizer_corpus.txt").write_text("".join(line + "\n" for line in CORPUS), encoding="utf-8")
+    (data / "tokenizer_corpus.txt").write_text("".join(line + "\n" for line in CORPUS), encoding="utf-8")
     lines = CORPUS
     cases, same = [], True
     for line in lines:
@@ -224,17 +328,25 @@ def tokenizer_cases():
         hf_ids = hf(line).input_ids
         same &= hf_ids == [1] + ids
         cases.append({"text": line, "ids": ids, "hf_ids": hf_ids, "decoded": sp.decode(ids)})
-    (DATA / "stories260K_tokenizer.json").write_text(
+    (data / "stories260K_tokenizer.json").write_text(
         json.dumps({"model": "stories260K", "cases": cases}, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
     print(f"tokenizer: {len(cases)} lines; hf_ids == [1] + sentencepiece ids on every line: {same}")
 
 
 def main():
+    import argparse
+    ap = argparse.ArgumentParser(description="Records tests/data (see the docstring).")
+    ap.add_argument("--out", type=Path, default=DATA, help="write here instead of tests/data")
+    ap.add_argument("names", nargs="*", choices=[[], *MODELS], help="only these golden models")
+    a = ap.parse_args()
     torch.set_num_threads(2)
-    for i, name in enumerate(MODELS):
-        make_tiny(name, 1000 + i)
-    greedy_stories()
-    tokenizer_cases()
+    (a.out / "golden").mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(MODELS):  # the seed is the model's place in MODELS
+        if not a.names or name in a.names:
+            make_tiny(name, 1000 + i, a.out)
+    if not a.names:
+        greedy_stories(a.out)
+        tokenizer_cases(a.out)
 
 
 if __name__ == "__main__":

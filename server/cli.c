@@ -138,6 +138,12 @@ static int store(const struct cli_opt *o, const char *v)
 int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts, int n, const char **positional,
               void (*help)(FILE *f))
 {
+    return cli_parse_n(cmd, argc, argv, opts, n, positional, 1, help);
+}
+
+int cli_parse_n(const char *cmd, int argc, char **argv, const struct cli_opt *opts, int n, const char **positional,
+                int n_positional, void (*help)(FILE *f))
+{
     struct option lo[CLI_MAX_OPTS + 2];
     char shorts[2 * CLI_MAX_OPTS + 4] = ":h";
     size_t k = 2;
@@ -172,12 +178,13 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts
         if (store(&opts[i], optarg)) return -1;
         if (opts[i].given) *opts[i].given = true;
     }
-    for (int i = optind; i < argc; i++) {
-        if (*positional) {
+    for (int i = optind, k = 0; i < argc; i++) {
+        while (k < n_positional && positional[k]) k++;
+        if (k == n_positional) {
             fprintf(stderr, "tessera %s: unexpected argument \"%s\"\n", cmd, argv[i]);
             return -1;
         }
-        *positional = argv[i];
+        positional[k] = argv[i];
     }
     return 0;
 }

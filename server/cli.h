@@ -20,6 +20,7 @@ enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 int cmd_generate(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 /* What an option's value becomes; dst points to the type named. */
 enum cli_type {
@@ -51,6 +52,10 @@ struct cli_opt {
  * printing what is wrong. */
 int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts, int n, const char **positional,
               void (*help)(FILE *f));
+/* The same with up to n_positional positional arguments, in order, into
+ * positional[0..n_positional) (those absent left as they are). */
+int cli_parse_n(const char *cmd, int argc, char **argv, const struct cli_opt *opts, int n, const char **positional,
+                int n_positional, void (*help)(FILE *f));
 
 /* Where the model runs: --device, --threads, --dtype, --gpu-memory-utilization. */
 struct cli_backend {

@@ -18,6 +18,7 @@ static void usage(FILE *f)
             "  generate MODEL_DIR -p PROMPT   generate text from a prompt\n"
             "  serve MODEL_DIR                OpenAI-compatible HTTP server\n"
             "  bench MODEL_DIR                offline throughput and latency of batched requests\n"
+            "  tokenize MODEL_DIR [TEXT]      token ids of a text (or of stdin), or texts of ids\n"
             "\n"
             "  tessera COMMAND --help         options of a command\n"
             "  tessera --version              print the version\n",
@@ -42,6 +43,7 @@ static int run_command(int argc, char **argv)
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     fprintf(stderr, "tessera: unknown command \"%s\" (try tessera --help)\n", cmd);
     return EXIT_USAGE;
 }

@@ -136,6 +136,42 @@ static int open_character(const struct detok *d)
     return 0;
 }
 
+/* The piece as valid UTF-8: tokenizer.json decoders give bytes as they are,
+ * and a model can emit bytes that form no character (or a forced piece can
+ * end inside one): those show as U+FFFD, as Hugging Face's decode shows them. */
+static long valid_text(struct detok *d, const char **text, long len)
+{
+    if (utf8_valid_prefix(*text, (size_t)len) == (size_t)len) return len;
+    size_t need = 3 * (size_t)len + 1;
+    if (d->a_cap < need) {
+        free(d->a);
+        d->a = malloc(need);
+        if (!d->a) abort();
+        d->a_cap = need;
+    }
+    long n = (long)utf8_sanitize(d->a, need, *text, (size_t)len);
+    *text = d->a;
+    return n;
+}
+
+/* The new text t[0..len), in d->b, with the carried tail put before it. */
+static long join_tail(struct detok *d, const char **t, long len)
+{
+    long plen = (long)(*t - d->b), k = d->tail_len;
+    if (plen < k) {
+        if (d->b_cap < (size_t)(len + k)) {
+            d->b_cap = (size_t)(len + k);
+            d->b = realloc(d->b, d->b_cap);
+            if (!d->b) abort();
+        }
+        memmove(d->b + k, d->b + plen, (size_t)len);
+        plen = k;
+    }
+    memcpy(d->b + plen - k, d->tail, (size_t)k);
+    *t = d->b + plen - k;
+    return len + k;
+}
+
 static long emit(struct detok *d, bool final, const char **text)
 {
     /* held too long: out with all but a character still being completed */
@@ -151,19 +187,25 @@ static long emit(struct detok *d, bool final, const char **text)
         while (d->a[same] == d->b[same]) same++;
         plen = (long)utf8_complete_prefix(d->b, (size_t)same);
     }
-    *text = d->b + plen;
+    *text = "";
     if (nlen <= plen) { /* no text yet; after HOLD_TOKENS, none from these tokens */
-        *text = "";
         if (force) advance(d, end);
         return 0;
     }
-    long len = nlen - plen;
+    const char *t = d->b + plen;
+    long len = d->tail_len ? join_tail(d, &t, nlen - plen) : nlen - plen;
     if (!final && !force) {
-        if (len >= 3 && !memcmp(d->b + nlen - 3, REPLACEMENT, 3)) return 0;
-        if ((long)utf8_complete_prefix(d->b + plen, (size_t)len) != len) return 0;
+        if (len >= 3 && !memcmp(t + len - 3, REPLACEMENT, 3)) return 0;
+        if ((long)utf8_complete_prefix(t, (size_t)len) != len) return 0;
     }
+    /* forced: the bytes of a character still open wait for the next piece
+     * (tokenizer.json decodes bytes as they are, so they join exactly) */
+    long keep = force ? (long)utf8_complete_prefix(t, (size_t)len) : len;
+    d->tail_len = (int)(len - keep);
+    memcpy(d->tail, t + keep, (size_t)d->tail_len);
     advance(d, end);
-    return len;
+    *text = t;
+    return valid_text(d, text, keep);
 }
 
 long detok_push(struct detok *d, int32_t id, const char **text)

@@ -1,17 +1,22 @@
-/* tokenizer.c: SentencePiece model + tokenizer_config.json. */
+/* tokenizer.c: the facade: a SentencePiece tokenizer.model (spm.cc) or a
+ * Hugging Face tokenizer.json (hf*.c), plus tokenizer_config.json. */
 #include "tokenizer.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../engine/err.h"
+#include "hf.h"
 #include "spm.h"
 
 struct tokenizer {
-    spm *sp;
-    bool add_bos;
+    spm *sp;       /* one of sp, hf */
+    struct hf *hf;
+    bool add_bos;  /* sp: BOS first by default; hf: the post-processor's tokens */
     int bos, eos, unk;
 };
 
@@ -28,11 +33,29 @@ static int special_id(const tokenizer *t, json_t *cfg, const char *key, int *id,
     }
     int i = tok_piece_to_id(t, json_string_value(v));
     if (i < 0) {
-        snprintf(err, cap, "%s: %s \"%s\" is not in tokenizer.model", path, key, json_string_value(v));
+        snprintf(err, cap, "%s: %s \"%s\" is not in the vocabulary", path, key, json_string_value(v));
         return -1;
     }
     *id = i;
     return 0;
+}
+
+/* transformers' LlamaTokenizerFast rebuilds the post-processor from
+ * add_bos_token (default true) and add_eos_token (default false). */
+static void llama_post_processor(tokenizer *t, json_t *cfg)
+{
+    const char *cls = json_string_value(json_object_get(cfg, "tokenizer_class"));
+    if (!cls || (strcmp(cls, "LlamaTokenizer") && strcmp(cls, "LlamaTokenizerFast"))) return;
+    struct hf *h = t->hf;
+    h->n_post_pre = h->n_post_post = 0;
+    if (!json_is_false(json_object_get(cfg, "add_bos_token")) && t->bos >= 0) {
+        h->post_pre = xrealloc(h->post_pre, sizeof(int32_t));
+        h->post_pre[h->n_post_pre++] = t->bos;
+    }
+    if (json_is_true(json_object_get(cfg, "add_eos_token")) && t->eos >= 0) {
+        h->post_post = xrealloc(h->post_post, sizeof(int32_t));
+        h->post_post[h->n_post_post++] = t->eos;
+    }
 }
 
 static int load_config(tokenizer *t, const char *dir, char *err, size_t cap)
@@ -61,31 +84,58 @@ static int load_config(tokenizer *t, const char *dir, char *err, size_t cap)
                 special_id(t, cfg, "eos_token", &t->eos, path, err, cap) ||
                 special_id(t, cfg, "unk_token", &t->unk, path, err, cap)))
         rc = -3;
+    if (!rc && t->hf) llama_post_processor(t, cfg);
     json_decref(cfg);
     return rc;
 }
 
 int tok_load(tokenizer **out, const char *dir, char *err, size_t cap)
 {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/tokenizer.model", dir);
-    if (access(path, R_OK) != 0) {
-        snprintf(err, cap, "%s: missing (only SentencePiece tokenizer.model is supported)", path);
-        return -1;
-    }
+    return tok_load_as(out, dir, TOK_AUTO, err, cap);
+}
+
+static tokenizer *load_spm(const char *path, char *err, size_t cap)
+{
     char why[512] = "";
     spm *sp = spm_load(path, why, sizeof(why));
     if (!sp) {
         snprintf(err, cap, "%s: not a SentencePiece model: %s", path, why);
-        return -2;
+        return NULL;
     }
-    tokenizer *t = calloc(1, sizeof(*t));
-    if (!t) abort();
+    tokenizer *t = xcalloc(1, sizeof(*t));
     t->sp = sp;
-    t->add_bos = true;
     t->bos = spm_bos_id(sp);
     t->eos = spm_eos_id(sp);
     t->unk = spm_unk_id(sp);
+    return t;
+}
+
+static tokenizer *load_hf(const char *path, char *err, size_t cap)
+{
+    struct hf *h = hf_load(path, err, cap);
+    if (!h) return NULL;
+    tokenizer *t = xcalloc(1, sizeof(*t));
+    t->hf = h;
+    t->bos = t->eos = -1;
+    t->unk = h->bpe.unk;
+    return t;
+}
+
+int tok_load_as(tokenizer **out, const char *dir, enum tok_impl impl, char *err, size_t cap)
+{
+    char json[4096], model[4096];
+    snprintf(json, sizeof(json), "%s/tokenizer.json", dir);
+    snprintf(model, sizeof(model), "%s/tokenizer.model", dir);
+    if (impl == TOK_AUTO) impl = access(json, F_OK) == 0 ? TOK_HF_JSON : TOK_SENTENCEPIECE;
+    const char *path = impl == TOK_HF_JSON ? json : model;
+    if (access(path, R_OK) != 0) {
+        if (impl == TOK_HF_JSON) snprintf(err, cap, "%s: missing or unreadable", path);
+        else snprintf(err, cap, "%s: missing (and no tokenizer.json beside it)", path);
+        return -1;
+    }
+    tokenizer *t = impl == TOK_HF_JSON ? load_hf(path, err, cap) : load_spm(path, err, cap);
+    if (!t) return -2;
+    t->add_bos = true;
     int rc = load_config(t, dir, err, cap);
     if (rc) {
         tok_free(t);
@@ -98,12 +148,33 @@ int tok_load(tokenizer **out, const char *dir, char *err, size_t cap)
 void tok_free(tokenizer *t)
 {
     if (!t) return;
-    spm_free(t->sp);
+    if (t->sp) spm_free(t->sp);
+    hf_free(t->hf);
     free(t);
+}
+
+/* tokenizer.json encodes valid UTF-8: invalid bytes become U+FFFD first, as
+ * Python's decode(errors="replace") would give transformers. Returns 0 or -1. */
+static int hf_encode_text(const tokenizer *t, const char *text, size_t len, bool add_special, struct ids *out)
+{
+    if (utf8_valid_prefix(text, len) == len) return hf_encode(t->hf, text, len, add_special, out);
+    size_t cap = 3 * len + 1;
+    char *clean = xmalloc(cap);
+    size_t n = utf8_sanitize(clean, cap, text, len);
+    int rc = hf_encode(t->hf, clean, n, add_special, out);
+    free(clean);
+    return rc;
 }
 
 int tok_encode(const tokenizer *t, const char *text, size_t len, bool add_bos, int32_t *ids, int cap)
 {
+    if (t->hf) {
+        struct ids v = {0};
+        int n = hf_encode_text(t, text, len, add_bos && t->add_bos, &v) ? INT_MIN : v.n > cap ? -v.n : v.n;
+        if (n > 0) memcpy(ids, v.v, (size_t)n * sizeof(int32_t));
+        free(v.v);
+        return n;
+    }
     int bos = add_bos && t->bos >= 0;
     int n = spm_encode(t->sp, text, len, ids + (cap > 0 ? bos : 0), cap > bos ? cap - bos : 0);
     if (n < 0 || (bos && cap < 1)) return -(abs(n) + bos);
@@ -113,6 +184,16 @@ int tok_encode(const tokenizer *t, const char *text, size_t len, bool add_bos, i
 
 int tok_encode_all(const tokenizer *t, const char *text, size_t len, bool add_bos, int32_t **ids)
 {
+    if (t->hf) {
+        struct ids v = {0};
+        if (hf_encode_text(t, text, len, add_bos && t->add_bos, &v)) {
+            free(v.v);
+            *ids = NULL;
+            return -1;
+        }
+        *ids = v.v ? v.v : xmalloc(sizeof(int32_t));
+        return v.n;
+    }
     int cap = (int)(len < 1 << 28 ? len : 1 << 28) + 8, n = -1;
     for (int attempt = 0; attempt < 2 && n < 0; attempt++) { /* bytes + 8 ids fit, but for invalid UTF-8 */
         *ids = malloc((size_t)cap * sizeof(int32_t));
@@ -129,6 +210,14 @@ int tok_encode_all(const tokenizer *t, const char *text, size_t len, bool add_bo
 
 long tok_decode(const tokenizer *t, const int32_t *ids, int n, char *out, size_t cap)
 {
+    if (t->hf) {
+        struct strbuf b = {0};
+        hf_decode(t->hf, ids, n, &b);
+        long len = (long)b.len;
+        if (b.len <= cap && b.len) memcpy(out, b.s, b.len);
+        strbuf_free(&b);
+        return (size_t)len <= cap ? len : -len;
+    }
     int vs = spm_vocab_size(t->sp);
     int32_t stackbuf[256], *ok = n <= 256 ? stackbuf : malloc(n * sizeof(int32_t));
     if (!ok) abort();
@@ -140,11 +229,17 @@ long tok_decode(const tokenizer *t, const int32_t *ids, int n, char *out, size_t
     return r;
 }
 
-int tok_vocab_size(const tokenizer *t) { return spm_vocab_size(t->sp); }
-const char *tok_id_to_piece(const tokenizer *t, int id) { return spm_id_to_piece(t->sp, id); }
+int tok_vocab_size(const tokenizer *t) { return t->hf ? t->hf->n_ids : spm_vocab_size(t->sp); }
+
+const char *tok_id_to_piece(const tokenizer *t, int id)
+{
+    if (t->hf) return id >= 0 && id < t->hf->n_ids ? t->hf->id_piece[id] : NULL;
+    return spm_id_to_piece(t->sp, id);
+}
 
 int tok_piece_to_id(const tokenizer *t, const char *piece)
 {
+    if (t->hf) return hf_token_id(t->hf, piece, strlen(piece));
     int id = spm_piece_to_id(t->sp, piece);
     /* PieceToId maps unknown pieces to unk: tell them apart */
     if (id == spm_unk_id(t->sp) && strcmp(piece, spm_id_to_piece(t->sp, id) ? spm_id_to_piece(t->sp, id) : ""))

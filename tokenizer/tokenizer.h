@@ -1,8 +1,9 @@
-/* tokenizer.h: the tokenizer C API (SentencePiece models) and the streaming
- * detokenizer.
+/* tokenizer.h: the tokenizer C API and the streaming detokenizer.
  *
- * tok_load() reads dir/tokenizer.model and, when present,
- * dir/tokenizer_config.json (add_bos_token, bos/eos/unk tokens). */
+ * tok_load() reads dir/tokenizer.json (Hugging Face tokenizers' format, as
+ * transformers prefers it) or else dir/tokenizer.model (SentencePiece), and,
+ * when present, dir/tokenizer_config.json (bos/eos/unk tokens; for
+ * SentencePiece and Llama tokenizer classes add_bos_token/add_eos_token). */
 #ifndef TESSERA_TOKENIZER_H
 #define TESSERA_TOKENIZER_H
 
@@ -12,13 +13,20 @@
 
 typedef struct tokenizer tokenizer;
 
+/* Which implementation tok_load_as() uses: TOK_AUTO picks tokenizer.json
+ * when the folder has one (as transformers does), else tokenizer.model. */
+enum tok_impl { TOK_AUTO, TOK_HF_JSON, TOK_SENTENCEPIECE };
+
 /* Returns 0 or a negative error code; *err gets one line naming the file and
- * the problem. */
+ * the problem. tok_load() is tok_load_as(..., TOK_AUTO, ...). */
 int tok_load(tokenizer **out, const char *dir, char *err, size_t err_cap);
+int tok_load_as(tokenizer **out, const char *dir, enum tok_impl impl, char *err, size_t err_cap);
 void tok_free(tokenizer *t);
 
-/* Token ids of text into ids[cap], with BOS first when add_bos. Returns the
- * count, or -(count needed) when cap is too small. */
+/* Token ids of text into ids[cap], with the special tokens when add_bos (BOS
+ * for SentencePiece; tokenizer.json: its post-processor's). Returns the
+ * count, -(count needed) when cap is too small, or INT_MIN when the
+ * tokenizer fails (a pattern's matcher gave up). */
 int tok_encode(const tokenizer *t, const char *text, size_t len, bool add_bos, int32_t *ids, int cap);
 /* The same, into a buffer of the right size: *ids is malloc'd (NULL on
  * failure). Returns the count, or -1 when the tokenizer fails. */
@@ -50,6 +58,8 @@ struct detok {
     int prefix_off, read_off;
     char *a, *b;      /* decode buffers */
     size_t a_cap, b_cap;
+    char tail[4];     /* bytes of a character cut by a forced piece */
+    int tail_len;
 };
 
 /* context: ids already shown (the prompt), used only to get spacing right. */

@@ -55,6 +55,10 @@ void silu_mul(float *out, const float *gate, const float *up, int64_t i0, int64_
  * nothing beats -inf. Greedy sampling, on either side of the copy. */
 int32_t argmax_ref(const float *x, int n);
 
+/* y[t, i] += bias[i] for rows t in [t0, t1); y: [T, n], bias: [n] (the
+ * biases of q/k/v/o_proj). */
+void add_bias_ref(float *y, const float *bias, int n, int t0, int t1);
+
 /* x[i] += y[i] for i in [i0, i1). */
 void add_ref(float *x, const float *y, int64_t i0, int64_t i1);
 void add(float *x, const float *y, int64_t i0, int64_t i1);

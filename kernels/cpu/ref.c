@@ -71,6 +71,12 @@ void add_ref(float *x, const float *y, int64_t i0, int64_t i1)
     for (int64_t i = i0; i < i1; i++) x[i] += y[i];
 }
 
+void add_bias_ref(float *y, const float *bias, int n, int t0, int t1)
+{
+    for (int t = t0; t < t1; t++)
+        for (int i = 0; i < n; i++) y[(size_t)t * n + i] += bias[i];
+}
+
 void embed_ref(float *out, const void *table, enum dtype dt, const int32_t *ids,
                int H, int t0, int t1)
 {

@@ -1,5 +1,6 @@
-/* elementwise.cu: embedding gather, RMSNorm (with the residual add fused),
- * RoPE, SiLU-and-mul, the fp32 -> half/bf16 cast and the paged KV write. */
+/* elementwise.cu: embedding gather, RMSNorm (with the residual add fused;
+ * also the per-head norm of q and k, rows of head_dim, in place), the bias
+ * add, RoPE, SiLU-and-mul, the fp32 -> half/bf16 cast and the paged KV write. */
 #include <limits.h>
 
 #include "common.cuh"
@@ -32,6 +33,13 @@ __global__ void rmsnorm_kernel(float *out, float *x, const float *residual, cons
     }
     float inv = 1.0f / sqrtf(block_sum(ss) / H + eps);
     for (int i = threadIdx.x; i < H; i += blockDim.x) out[base + i] = x[base + i] * inv * w[i];
+}
+
+/* grid-stride over y[T, n]: y[i] += bias[i % n] */
+__global__ void add_bias_kernel(float *y, const float *bias, int64_t total, int n)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x)
+        y[i] += bias[i % n];
 }
 
 /* The warp's best (value, index): larger, or as large and earlier. */
@@ -142,6 +150,14 @@ extern "C" void kc_rmsnorm(cudaStream_t s, float *out, float *x, const float *re
 {
     if (T <= 0) return;
     KLAUNCH(rmsnorm_kernel, T, row_threads(H), 0, s, out, x, residual, w, H, eps);
+    KCHECK(cudaGetLastError());
+}
+
+extern "C" void kc_add_bias(cudaStream_t s, float *y, const float *bias, int T, int n)
+{
+    int64_t total = (int64_t)T * n;
+    if (total <= 0) return;
+    KLAUNCH(add_bias_kernel, flat_blocks(total), 256, 0, s, y, bias, total, n);
     KCHECK(cudaGetLastError());
 }
 

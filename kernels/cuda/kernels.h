@@ -23,6 +23,8 @@ void kc_embed(cudaStream_t s, float *out, const void *table, enum dtype dt, cons
 /* If residual: x += residual (in place). Then out = x / rms(x) * w. */
 void kc_rmsnorm(cudaStream_t s, float *out, float *x, const float *residual, const float *w, int T, int H,
                 float eps);
+/* y[t, i] += bias[i]: y [T, n], bias [n] (add_bias_ref). */
+void kc_add_bias(cudaStream_t s, float *y, const float *bias, int T, int n);
 /* Rotate-half RoPE in place on x: [T, n_heads, hd]; cos, sin: [T, hd/2]. */
 void kc_rope(cudaStream_t s, float *x, int T, int n_heads, int hd, const float *cos, const float *sin);
 /* out[i] = silu(gate[i]) * up[i] */

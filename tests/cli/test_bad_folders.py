@@ -1,11 +1,12 @@
 """Bad model folders: one line on stderr naming the file and the problem,
 exit code 2, never a crash."""
 import json
+import shutil
 import struct
 
 import pytest
 
-from conftest import read_safetensors, run, write_safetensors
+from conftest import ROOT, read_safetensors, run, write_safetensors
 
 
 def expect_bad(folder, file_part, *words):
@@ -180,3 +181,68 @@ def test_bad_generation_config(model_copy):
 def test_bad_rope_scaling(model_copy, rope):
     edit_config(model_copy, rope_scaling=rope)
     expect_bad(model_copy, "config.json", "rope_scaling")
+
+
+@pytest.fixture
+def qwen_copy(tmp_path, stories):
+    """A writable copy of a golden Qwen model (tests/data/golden) with stories260K's tokenizer."""
+    def make(name):
+        dst = tmp_path / name
+        shutil.copytree(ROOT / "tests" / "data" / "golden" / name, dst)
+        for f in ("tokenizer.model", "tokenizer_config.json"):
+            shutil.copy(stories / f, dst / f)
+        for f in dst.iterdir():
+            f.chmod(0o644)
+        return dst
+    return make
+
+
+@pytest.mark.parametrize("tensor", ["model.layers.1.self_attn.k_proj.bias", "model.layers.0.self_attn.q_proj.bias"])
+def test_qwen2_missing_bias(qwen_copy, tensor):
+    folder = qwen_copy("qwen2-bias-f32")
+    p = folder / "model.safetensors"
+    header, data = read_safetensors(p)
+    del header[tensor]
+    write_safetensors(p, header, data)
+    expect_bad(folder, "model.safetensors", tensor, "missing")
+
+
+def test_qwen2_bias_of_wrong_length(qwen_copy):
+    folder = qwen_copy("qwen2-bias-f32")
+    p = folder / "model.safetensors"
+    header, data = read_safetensors(p)
+    name = "model.layers.0.self_attn.v_proj.bias"
+    header[name]["shape"] = [16, 2]  # same byte count
+    write_safetensors(p, header, data)
+    expect_bad(folder, "model.safetensors", name, "shape [16, 2]", "expected [32]")
+
+
+def test_qwen3_missing_qk_norm(qwen_copy):
+    folder = qwen_copy("qwen3-qknorm-f32")
+    p = folder / "model.safetensors"
+    header, data = read_safetensors(p)
+    del header["model.layers.1.self_attn.k_norm.weight"]
+    write_safetensors(p, header, data)
+    expect_bad(folder, "model.safetensors", "model.layers.1.self_attn.k_norm.weight", "missing")
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"use_sliding_window": "yes"}, ["use_sliding_window", "true or false"]),
+    ({"use_sliding_window": True, "sliding_window": None, "max_window_layers": 0},
+     ["use_sliding_window", "sliding_window", "not set"]),
+    ({"sliding_window": -5}, ["sliding_window"]),
+    ({"max_window_layers": "all"}, ["max_window_layers"]),
+    ({"mlp_bias": True}, ["mlp_bias", "not supported"]),
+    ({"attention_bias": "no"}, ["attention_bias", "true or false"]),
+])
+def test_qwen2_bad_fields(qwen_copy, changes, words):
+    folder = qwen_copy("qwen2-bias-f32")
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg.update(changes)
+    (folder / "config.json").write_text(json.dumps(cfg))
+    expect_bad(folder, "config.json", *words)
+
+
+def test_llama_attention_bias_unsupported(model_copy):
+    edit_config(model_copy, attention_bias=True)
+    expect_bad(model_copy, "config.json", "attention_bias", "LlamaForCausalLM")

@@ -107,6 +107,48 @@ Test(cuda_kernels, rmsnorm_with_and_without_residual)
         }
 }
 
+/* Qwen3's q/k norm: rows of head_dim (T x heads of them), in place. */
+Test(cuda_kernels, rmsnorm_per_head_in_place)
+{
+    uint64_t rng = 15;
+    static const int shapes[][2] = {{8, 5 * 2}, {16, 3 * 4}, {128, 7 * 8}, {12, 1}}; /* head_dim, rows */
+    for (int si = 0; si < 4; si++) {
+        int hd = shapes[si][0], rows = shapes[si][1];
+        size_t n = (size_t)rows * hd;
+        float *x = malloc(n * 4), *w = malloc(hd * 4), *ref = malloc(n * 4);
+        fill_uniform(x, n, -3, 3, &rng);
+        fill_uniform(w, hd, 0.5f, 1.5f, &rng);
+        float *d_x = dev_copy(x, n * 4), *d_w = dev_copy(w, hd * 4);
+        rmsnorm_ref(ref, x, w, hd, 1e-6f, 0, rows);
+        kc_rmsnorm(0, d_x, d_x, NULL, d_w, rows, hd, 1e-6f);
+        float *out = host_copy(d_x, n * 4);
+        cr_assert(all_close(out, ref, n, 1e-6f, 1e-6f, "per-head rmsnorm"), "head_dim %d", hd);
+        free(x), free(w), free(ref), free(out);
+        cudaFree(d_x), cudaFree(d_w);
+    }
+}
+
+/* q/k/v/o_proj biases: one fp32 add per element, so exact. */
+Test(cuda_kernels, add_bias_rows)
+{
+    uint64_t rng = 17;
+    static const int shapes[][2] = {{1, 64}, {5, 48}, {80, 16}, {3, 1031}, {700, 96}}; /* T, n */
+    for (int si = 0; si < 5; si++) {
+        int T = shapes[si][0], n = shapes[si][1];
+        size_t total = (size_t)T * n;
+        float *y = malloc(total * 4), *bias = malloc(n * 4);
+        fill_uniform(y, total, -2, 2, &rng);
+        fill_uniform(bias, n, -1, 1, &rng);
+        float *d_y = dev_copy(y, total * 4), *d_b = dev_copy(bias, n * 4);
+        add_bias_ref(y, bias, n, 0, T);
+        kc_add_bias(0, d_y, d_b, T, n);
+        float *out = host_copy(d_y, total * 4);
+        cr_assert(all_close(out, y, total, 0, 0, "add_bias"), "T %d, n %d", T, n);
+        free(y), free(bias), free(out);
+        cudaFree(d_y), cudaFree(d_b);
+    }
+}
+
 Test(cuda_kernels, rope_silu_mul_and_cast)
 {
     uint64_t rng = 7;

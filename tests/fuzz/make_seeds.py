@@ -109,6 +109,49 @@ put("tokenizer", "stream_context", b"\x02\x03" + ids(1, 403, 407) + ids(261, 378
 put("tokenizer", "encode_stream", b"\x03Once upon a time \xf0\x9f\x90\xb6 caf\xc3\xa9.")
 put("tokenizer", "utf8_repair", b"\x04\x10ok \xc3\xa9 \xe0\x80\xaf \xed\xa0\x80 \xf4\x90\x80\x80 \xf0\x9f\x90\xb6 \xff \xe2\x82")
 
+HF = 5  # mode byte + HF: the same modes on tests/data/bpe-small's tokenizer.json
+put("tokenizer", "hf_encode", bytes([HF]) + "Hello  world\t\n日本語 👩‍👩‍👧 <|im_start|>x<tool> y".encode())
+put("tokenizer", "hf_decode_ids", bytes([HF + 1]) + ids(0, 1, 2, 100, 255, 256, 599, 600, 602, 603, -1, 1 << 30))
+put("tokenizer", "hf_stream_bytes", bytes([HF + 2, 0]) + ids(102, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 125, 131, 200))
+put("tokenizer", "hf_encode_stream", bytes([HF + 3]) + "Привет мир 日本語のテキスト caf\u00e9".encode())
+
+# --- tokenizer_json: a tokenizer.json text, loaded, then encoding its own
+# bytes and a fixed text
+TJ_MODEL = {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "<0x41>": 3, "\u0120": 4, "[UNK]": 5, "c": 6},
+            "merges": ["a b", ["ab", "c"]], "unk_token": "[UNK]", "byte_fallback": True, "fuse_unk": True}
+TJ_ADDED = [{"id": 7, "content": "<s>", "special": True, "normalized": False, "lstrip": True, "rstrip": True,
+             "single_word": False}, {"id": 8, "content": "tool", "special": False, "normalized": True,
+             "single_word": True, "lstrip": False, "rstrip": False}]
+TJ = [
+    ("bytelevel", {"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": True, "use_regex": True},
+                   "decoder": {"type": "ByteLevel"}, "post_processor": {"type": "ByteLevel"}}),
+    ("split_seq", {"normalizer": {"type": "Sequence", "normalizers": [{"type": "NFKC"}, {"type": "Lowercase"},
+                                  {"type": "Strip", "strip_left": True, "strip_right": False}]},
+                   "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+                       {"type": "Split", "pattern": {"Regex": "\\p{N}{1,3}|\\s+(?!\\S)"}, "behavior": "Isolated",
+                        "invert": False},
+                       {"type": "Digits", "individual_digits": True}, {"type": "Punctuation", "behavior": "Contiguous"},
+                       {"type": "Split", "pattern": {"String": "b"}, "behavior": "MergedWithNext", "invert": True}]}}),
+    ("metaspace", {"normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u2581"},
+                   {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]},
+                   "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first",
+                                     "split": True},
+                   "decoder": {"type": "Sequence", "decoders": [
+                       {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "}, {"type": "ByteFallback"},
+                       {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+                   "post_processor": {"type": "TemplateProcessing", "single": [
+                       {"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+                       "special_tokens": {"<s>": {"id": "<s>", "ids": [7], "tokens": ["<s>"]}}}}),
+    ("whitespace", {"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Whitespace"},
+                                      {"type": "WhitespaceSplit"}]},
+                    "decoder": {"type": "Metaspace", "replacement": "\u2581", "add_prefix_space": True},
+                    "post_processor": {"type": "Sequence", "processors": [
+                        {"type": "RobertaProcessing", "sep": ["</s>", 2], "cls": ["<s>", 7]}]}}),
+]
+for name, parts in TJ:
+    put("tokenizer_json", name + ".json", json.dumps({"version": "1.0", "added_tokens": TJ_ADDED, "model": TJ_MODEL,
+                                                       **parts}, ensure_ascii=False))
+
 # --- stop: n stops, each a length byte + bytes, then pieces likewise -------
 
 

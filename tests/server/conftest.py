@@ -47,15 +47,15 @@ def mpirun(ranks):
 
 
 class Server:
-    def __init__(self, *extra, binary=None, ranks=1):
-        if not (STORIES / "config.json").exists():
-            pytest.fail(f"{STORIES} is missing: the tests need ../shared/models/stories260K")
+    def __init__(self, *extra, binary=None, ranks=1, model=STORIES, name="stories"):
+        if not (Path(model) / "config.json").exists():
+            pytest.fail(f"{model} is missing: the tests need ../shared/models/stories260K")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ranks = ranks
         self.log = open(ROOT / "build" / f"serve-test-{self.port}.log", "w+")
-        self.proc = subprocess.Popen([*mpirun(ranks), str(binary or TESSERA), "serve", str(STORIES), "--port",
-                                      str(self.port), "--served-model-name", "stories", "--threads", "2", *extra],
+        self.proc = subprocess.Popen([*mpirun(ranks), str(binary or TESSERA), "serve", str(model), "--port",
+                                      str(self.port), "--served-model-name", name, "--threads", "2", *extra],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=MPI_ENV)
         deadline = time.time() + 30
         while time.time() < deadline:

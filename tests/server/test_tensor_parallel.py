@@ -9,6 +9,12 @@ generated token agree within 1e-4 (the partial sums of o_proj and down_proj
 are added in another order than one rank's dot products). Also: start-up
 errors, a clean stop on SIGTERM to rank 0, and a killed worker ending the job.
 
+The golden models (tests/data/golden) over 2 ranks, CPU and emulated CUDA:
+every logit of the prompt within 1e-4 of transformers' (build/golden-ranks,
+tests/tp/golden_ranks.c): q/k/v biases cut by rows as their weights, o_proj's
+bias added once after the all-reduce, per-head q/k norms, a KV head
+replicated on both ranks (qwen3-bias-f32, llama3-vocab128k-bf16).
+
 These run once, with the plain binary (`make test-san` leaves them out:
 OpenMPI's own allocations are not ours to leak-check)."""
 import json
@@ -21,6 +27,8 @@ import pytest
 from conftest import API_KEY, MPI_ENV, ROOT, STORIES, TESSERA, Server, mpirun
 
 EMU = ROOT / "build" / "tessera-emu"
+GOLDEN_RANKS = ROOT / "build" / "golden-ranks"
+GOLDEN = ROOT / "tests" / "data" / "golden"
 DEMO = ROOT / "build" / "demo-model"
 PROMPT = "Once upon a time"
 
@@ -59,6 +67,17 @@ def test_emulated_cuda_over_two_ranks(demo):
     emu = ("--device", "cuda", "--dtype", "float32")
     assert generate(STORIES, 2, *emu, binary=EMU, n=24) == generate(STORIES, 1, n=24)
     assert generate(demo, 4, *emu, binary=EMU, n=24) == generate(demo, 1, n=24)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("name", ["qwen2-bias-f32", "qwen3-qknorm-f32", "qwen3-bias-f32", "llama3-vocab128k-bf16",
+                                  "mistral-nemo-bf16", "llama-gqa-f32", "mistral-f16-sharded"])
+def test_golden_logits_over_two_ranks(name, device):
+    r = subprocess.run([*mpirun(2), str(GOLDEN_RANKS), str(GOLDEN / name), device], capture_output=True, text=True,
+                       timeout=300, env=MPI_ENV)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "over 2 ranks" in r.stdout and "max abs logit error" in r.stdout, r.stdout
+    print(r.stdout.strip())
 
 
 def test_heads_that_do_not_split_fail_at_start():

@@ -1,6 +1,7 @@
 /* test_util.c: file, random and comparison helpers for the unit tests. */
 #include "test_util.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,4 +113,69 @@ bool all_close(const float *a, const float *b, size_t n, float atol, float rtol,
     }
     if (bad) fprintf(stderr, "%s: %d of %zu values differ, max abs error %.3g\n", label, bad, n, worst);
     return bad == 0;
+}
+
+int golden_ref_load(struct golden_ref *g, const char *dir, char *err, size_t errlen)
+{
+    memset(g, 0, sizeof(*g));
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/reference.json", dir);
+    json_error_t je;
+    json_t *ref = json_load_file(path, 0, &je), *jids = json_object_get(ref, "prompt_ids");
+    json_t *jrows = json_object_get(ref, "logit_rows"), *jfile = json_object_get(ref, "logits_file");
+    if (!ref || !json_is_array(jids) || !json_is_string(jfile)) {
+        snprintf(err, errlen, "%s: %s", path, ref ? "no prompt_ids or logits_file" : je.text);
+        json_decref(ref);
+        return -1;
+    }
+    g->n = (int)json_array_size(jids);
+    g->vocab = (int)json_integer_value(json_object_get(ref, "vocab_size"));
+    g->ids = malloc(g->n * sizeof(int32_t));
+    for (int i = 0; i < g->n; i++) g->ids[i] = (int32_t)json_integer_value(json_array_get(jids, i));
+    g->n_rows = jrows ? (int)json_array_size(jrows) : g->n;
+    g->rows = malloc(g->n_rows * sizeof(int32_t));
+    for (int i = 0; i < g->n_rows; i++) g->rows[i] = jrows ? (int32_t)json_integer_value(json_array_get(jrows, i)) : i;
+    snprintf(path, sizeof(path), "%s/%s", dir, json_string_value(jfile));
+    json_decref(ref);
+    size_t nbytes = 0;
+    g->logits = read_file(path, &nbytes);
+    if (!g->logits || nbytes != (size_t)g->n_rows * g->vocab * sizeof(float)) {
+        snprintf(err, errlen, "%s: missing, or not %d x %d floats", path, g->n_rows, g->vocab);
+        golden_ref_free(g);
+        return -1;
+    }
+    return 0;
+}
+
+void golden_ref_free(struct golden_ref *g)
+{
+    free(g->ids);
+    free(g->rows);
+    free(g->logits);
+    memset(g, 0, sizeof(*g));
+}
+
+void golden_ref_pick(const struct golden_ref *g, const float *got, float *out)
+{
+    for (int i = 0; i < g->n_rows; i++)
+        memcpy(out + (size_t)i * g->vocab, got + (size_t)g->rows[i] * g->vocab, g->vocab * sizeof(float));
+}
+
+float max_abs_diff(const float *a, const float *b, size_t n)
+{
+    float m = 0;
+    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(a[i] - b[i]));
+    return m;
+}
+
+bool golden_close(const struct golden_ref *g, const float *got, float atol, const char *label, float *max_err)
+{
+    size_t n = (size_t)g->n_rows * g->vocab;
+    float *picked = malloc(n * sizeof(float));
+    if (!picked) abort();
+    golden_ref_pick(g, got, picked);
+    *max_err = max_abs_diff(picked, g->logits, n);
+    bool ok = all_close(picked, g->logits, n, atol, 0, label);
+    free(picked);
+    return ok;
 }

@@ -38,4 +38,25 @@ uint64_t rng_next(uint64_t *state);
  * the first mismatches with label. */
 bool all_close(const float *a, const float *b, size_t n, float atol, float rtol, const char *label);
 
+/* A golden model's reference, tests/data/golden/<name>/reference.json and
+ * its logits file (scripts/make_golden.py). */
+struct golden_ref {
+    int n;          /* prompt length */
+    int32_t *ids;   /* [n] the prompt */
+    int vocab;
+    int n_rows;     /* positions whose logits were kept: all n, or logit_rows */
+    int32_t *rows;  /* [n_rows] */
+    float *logits;  /* [n_rows, vocab] transformers' fp32 logits */
+};
+/* 0, or -1 with why in err (a missing or malformed file). */
+int golden_ref_load(struct golden_ref *g, const char *dir, char *err, size_t errlen);
+void golden_ref_free(struct golden_ref *g);
+/* The kept rows of got: [n, vocab] (all positions) into out: [n_rows, vocab]. */
+void golden_ref_pick(const struct golden_ref *g, const float *got, float *out);
+/* Whether got ([n, vocab] logits of the whole prompt) is within atol of the
+ * reference's kept rows; *max_err gets the largest difference. */
+bool golden_close(const struct golden_ref *g, const float *got, float atol, const char *label, float *max_err);
+/* max |a - b| over n values. */
+float max_abs_diff(const float *a, const float *b, size_t n);
+
 #endif

@@ -1,0 +1,76 @@
+"""Chat on a Llama-3-shaped folder with Llama 3's real tokenizer.json: the
+prompt ids the server builds equal transformers' apply_chat_template, and a
+chat completion runs through the official client.
+
+The model is the random-weight golden llama3-vocab128k-bf16 (128,256 ids,
+llama3 RoPE scaling, eos list); the tokenizer is built from the llama-models
+package by scripts/make_tokenizers.py (cached under build/tokenizers). The
+chat template is Llama 3's (3.0): until templates render as Jinja, the
+server writes that format when it sees its markers."""
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, Server, request
+
+GOLDEN = ROOT / "tests" / "data" / "golden" / "llama3-vocab128k-bf16"
+CACHE = ROOT / "build" / "tokenizers"
+LLAMA3_TEMPLATE = (
+    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + "
+    "message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}"
+    "{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}")
+CONVERSATIONS = [
+    [{"role": "user", "content": "Hello!"}],
+    [{"role": "system", "content": "You are terse.  "}, {"role": "user", "content": " Name a colour."},
+     {"role": "assistant", "content": "Blue."}, {"role": "user", "content": "Another, café 日本 👍🏽\n\nplease"}],
+    [{"role": "user", "content": "Text with <|eot_id|> inside and 12345 digits, it's fine"}],
+]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_tokenizers.py"), str(CACHE), "llama3"], check=True)
+    d = tmp_path_factory.mktemp("llama3")
+    for f in ("config.json", "generation_config.json", "model.safetensors"):
+        shutil.copy(GOLDEN / f, d / f)
+    shutil.copy(CACHE / "llama3" / "tokenizer.json", d / "tokenizer.json")
+    cfg = json.loads((CACHE / "llama3" / "tokenizer_config.json").read_text())
+    cfg["chat_template"] = LLAMA3_TEMPLATE
+    (d / "tokenizer_config.json").write_text(json.dumps(cfg))
+    return d
+
+
+@pytest.fixture(scope="module")
+def server(folder):
+    s = Server(model=folder, name="llama3")
+    yield s
+    assert s.stop() == 0, s.logs()
+
+
+def test_prompt_ids_equal_apply_chat_template(folder, server):
+    from transformers import AutoTokenizer
+    hf = AutoTokenizer.from_pretrained(str(folder))
+    for messages in CONVERSATIONS:
+        want = hf.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
+        if not isinstance(want, list):  # transformers 5 returns a BatchEncoding
+            want = want["input_ids"]
+        status, _, body = request(server.port, "POST", "/tokenize", {"model": "llama3", "messages": messages})
+        assert status == 200, body
+        assert json.loads(body)["tokens"] == list(want), messages
+
+
+def test_chat_completion_with_the_openai_client(server):
+    import openai
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="none", max_retries=0)
+    r = client.chat.completions.create(model="llama3", messages=CONVERSATIONS[1], max_tokens=8, temperature=0)
+    assert r.usage.completion_tokens <= 8 and r.usage.prompt_tokens > 20
+    assert r.choices[0].finish_reason in ("length", "stop")
+    whole = client.chat.completions.create(model="llama3", messages=CONVERSATIONS[0], max_tokens=8, temperature=0)
+    chunks = list(client.chat.completions.create(model="llama3", messages=CONVERSATIONS[0], max_tokens=8,
+                                                 temperature=0, stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content  # streamed pieces add up, whatever bytes random weights pick

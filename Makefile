@@ -51,7 +51,7 @@ CUDA_CFLAGS := -isystem $(CUDA_INC) -DTESSERA_CUDA
 
 # server/ modules other than the command line are library code the tests link too
 SRV_C := $(filter-out server/main.c server/launch.c server/cmd_%.c,$(wildcard server/*.c))
-LIB_C := $(filter-out engine/backend_cuda.c,$(wildcard engine/*.c)) $(wildcard kernels/cpu/*.c) \
+LIB_C := $(wildcard base/*.c) $(filter-out engine/backend_cuda.c,$(wildcard engine/*.c)) $(wildcard kernels/cpu/*.c) \
   $(wildcard tokenizer/*.c) $(SRV_C)
 LIB_CXX := tokenizer/spm.cc
 APP_C := server/main.c server/launch.c $(wildcard server/cmd_*.c)

@@ -8,7 +8,7 @@
 
 #include "backend.h"
 #include "comm.h"
-#include "err.h"
+#include "../base/err.h"
 #include "threadpool.h"
 
 /* Below this many elements an element-wise op stays on one thread. */

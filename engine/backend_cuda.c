@@ -22,7 +22,7 @@
 #endif
 #include "backend.h"
 #include "comm.h"
-#include "err.h"
+#include "../base/err.h"
 
 #define CUDA_OK(call)                                                                      \
     do {                                                                                   \

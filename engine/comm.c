@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "err.h"
+#include "../base/err.h"
 
 static int g_rank, g_world = 1, g_local;
 static bool g_mpi;

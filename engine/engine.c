@@ -11,7 +11,7 @@
 
 #include "comm.h"
 #include "engine_impl.h"
-#include "err.h"
+#include "../base/err.h"
 
 struct engine_config engine_config_default(void)
 {

@@ -8,7 +8,7 @@
 
 #include "comm.h"
 #include "engine_impl.h"
-#include "err.h"
+#include "../base/err.h"
 
 /* MemAvailable from /proc/meminfo in bytes; 0 when unknown. */
 static int64_t mem_available(void)

@@ -8,7 +8,7 @@
 #include <sys/random.h>
 #include <xxhash.h>
 
-#include "err.h"
+#include "../base/err.h"
 
 #define NONE (-1)
 

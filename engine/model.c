@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "comm.h"
-#include "err.h"
+#include "../base/err.h"
 #include "safetensors.h"
 #include "weights.h"
 

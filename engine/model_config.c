@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "err.h"
+#include "../base/err.h"
 
 /* Loads a JSON object file. Missing + optional: *out = NULL, returns 0. */
 static int load_json(json_t **out, const char *path, bool optional)

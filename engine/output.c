@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "engine_impl.h"
-#include "err.h"
+#include "../base/err.h"
 
 struct engine_event *engine__new_event(engine *e, const struct sequence *s)
 {

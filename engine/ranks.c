@@ -6,7 +6,7 @@
 
 #include "comm.h"
 #include "engine_impl.h"
-#include "err.h"
+#include "../base/err.h"
 
 int engine__load_on_every_rank(model **m, const char *dir, struct backend *b, struct model_params *mp)
 {

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "err.h"
+#include "../base/err.h"
 
 #define MAX_HEADER (100u << 20)
 

@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "../kernels/cpu/kernels.h"
-#include "err.h"
+#include "../base/err.h"
 
 struct sampling_params sampling_params_default(void)
 {

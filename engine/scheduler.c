@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "../base/err.h"
 
 enum { Q_NONE, Q_WAITING, Q_RUNNING };
 

@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-#include "err.h"
+#include "../base/err.h"
 
 int single_forward(model *m, kv_pool *pool, struct kv_seq *s, int n_past, const int32_t *ids,
                    int n, int chunk, bool all_logits, float *logits)

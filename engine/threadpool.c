@@ -45,7 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "err.h"
+#include "../base/err.h"
 
 #define WORKER_SPIN_NS 100000
 #define CALLER_SPIN_NS 50000

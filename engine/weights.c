@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "err.h"
+#include "../base/err.h"
 
 static void *own(struct weights *w, size_t n)
 {

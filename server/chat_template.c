@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../engine/err.h"
-#include "../engine/strbuf.h"
+#include "../base/err.h"
+#include "../base/strbuf.h"
 
 enum chat_style chat_style_detect(const char *j)
 {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "../engine/comm.h"
-#include "../engine/err.h"
+#include "../base/err.h"
 
 const char CLI_BACKEND_HELP[] =
     "device options:\n"

@@ -10,7 +10,7 @@
 #include "../engine/comm.h"
 #include "../engine/engine.h"
 #include "../engine/model_config.h"
-#include "../engine/err.h"
+#include "../base/err.h"
 #include "cli.h"
 #include "launch.h"
 

@@ -6,7 +6,7 @@
 
 #include "../engine/backend.h"
 #include "../engine/comm.h"
-#include "../engine/err.h"
+#include "../base/err.h"
 #include "../engine/engine.h"
 #include "../engine/model_config.h"
 #include "../tokenizer/tokenizer.h"

@@ -13,7 +13,7 @@
 #include <sys/resource.h>
 
 #include "../engine/comm.h"
-#include "../engine/err.h"
+#include "../base/err.h"
 #include "launch.h"
 #include "serve.h"
 

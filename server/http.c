@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../engine/err.h"
+#include "../base/err.h"
 
 struct http_limits http_limits_default(void)
 {

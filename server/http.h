@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <uv.h>
 
-#include "../engine/strbuf.h"
+#include "../base/strbuf.h"
 
 typedef struct http_server http_server;
 typedef struct http_conn http_conn;

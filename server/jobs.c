@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../engine/err.h"
+#include "../base/err.h"
 #include "serve.h"
 #include "sse.h"
 

@@ -14,7 +14,7 @@
 #include <uv.h>
 
 #include "../engine/engine.h"
-#include "../engine/strbuf.h"
+#include "../base/strbuf.h"
 #include "../tokenizer/tokenizer.h"
 #include "oai_render.h"
 #include "openai.h"

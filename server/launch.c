@@ -6,7 +6,7 @@
 
 #include "../engine/backend.h"
 #include "../engine/comm.h"
-#include "../engine/err.h"
+#include "../base/err.h"
 
 /* The backend of the options: NULL with err_msg() set when the device
  * cannot be used. */

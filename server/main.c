@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "../engine/comm.h"
-#include "../engine/err.h"
+#include "../base/err.h"
 #include "cli.h"
 
 static void usage(FILE *f)

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "../engine/engine.h"
-#include "../engine/strbuf.h"
+#include "../base/strbuf.h"
 
 #define METRICS_BUCKETS 15
 

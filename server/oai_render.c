@@ -8,7 +8,7 @@
 #include <time.h>
 #include <uv.h>
 
-#include "../engine/err.h"
+#include "../base/err.h"
 #include "sse.h"
 
 void oai_head_init(struct oai_head *h, bool chat, bool include_usage, const char *model)

@@ -9,7 +9,7 @@
  * on the loop alone, in done. */
 #include <stdlib.h>
 
-#include "../engine/err.h"
+#include "../base/err.h"
 #include "serve.h"
 
 struct offloaded {

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "../engine/engine.h"
-#include "../engine/err.h"
+#include "../base/err.h"
 #include "../tokenizer/tokenizer.h"
 
 int oai_fail(struct oai_error *e, int status, const char *param, const char *code, const char *fmt, ...)

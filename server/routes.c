@@ -6,7 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "../engine/err.h"
+#include "../base/err.h"
 #include "oai_render.h"
 #include "serve.h"
 

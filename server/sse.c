@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "../engine/err.h"
+#include "../base/err.h"
 
 char *sse_data(const char *payload, size_t n, size_t *len)
 {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../engine/err.h"
+#include "../base/err.h"
 
 void stop_init(struct stop_matcher *m, const char *const *stops, int n)
 {

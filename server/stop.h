@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../engine/strbuf.h"
+#include "../base/strbuf.h"
 
 struct stop_string {
     char *s;

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../engine/err.h"
+#include "../base/err.h"
 #include "oai_render.h"
 #include "serve.h"
 

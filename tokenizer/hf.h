@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../engine/strbuf.h"
+#include "../base/strbuf.h"
 
 struct pcre2_real_code_8;
 

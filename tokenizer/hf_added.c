@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../engine/err.h"
+#include "../base/err.h"
 #include "hf.h"
 
 static int trie_node(struct trie *t, uint8_t byte)

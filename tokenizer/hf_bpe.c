@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../engine/err.h"
+#include "../base/err.h"
 #include "hf.h"
 
 #define PAIR_EMPTY UINT64_MAX

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "../engine/err.h"
+#include "../base/err.h"
 #include "hf.h"
 
 static int unicode_form(enum norm_kind k, const char *s, size_t n, struct strbuf *out)

@@ -7,7 +7,7 @@
 #include <utf8proc.h>
 #include <xxhash.h>
 
-#include "../engine/err.h"
+#include "../base/err.h"
 #include "hf.h"
 
 void ids_push(struct ids *a, int32_t id)

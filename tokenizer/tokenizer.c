@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../engine/err.h"
+#include "../base/err.h"
 #include "hf.h"
 #include "spm.h"
 

@@ -16,7 +16,7 @@
 
 #include "../../engine/backend.h"
 #include "../../engine/engine.h"
-#include "../../engine/err.h"
+#include "../../base/err.h"
 #include "../../engine/model.h"
 #include "../unit/test_util.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "../../engine/backend.h"
-#include "../../engine/err.h"
+#include "../../base/err.h"
 #include "../../engine/kv_cache.h"
 #include "../../engine/model.h"
 #include "../../engine/single.h"

@@ -3,7 +3,7 @@
  *
  * A file that validates must give tensors whose data lies inside the data
  * section, whose byte count is shape x dtype size, and that st_find finds. */
-#include "../../engine/err.h"
+#include "../../base/err.h"
 #include "../../engine/safetensors.h"
 #include "fuzz.h"
 

@@ -16,7 +16,7 @@
 
 #include "../../engine/backend.h"
 #include "../../engine/comm.h"
-#include "../../engine/err.h"
+#include "../../base/err.h"
 #include "../../engine/kv_cache.h"
 #include "../../engine/model.h"
 #include "../../engine/single.h"

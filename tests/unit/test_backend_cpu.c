@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "../../engine/backend.h"
-#include "../../engine/err.h"
+#include "../../base/err.h"
 #include "../../engine/safetensors.h"
 #include "test_util.h"
 

@@ -8,7 +8,7 @@
 
 #include "../../engine/backend.h"
 #include "../../engine/engine.h"
-#include "../../engine/err.h"
+#include "../../base/err.h"
 #include "test_util.h"
 
 enum { N_REQ = 64, MAX_PROMPT = 70, PROMPT_CAP = 256, MAX_OUT = 24 };

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../engine/err.h"
+#include "../../base/err.h"
 #include "../../engine/model_config.h"
 #include "test_util.h"
 

@@ -52,7 +52,7 @@ CUDA_CFLAGS := -isystem $(CUDA_INC) -DTESSERA_CUDA
 # server/ modules other than the command line are library code the tests link too
 SRV_C := $(filter-out server/main.c server/launch.c server/cmd_%.c,$(wildcard server/*.c))
 LIB_C := $(wildcard base/*.c) $(filter-out engine/backend_cuda.c,$(wildcard engine/*.c)) $(wildcard kernels/cpu/*.c) \
-  $(wildcard tokenizer/*.c) $(SRV_C)
+  $(wildcard tokenizer/*.c) $(wildcard tokenizer/jinja/*.c) $(SRV_C)
 LIB_CXX := tokenizer/spm.cc
 APP_C := server/main.c server/launch.c $(wildcard server/cmd_*.c)
 TEST_C := $(wildcard tests/unit/*.c)
@@ -90,7 +90,7 @@ APP_REST_OBJ := $(filter-out $(BUILD)/obj/server/launch.o,$(APP_OBJ))
 DEMO := $(BUILD)/demo-model
 VENV := .venv
 
-.PHONY: all run test test-unit test-emu test-cuda-build test-cuda test-san test-fuzz test-cli test-server test-tokenizer soak deps bench \
+.PHONY: all run test test-unit test-emu test-cuda-build test-cuda test-san test-fuzz test-cli test-server test-tokenizer test-jinja soak deps bench \
   clean demo emu fuzz FORCE
 all: $(BUILD)/tessera
 
@@ -215,7 +215,9 @@ FUZZ_TARGETS := \
   tokenizer:512 \
   tokenizer_json:4096 \
   stop:1024 \
+  tool_calls:4096 \
   chat_template:1024 \
+  chat_jinja:8192 \
   http:8192
 FUZZ_NAMES := $(foreach t,$(FUZZ_TARGETS),$(firstword $(subst :, ,$(t))))
 FUZZ_CC ?= clang
@@ -267,7 +269,7 @@ run: $(BUILD)/tessera demo
 	@echo "Point an OpenAI client at http://127.0.0.1:8000/v1 (model \"demo\"); Ctrl-C stops the server."
 	$(BUILD)/tessera serve $(DEMO) --served-model-name demo
 
-test: test-unit test-emu test-san test-fuzz test-cli test-server test-tokenizer soak test-cuda-build
+test: test-unit test-emu test-san test-fuzz test-cli test-server test-tokenizer test-jinja soak test-cuda-build
 
 test-unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit --jobs 2
@@ -321,6 +323,20 @@ $(VENV)/.tok-ok: $(VENV)/.ok tests/tokenizer/requirements.txt
 test-tokenizer: $(BUILD)/tessera $(VENV)/.tok-ok
 	$(VENV)/bin/python scripts/make_tokenizers.py $(BUILD)/tokenizers
 	$(VENV)/bin/python -m pytest -q tests/tokenizer
+
+# the Jinja chat-template renderer (tokenizer/jinja) against Python's jinja2 as
+# transformers configures it: every template of ../shared/chat_templates over
+# generated conversations, byte for byte (tests/jinja)
+$(BUILD)/jinja-run: $(BUILD)/obj/tests/jinja/jinja_run.o $(LIB_OBJ) $(LLHTTP_OBJ)
+	@$(if $(Q),echo "  LINK $@")
+	$(Q)$(CXX) -pthread $^ -o $@ $(LIBS) $(LDFLAGS)
+
+$(VENV)/.jinja-ok: $(VENV)/.tok-ok tests/jinja/requirements.txt
+	$(VENV)/bin/pip install -q -r tests/jinja/requirements.txt
+	touch $@
+
+test-jinja: $(BUILD)/jinja-run $(VENV)/.jinja-ok
+	$(VENV)/bin/python -m pytest -q tests/jinja
 
 # the HTTP server through the official openai package and raw sockets
 test-server: $(BUILD)/tessera $(BUILD)/tessera-emu $(BUILD)/golden-ranks demo $(VENV)/.tok-ok

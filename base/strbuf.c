@@ -2,6 +2,7 @@
 #include "strbuf.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,4 +65,17 @@ char *strbuf_take(struct strbuf *b)
     char *s = b->s ? b->s : xstrdup("");
     *b = (struct strbuf){0};
     return s;
+}
+
+int strbuf_read_file(struct strbuf *b, const char *path, size_t max)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t start = b->len;
+    char chunk[1 << 16];
+    for (size_t got; b->len - start <= max && (got = fread(chunk, 1, sizeof(chunk), f)) > 0;)
+        strbuf_append(b, chunk, got);
+    bool bad = ferror(f);
+    fclose(f);
+    return bad ? -1 : b->len - start > max ? -2 : 0;
 }

@@ -20,5 +20,9 @@ void strbuf_reset(struct strbuf *b);
 void strbuf_free(struct strbuf *b);
 /* The text (malloc'd, never NULL); b is left empty. */
 char *strbuf_take(struct strbuf *b);
+/* Appends the whole file at path (a pipe too: no size is needed up front).
+ * Returns 0; -1 when it cannot be opened or read; -2 when it has more
+ * than max bytes (b then holds the first max + 1 or so). */
+int strbuf_read_file(struct strbuf *b, const char *path, size_t max);
 
 #endif

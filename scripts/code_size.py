@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks the size rules of ARCHITECTURE.md: no file in base/, server/, engine/ or tokenizer/ over 500 lines, no function
+"""Checks the size rules of ARCHITECTURE.md: no file in base/, server/, engine/ or tokenizer/ (jinja/ too) over 500 lines, no function
 outside kernels/ over 60 lines. A function is counted from the line of its opening brace at column 0 to
 the line of its closing brace at column 0 (how every function here is formatted), braces inside strings,
 characters and comments ignored. Prints the offenders and exits 1 if there are any; -v lists the largest."""
@@ -37,10 +37,10 @@ def functions(path):
 def main():
     verbose = "-v" in sys.argv
     bad, funcs = [], []
-    for d in ("base", "server", "engine", "tokenizer"):
+    for d in ("base", "server", "engine", "tokenizer", "tokenizer/jinja"):
         for f in sorted((ROOT / d).glob("*.c")):
             n = f.read_text().count("\n")
-            if d in ("base", "server", "engine", "tokenizer") and n > MAX_FILE:
+            if n > MAX_FILE:
                 bad.append(f"{f.relative_to(ROOT)}: {n} lines (at most {MAX_FILE})")
             for name, line, size in functions(f):
                 funcs.append((size, f"{f.relative_to(ROOT)}:{line} {name}"))
@@ -51,7 +51,7 @@ def main():
             print(f"{size:5d} {where}")
     for b in bad:
         print(b)
-    print(f"code size: {len(funcs)} functions in base/, server/, engine/, tokenizer/; {len(bad)} over the limits")
+    print(f"code size: {len(funcs)} functions in base/, server/, engine/, tokenizer/ (and jinja/); {len(bad)} over the limits")
     return 1 if bad else 0
 
 

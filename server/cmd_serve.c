@@ -31,50 +31,14 @@ static void load_main(void *arg)
     uv_async_send(&s->loaded);
 }
 
-/* A whole text file, or a pipe (no size known up front), at most 1 MiB;
- * NULL with err_msg() set. */
-static char *read_text(const char *path)
+/* The chat format: --chat-template FILE's template, else the model's (the
+ * default when none). -1 when the file cannot be read. */
+static int chat_format_of(struct srv *s)
 {
-    enum { MAX = 1 << 20 };
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        err_set(ERR_IO, "%s: cannot be read", path);
-        return NULL;
+    if (chat_format_load(&s->chat, s->o.chat_template_file, s->model.tok)) {
+        fprintf(stderr, "tessera: --chat-template %s\n", err_msg());
+        return -1;
     }
-    struct strbuf t = {0};
-    char chunk[4096];
-    for (size_t got; t.len <= MAX && (got = fread(chunk, 1, sizeof(chunk), f)) > 0;) strbuf_append(&t, chunk, got);
-    bool bad = ferror(f) || t.len > MAX || (t.len && memchr(t.s, '\0', t.len));
-    fclose(f);
-    if (bad) {
-        err_set(ERR_IO, "%s: not a text file of at most %d bytes", path, MAX);
-        strbuf_free(&t);
-        return NULL;
-    }
-    return strbuf_take(&t);
-}
-
-/* The chat format: --chat-template FILE's, else tokenizer_config.json's
- * template's (the default when none). -1 when the file cannot be read. */
-static int chat_style_of(struct srv *s)
-{
-    char *tmpl = NULL;
-    if (s->o.chat_template_file) {
-        if (!(tmpl = read_text(s->o.chat_template_file))) {
-            fprintf(stderr, "tessera: --chat-template %s\n", err_msg());
-            return -1;
-        }
-    } else {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/tokenizer_config.json", s->o.model_dir);
-        json_t *tc = json_load_file(path, 0, NULL);
-        json_t *ct = json_object_get(tc, "chat_template");
-        if (json_is_array(ct)) ct = json_object_get(json_array_get(ct, 0), "template");
-        if (json_is_string(ct)) tmpl = xstrdup(json_string_value(ct));
-        json_decref(tc);
-    }
-    s->style = chat_style_detect(tmpl);
-    free(tmpl);
     return 0;
 }
 
@@ -94,7 +58,7 @@ static void on_loaded(uv_async_t *a)
     }
     s->vocab = engine_vocab_size(s->model.eng);
     s->max_len = engine_max_model_len(s->model.eng);
-    if (chat_style_of(s)) {
+    if (chat_format_of(s)) {
         s->exit_code = EXIT_USAGE;
         uv_stop(s->loop);
         return;
@@ -107,8 +71,10 @@ static void on_loaded(uv_async_t *a)
         return;
     }
     atomic_store(&s->ready, true);
+    char fmt[300];
     fprintf(stderr, "tessera: ready: model \"%s\", context %d, chat format %s; point an OpenAI client at "
-            "http://%s:%d/v1\n", s->model_name, s->max_len, chat_style_name(s->style), s->o.host, s->o.port);
+            "http://%s:%d/v1\n", s->model_name, s->max_len, chat_format_name(&s->chat, fmt, sizeof(fmt)), s->o.host,
+            s->o.port);
 }
 
 /* The shutdown deadline: every reply still open ends properly (a stream with
@@ -255,6 +221,7 @@ static int teardown(struct srv *s)
     uv_run(s->loop, UV_RUN_DEFAULT);
     jobs_free_all(s);
     uv_loop_close(s->loop);
+    chat_format_free(&s->chat);
     launch_free(&s->model);
     int code = s->exit_code;
     free(s->model_name);

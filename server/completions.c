@@ -60,9 +60,10 @@ static int prepare_prompts(struct gen *g)
     p->n_ids = xcalloc(p->n, sizeof(int));
     p->er = xcalloc(p->n, sizeof(*p->er));
     for (int i = 0; i < p->n; i++) {
-        int n = g->chat ? chat_render(s->style, q->msgs, q->n_msgs, s->model.tok, &p->ids[i])
+        char why[512] = "the prompt cannot be tokenized";
+        int n = g->chat ? chat_prompt(&s->chat, q, s->model.tok, &p->ids[i], NULL, why, sizeof(why))
                         : tokenize_prompt(s->model.tok, &q->prompts[i], tok_add_bos(s->model.tok), &p->ids[i]);
-        if (n < 0) return oai_fail(&g->e, 400, g->chat ? "messages" : "prompt", NULL, "the prompt cannot be tokenized");
+        if (n < 0) return oai_fail(&g->e, 400, g->chat ? "messages" : "prompt", NULL, "%s", why);
         p->n_ids[i] = n;
         p->total += n;
         p->er[i] = (struct engine_request){.prompt = p->ids[i], .n_prompt = n, .sampling = q->sp,

@@ -125,8 +125,9 @@ static void models(struct srv *s, struct http_request *r)
 
 static void chat(struct srv *s, struct http_request *r) { completions_route(s, r, true); }
 static void completions(struct srv *s, struct http_request *r) { completions_route(s, r, false); }
-static void tokenize(struct srv *s, struct http_request *r) { tokenize_route(s, r, false); }
-static void detokenize(struct srv *s, struct http_request *r) { tokenize_route(s, r, true); }
+static void tokenize(struct srv *s, struct http_request *r) { tokenize_route(s, r, ROUTE_TOKENIZE); }
+static void detokenize(struct srv *s, struct http_request *r) { tokenize_route(s, r, ROUTE_DETOKENIZE); }
+static void apply_template(struct srv *s, struct http_request *r) { tokenize_route(s, r, ROUTE_APPLY_TEMPLATE); }
 
 static const struct route {
     const char *path;
@@ -142,6 +143,7 @@ static const struct route {
     {"/v1/completions", true, true, true, completions},
     {"/tokenize", true, true, true, tokenize},
     {"/detokenize", true, true, true, detokenize},
+    {"/apply-template", true, true, true, apply_template},
 };
 
 // ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@
 
 #include "../engine/engine.h"
 #include "../tokenizer/tokenizer.h"
-#include "chat_template.h"
+#include "chat_prompt.h"
 #include "cli.h"
 #include "http.h"
 #include "jobs.h"
@@ -44,7 +44,7 @@ struct srv {
     http_server *http;
     struct launched model;      /* tokenizer, backend, engine */
     int vocab, max_len;
-    enum chat_style style;
+    struct chat_format chat;    /* the model's template, compiled */
     char *model_name;
     atomic_bool ready;
     char load_err[1024];
@@ -85,6 +85,7 @@ void completions_route(struct srv *s, struct http_request *r, bool chat);
 /* The ids of a prompt given as text or as ids (*ids malloc'd); -1 if the
  * tokenizer fails. */
 int tokenize_prompt(const tokenizer *tok, const struct oai_prompt *p, bool add_bos, int32_t **ids);
-void tokenize_route(struct srv *s, struct http_request *r, bool detokenize);
+enum tok_route { ROUTE_TOKENIZE, ROUTE_DETOKENIZE, ROUTE_APPLY_TEMPLATE };
+void tokenize_route(struct srv *s, struct http_request *r, enum tok_route what);
 
 #endif

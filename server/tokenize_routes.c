@@ -1,6 +1,7 @@
 /* tokenize_routes.c: POST /tokenize ({"prompt": text} or {"messages": [...]}
- * -> ids) and /detokenize (ids -> text), computed on a worker thread like
- * the generation routes (offload.c). */
+ * -> ids), /detokenize (ids -> text) and /apply-template (a chat request ->
+ * {"prompt": the text the model receives}, llama.cpp's route), computed on a
+ * worker thread like the generation routes (offload.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +11,8 @@
 
 struct tok_job {
     struct srv *s;
-    bool detokenize, failed;  /* e says why */
+    enum tok_route what;
+    bool failed;              /* e says why */
     struct oai_error e;
     char *reply;              /* the 200 body, encoded */
 };
@@ -61,10 +63,11 @@ static int tokenize(struct tok_job *t, json_t *root, const char *body, size_t le
         if (n < 0) return oai_fail(&t->e, 400, "prompt", NULL, "the prompt cannot be tokenized");
     } else if (json_object_get(root, "messages")) {
         struct oai_request q;
-        int rc = oai_parse(&q, true, body, len, s->vocab, &t->e);
-        n = rc ? 0 : chat_render(s->style, q.msgs, q.n_msgs, s->model.tok, &ids);
+        char why[512];
+        if (oai_parse(&q, true, body, len, s->vocab, &t->e)) return -1;
+        n = chat_prompt(&s->chat, &q, s->model.tok, &ids, NULL, why, sizeof(why));
         oai_request_free(&q);
-        if (rc) return -1;
+        if (n < 0) return oai_fail(&t->e, 400, "messages", NULL, "%s", why);
     } else {
         return oai_fail(&t->e, 400, "prompt", NULL, "give 'prompt' (a string) or 'messages'");
     }
@@ -75,13 +78,43 @@ static int tokenize(struct tok_job *t, json_t *root, const char *body, size_t le
     return t->reply ? 0 : oai_fail(&t->e, 500, NULL, NULL, "the reply could not be encoded");
 }
 
+/* The text of the chat prompt: the template's rendering, or for the
+ * built-in formats the text of its ids (special tokens not shown). */
+static int apply_template(struct tok_job *t, const char *body, size_t len)
+{
+    struct srv *s = t->s;
+    struct oai_request q;
+    char why[512];
+    if (oai_parse(&q, true, body, len, s->vocab, &t->e)) return -1;
+    struct strbuf text = {0};
+    int32_t *ids = NULL;
+    int n = chat_prompt(&s->chat, &q, s->model.tok, &ids, &text, why, sizeof(why));
+    oai_request_free(&q);
+    if (n >= 0 && !s->chat.tmpl) {
+        long need = -tok_decode(s->model.tok, ids, n, NULL, 0);
+        char *dec = xmalloc((size_t)need + 1);
+        long got = tok_decode(s->model.tok, ids, n, dec, (size_t)need + 1);
+        strbuf_append(&text, dec, got > 0 ? (size_t)got : 0);
+        free(dec);
+    }
+    free(ids);
+    if (n < 0) {
+        strbuf_free(&text);
+        return oai_fail(&t->e, 400, "messages", NULL, "%s", why);
+    }
+    t->reply = dump(json_pack("{s:o}", "prompt", oai_text(text.s ? text.s : "", text.len)));
+    strbuf_free(&text);
+    return t->reply ? 0 : oai_fail(&t->e, 500, NULL, NULL, "the reply could not be encoded");
+}
+
 static void tok_work(void *arg, const char *body, size_t len)
 {
     struct tok_job *t = arg;
     json_error_t je;
     json_t *root = json_loadb(body, len, 0, &je);
     if (!json_is_object(root)) t->failed = oai_fail(&t->e, 400, NULL, NULL, "the body must be a JSON object");
-    else t->failed = (t->detokenize ? detokenize(t, root) : tokenize(t, root, body, len)) != 0;
+    else if (t->what == ROUTE_APPLY_TEMPLATE) t->failed = apply_template(t, body, len) != 0;
+    else t->failed = (t->what == ROUTE_DETOKENIZE ? detokenize(t, root) : tokenize(t, root, body, len)) != 0;
     json_decref(root);
 }
 
@@ -94,10 +127,10 @@ static void tok_done(struct srv *s, struct http_request *r, void *arg)
     free(t);
 }
 
-void tokenize_route(struct srv *s, struct http_request *r, bool detokenize)
+void tokenize_route(struct srv *s, struct http_request *r, enum tok_route what)
 {
     struct tok_job *t = xcalloc(1, sizeof(*t));
     t->s = s;
-    t->detokenize = detokenize;
+    t->what = what;
     offload(s, r, tok_work, tok_done, t);
 }

@@ -190,7 +190,12 @@ static long emit(struct detok *d, bool final, const char **text)
     *text = "";
     if (nlen <= plen) { /* no text yet; after HOLD_TOKENS, none from these tokens */
         if (force) advance(d, end);
-        return 0;
+        if (!final || !d->tail_len) return 0;
+        long k = d->tail_len; /* the end: a carried tail goes out, repaired */
+        memcpy(d->b, d->tail, (size_t)k);
+        d->tail_len = 0;
+        *text = d->b;
+        return valid_text(d, text, k);
     }
     const char *t = d->b + plen;
     long len = d->tail_len ? join_tail(d, &t, nlen - plen) : nlen - plen;

@@ -362,19 +362,10 @@ static int load_all(const struct loader *L, json_t *root, struct hf *h)
 
 struct hf *hf_load(const char *path, char *err, size_t cap)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, cap, "%s: cannot open", path);
-        return NULL;
-    }
     struct strbuf text = {0};
-    char buf[1 << 16];
-    size_t k;
-    while ((k = fread(buf, 1, sizeof(buf), f)) > 0) strbuf_append(&text, buf, k);
-    bool bad = ferror(f);
-    fclose(f);
+    int rc = strbuf_read_file(&text, path, (size_t)1 << 31);
     struct hf *h = NULL;
-    if (bad) snprintf(err, cap, "%s: read error", path);
+    if (rc) snprintf(err, cap, "%s: %s", path, rc == -1 ? "cannot be read" : "larger than 2 GiB");
     else h = hf_load_text(text.s ? text.s : "", text.len, path, err, cap);
     strbuf_free(&text);
     return h;

@@ -18,6 +18,7 @@ struct tokenizer {
     struct hf *hf;
     bool add_bos;  /* sp: BOS first by default; hf: the post-processor's tokens */
     int bos, eos, unk;
+    char *chat_template, *tool_template; /* NULL when none */
 };
 
 /* "bos_token": "<s>" or {"content": "<s>", ...} -> id, or keep *id. */
@@ -58,6 +59,33 @@ static void llama_post_processor(tokenizer *t, json_t *cfg)
     }
 }
 
+/* tokenizer_config.json's "chat_template": a string, or a list of
+ * {"name", "template"} ("default", "tool_use"). chat_template.jinja, read
+ * first, wins, as in transformers. */
+static void config_templates(tokenizer *t, json_t *cfg)
+{
+    json_t *ct = json_object_get(cfg, "chat_template"), *e;
+    size_t i;
+    if (json_is_string(ct) && !t->chat_template) t->chat_template = xstrdup(json_string_value(ct));
+    json_array_foreach(ct, i, e) {
+        const char *name = json_string_value(json_object_get(e, "name"));
+        const char *text = json_string_value(json_object_get(e, "template"));
+        if (!name || !text) continue;
+        if (!strcmp(name, "default") && !t->chat_template) t->chat_template = xstrdup(text);
+        if (!strcmp(name, "tool_use") && !t->tool_template) t->tool_template = xstrdup(text);
+    }
+}
+
+/* dir/chat_template.jinja, when it is there (at most 1 MiB). */
+static void jinja_file(tokenizer *t, const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/chat_template.jinja", dir);
+    struct strbuf b = {0};
+    if (strbuf_read_file(&b, path, 1 << 20) == 0) t->chat_template = strbuf_take(&b);
+    strbuf_free(&b);
+}
+
 static int load_config(tokenizer *t, const char *dir, char *err, size_t cap)
 {
     char path[4096];
@@ -85,6 +113,7 @@ static int load_config(tokenizer *t, const char *dir, char *err, size_t cap)
                 special_id(t, cfg, "unk_token", &t->unk, path, err, cap)))
         rc = -3;
     if (!rc && t->hf) llama_post_processor(t, cfg);
+    if (!rc) config_templates(t, cfg);
     json_decref(cfg);
     return rc;
 }
@@ -136,6 +165,7 @@ int tok_load_as(tokenizer **out, const char *dir, enum tok_impl impl, char *err,
     tokenizer *t = impl == TOK_HF_JSON ? load_hf(path, err, cap) : load_spm(path, err, cap);
     if (!t) return -2;
     t->add_bos = true;
+    jinja_file(t, dir);
     int rc = load_config(t, dir, err, cap);
     if (rc) {
         tok_free(t);
@@ -150,6 +180,8 @@ void tok_free(tokenizer *t)
     if (!t) return;
     if (t->sp) spm_free(t->sp);
     hf_free(t->hf);
+    free(t->chat_template);
+    free(t->tool_template);
     free(t);
 }
 
@@ -251,3 +283,8 @@ int tok_bos_id(const tokenizer *t) { return t->bos; }
 int tok_eos_id(const tokenizer *t) { return t->eos; }
 int tok_unk_id(const tokenizer *t) { return t->unk; }
 bool tok_add_bos(const tokenizer *t) { return t->add_bos; }
+
+const char *tok_chat_template(const tokenizer *t, bool tools)
+{
+    return tools && t->tool_template ? t->tool_template : t->chat_template;
+}

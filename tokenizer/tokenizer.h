@@ -46,6 +46,11 @@ int tok_eos_id(const tokenizer *t);
 int tok_unk_id(const tokenizer *t);
 /* tokenizer_config.json's add_bos_token (default true). */
 bool tok_add_bos(const tokenizer *t);
+/* The model's Jinja chat template, as transformers finds it:
+ * chat_template.jinja, else tokenizer_config.json's "chat_template" (a
+ * string, or the "default" of a list of named ones; with tools, its
+ * "tool_use" one when there is one). NULL when the folder has none. */
+const char *tok_chat_template(const tokenizer *t, bool tools);
 
 /* Streaming detokenizer: turns a growing list of ids into text pieces that
  * never end inside a UTF-8 character and keep the leading space SentencePiece

@@ -208,3 +208,61 @@ put("http", "expect_continue", f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nExp
     f"Content-Length: {len(BODY)}\r\nX-Request-Id: abc\r\n\r\n{BODY}")
 put("http", "too_large", "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n{")
 put("http", "bad_json_body", "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n{\"prompt\": \xff}")
+
+# --- tool_calls: a mode byte (bits 0-1 tool format, 2 small cap, 3-4 reasoning
+# rule), then the output's pieces, each a length byte + bytes (fuzz_tool_calls.c)
+def tool_input(mode, text, step=7):
+    data = text.encode() if isinstance(text, str) else text
+    out = bytes([mode])
+    for i in range(0, len(data), step):
+        out += bytes([len(data[i:i + step])]) + data[i:i + step]
+    return out
+
+
+HERMES, LLAMA3, MISTRAL, R1, QWEN3 = 1, 2, 3, 1 << 3, 2 << 3
+put("tool_calls", "hermes_two", tool_input(HERMES | QWEN3,
+    "<think>\nweather twice\n</think>\n\nLooking up.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": "
+    "{\"city\": \"Paris\", \"days\": [1, 2]}}\n</tool_call>\n<tool_call>\n{\"name\": \"t\", \"arguments\": {}}\n"
+    "</tool_call>"))
+put("tool_calls", "hermes_bad", tool_input(HERMES, "<tool_call>{\"name\": 1}</tool_call> <tool_call>{\"name\": \"f\","))
+put("tool_calls", "hermes_args_string", tool_input(HERMES | 4,
+    "<tool_call>{\"name\": \"f\", \"arguments\": \"{\\\"a\\\": \\\"\\u00e9\\\"}\"}</tool_call>", 5))
+put("tool_calls", "llama3_two", tool_input(LLAMA3 | R1,
+    "plan</think><|python_tag|>{\"name\": \"f\", \"parameters\": {\"x\": 1.5}}; {\"name\": \"g\", \"arguments\": "
+    "{\"y\": \"caf\u00e9\"}}", 3))
+put("tool_calls", "llama3_text", tool_input(LLAMA3, "{\"answer\": 42} is JSON, not a call"))
+put("tool_calls", "mistral_array", tool_input(MISTRAL,
+    "[TOOL_CALLS] [{\"name\": \"add\", \"arguments\": {\"a\": 1, \"b\": [2, \"]\"]}}, {\"name\": \"m\", "
+    "\"arguments\": {}}]"))
+put("tool_calls", "mistral_v11", tool_input(MISTRAL | 4,
+    "Sure.[TOOL_CALLS]add[ARGS]{\"a\": 1}[TOOL_CALLS]mul{\"b\": {\"c\": null}}[TOOL_CALLS]bad name{}", 11))
+put("tool_calls", "none_utf8", tool_input(QWEN3, "\u00e9t\u00e9 <think>\U0001F600</think> <tool_call>", 1))
+
+# --- chat_jinja: a template up to a 0 byte, then a JSON context (or message texts split at 0 bytes) ---------
+import sys  # noqa: E402
+
+sys.path.insert(0, os.path.join(HERE, "..", "jinja"))
+import conversations  # noqa: E402
+
+JINJA_TEMPLATES = ["chatml", "llama-3-instruct", "gemma-it", "mistral-instruct", "llama-2-chat", "phi-3",
+                   "llama.cpp/Qwen-Qwen2.5-7B-Instruct", "llama.cpp/Qwen-Qwen3-0.6B", "llama.cpp/moonshotai-Kimi-K2",
+                   "llama.cpp/meta-llama-Llama-3.1-8B-Instruct", "llama.cpp/llama-cpp-deepseek-r1",
+                   "llama.cpp/meetkai-functionary-medium-v3.1", "llama.cpp/mistralai-Mistral-Nemo-Instruct-2407",
+                   "llama.cpp/NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use", "llama.cpp/GLM-4.6"]
+for i, name in enumerate(JINJA_TEMPLATES):
+    text = (conversations.TEMPLATES / f"{name}.jinja").read_bytes()
+    for seed in range(i * 7, i * 7 + 40):  # the first two contexts small enough to fit next to the template
+        ctx = json.dumps(conversations.conversation(seed), ensure_ascii=False, separators=(",", ":")).encode()
+        if len(text) + 1 + len(ctx) <= 8192:
+            put("chat_jinja", f"{name.replace('llama.cpp/', '')}_{seed}", text + b"\x00" + ctx)
+            if seed % 2:
+                break
+put("chat_jinja", "texts_only", "{% for m in messages %}{{ m.role }}: {{ m.content|trim }}\n{% endfor %}"
+    "\x00hi \u00e9\x00hello\x00")
+put("chat_jinja", "semantics", "{% set ns = namespace(n=0) %}{% for x in xs if x is number %}{% set ns.n = ns.n + x %}"
+    "{{ loop.index }}/{{ loop.length }}{{ loop.previtem }}{% endfor %}{{ ns.n }} {{ xs[::-1] }} {{ xs|tojson(indent=2) }}"
+    "{% macro f(n) %}{% if n > 0 %}{{ n }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(5) }}{{ 'a b'.split()|join('-') }}"
+    "{{ xs|selectattr('k', 'defined')|list }}{{ (1 / 3, 7 // -2, -7 % 3, 1e20, 'x' * 3) }}{{ raise_exception('e') if u }}"
+    "\x00" + json.dumps({"xs": [1, 2.5, "s", None, True, {"k": [1]}], "u": False}))
+put("chat_jinja", "whitespace", "  {%- if true -%}  a  {%- endif %}\n  {% if 1 %}\nb\n  {% endif %}\n{#- c -#}\n"
+    "{%+ if 1 +%}\nd{% endif %}{% raw %}{{ raw }}{% endraw %}\x00{}")

@@ -64,7 +64,9 @@ def test_chat_template_override(tmp_path):
         ids = json.loads(body)["tokens"]
         status, _, body = request(s.port, "POST", "/detokenize", body={"tokens": ids})
         assert json.loads(body)["prompt"] == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
-        assert "chat format chatml" in s.logs()
+        assert f"chat format jinja ({tmpl})" in s.logs()
+        status, _, body = request(s.port, "POST", "/apply-template", body={"messages": [{"role": "user", "content": "Hi"}]})
+        assert json.loads(body)["prompt"] == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
     finally:
         assert s.stop() == 0
 

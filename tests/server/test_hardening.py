@@ -247,7 +247,7 @@ def test_a_chat_template_from_a_pipe(tmp_path):
     s = Server("--chat-template", str(fifo))
     try:
         writer.join()
-        assert "chat format chatml" in s.logs()
+        assert f"chat format jinja ({fifo})" in s.logs()
     finally:
         assert s.stop() == 0
 

@@ -1,12 +1,12 @@
 """Chat on a Llama-3-shaped folder with Llama 3's real tokenizer.json: the
-prompt ids the server builds equal transformers' apply_chat_template, and a
-chat completion runs through the official client.
+prompt the server renders with the model's Jinja template (/apply-template)
+and its ids (/tokenize) equal transformers' apply_chat_template, with and
+without tools, and a chat completion runs through the official client.
 
 The model is the random-weight golden llama3-vocab128k-bf16 (128,256 ids,
 llama3 RoPE scaling, eos list); the tokenizer is built from the llama-models
-package by scripts/make_tokenizers.py (cached under build/tokenizers). The
-chat template is Llama 3's (3.0): until templates render as Jinja, the
-server writes that format when it sees its markers."""
+package by scripts/make_tokenizers.py (cached under build/tokenizers), with
+Llama 3.1's template (dates, tool preamble) and Llama 3.0's."""
 import json
 import shutil
 import subprocess
@@ -31,15 +31,24 @@ CONVERSATIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city",
+    "parameters": {"type": "object", "required": ["city"], "properties": {
+        "city": {"type": "string", "description": "City name, e.g. Zürich"},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        "days": {"type": "array", "items": {"type": "integer"}}}}}}]
+
+
+@pytest.fixture(scope="module", params=["3.1", "3.0"])
+def folder(tmp_path_factory, request):
     subprocess.run([sys.executable, str(ROOT / "scripts" / "make_tokenizers.py"), str(CACHE), "llama3"], check=True)
-    d = tmp_path_factory.mktemp("llama3")
+    d = tmp_path_factory.mktemp("llama3-" + request.param)
     for f in ("config.json", "generation_config.json", "model.safetensors"):
         shutil.copy(GOLDEN / f, d / f)
     shutil.copy(CACHE / "llama3" / "tokenizer.json", d / "tokenizer.json")
     cfg = json.loads((CACHE / "llama3" / "tokenizer_config.json").read_text())
-    cfg["chat_template"] = LLAMA3_TEMPLATE
+    if request.param == "3.0":
+        cfg["chat_template"] = LLAMA3_TEMPLATE
     (d / "tokenizer_config.json").write_text(json.dumps(cfg))
     return d
 
@@ -61,6 +70,18 @@ def test_prompt_ids_equal_apply_chat_template(folder, server):
         status, _, body = request(server.port, "POST", "/tokenize", {"model": "llama3", "messages": messages})
         assert status == 200, body
         assert json.loads(body)["tokens"] == list(want), messages
+
+
+def test_rendered_prompt_equals_apply_chat_template(folder, server):
+    from transformers import AutoTokenizer
+    hf = AutoTokenizer.from_pretrained(str(folder))
+    for messages in CONVERSATIONS:
+        for tools in (None, TOOLS):
+            want = hf.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True)
+            body = {"model": "llama3", "messages": messages, **({"tools": tools} if tools else {})}
+            status, _, got = request(server.port, "POST", "/apply-template", body)
+            assert status == 200, got
+            assert json.loads(got)["prompt"] == want, (messages, tools)
 
 
 def test_chat_completion_with_the_openai_client(server):

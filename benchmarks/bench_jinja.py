@@ -8,9 +8,10 @@ build/jinja-run --repeat N, which compiles once and times jinja_render alone (no
 parsing); jinja2: the template compiled once by transformers' _compile_jinja_template, render() timed; transformers:
 apply_chat_template on the Llama 3 tokenizer folder of scripts/make_tokenizers.py (build/tokenizers/llama3) when
 present, else transformers' render_jinja_template (what apply_chat_template calls). All three must give the same
-text. Medians of N renders each.
+text. Interleaved rounds (ours, jinja2, transformers, again...), each the median of its renders; the median of the
+rounds is printed.
 
-usage: .venv/bin/python benchmarks/bench_jinja.py [--repeats 2000] [--jinja-run build/jinja-run] [--json]"""
+usage: .venv/bin/python benchmarks/bench_jinja.py [--repeats 5000] [--rounds 5] [--jinja-run build/jinja-run] [--json]"""
 import argparse
 import json
 import statistics
@@ -94,16 +95,26 @@ def transformers_render(ctx, text):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeats", type=int, default=2000)
+    ap.add_argument("--repeats", type=int, default=5000)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--jinja-run", default=str(ROOT / "build" / "jinja-run"))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     ctx, text = case(), TEMPLATE.read_text(encoding="utf-8")
     compiled = reference_template(text)
-    ours_us, ours_text = bench_ours(args.jinja_run, TEMPLATE, ctx, args.repeats)
-    j2_us, j2_text = median_us(lambda: compiled.render(**ctx), args.repeats)
     how, fn = transformers_render(ctx, text)
-    tf_us, tf_text = median_us(fn, max(args.repeats // 4, 50))
+    # interleaved rounds, so that a load elsewhere on the machine hits all three alike; the median of the
+    # rounds' medians
+    per = max(args.repeats // args.rounds, 10)
+    ours, j2, tf = [], [], []
+    for _ in range(args.rounds):
+        us, ours_text = bench_ours(args.jinja_run, TEMPLATE, ctx, per)
+        ours.append(us)
+        us, j2_text = median_us(lambda: compiled.render(**ctx), per)
+        j2.append(us)
+        us, tf_text = median_us(fn, max(per // 4, 10))
+        tf.append(us)
+    ours_us, j2_us, tf_us = statistics.median(ours), statistics.median(j2), statistics.median(tf)
     assert ours_text == j2_text, "tessera and jinja2 differ"
     assert tf_text == j2_text, "transformers and jinja2 differ"
     rows = [("tessera (tokenizer/jinja)", ours_us), ("jinja2 3.1 (compiled, render)", j2_us),
@@ -111,8 +122,8 @@ def main():
     if args.json:
         print(json.dumps({"chars": len(ours_text), "median_us": {n: u for n, u in rows}}))
         return
-    print(f"Llama 3.1 template, 20 messages + 3 tools -> {len(ours_text)} characters; median of "
-          f"{args.repeats} renders")
+    print(f"Llama 3.1 template, 20 messages + 3 tools -> {len(ours_text)} characters; median of {args.rounds} "
+          f"interleaved rounds of {per} renders ({per // 4 if per >= 40 else 10} for transformers)")
     print(f"{'renderer':36} {'median':>10} {'vs tessera':>11}")
     for name, us in rows:
         print(f"{name:36} {us:8.1f} us {us / ours_us:10.1f}x")

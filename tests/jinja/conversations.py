@@ -1,7 +1,8 @@
 """Deterministic chat-template inputs for tests/jinja and benchmarks/bench_jinja.py: conversations with and
 without a system message, one to four turns, content as a string or as a list of text parts, tools with nested
 JSON-schema parameters, assistant tool calls (arguments as a dict and as a JSON string), tool results, reasoning,
-non-ASCII text, add_generation_prompt, bos/eos tokens and extra keyword arguments (enable_thinking...).
+non-ASCII text, add_generation_prompt, bos/eos tokens and extra keyword arguments (enable_thinking, reasoning_effort,
+firefunction-v2's functions and datetime...).
 
 Also the reference renderer: Python's jinja2 exactly as transformers configures it
 (transformers.utils.chat_template_utils._compile_jinja_template), with strftime_now's clock fixed to NOW."""
@@ -48,7 +49,7 @@ def tool_schema(rng, name):
 
 def content(rng):
     text = rng.choice(TEXTS)
-    if rng.random() < 0.25:
+    if rng.random() < 0.12:
         parts = [{"type": "text", "text": text}]
         if rng.random() < 0.5:
             parts.append({"type": "text", "text": rng.choice(TEXTS)})
@@ -112,6 +113,9 @@ def conversation(seed):
         ctx["reasoning_effort"] = rng.choice(["low", "medium", "high"])
     if rng.random() < 0.2:
         ctx["custom_instructions"] = "Be brief."
+    if rng.random() < 0.3:  # firefunction-v2's keyword arguments
+        ctx["functions"] = json.dumps([t["function"] for t in tools or []], ensure_ascii=False)
+        ctx["datetime"] = "2025-07-24 12:00"
     return json.loads(json.dumps(ctx))  # the types JSON gives (what the C renderer reads)
 
 

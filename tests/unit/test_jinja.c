@@ -295,6 +295,74 @@ Test(jinja, strftime_now_formats_the_given_time)
           JINJA_OK, "2025-07-24 12:00 24 July");
 }
 
+/* concatenations print their pieces */
+Test(jinja, concatenations_print_their_pieces)
+{
+    check("{{ 'a' + 'b' + 'c' }}|{{ 'x' ~ 1 ~ none ~ u }}|{{ 1 + 2 }}|{{ [1] + [2] }}|{{ 'a'"
+          " + ('<b>'|safe) }}|{{ '' + '' }}|",
+          "{}",
+          JINJA_OK, "abc|x1None|3|[1, 2]|a<b>||");
+}
+
+/* indent and splitlines follow str.splitlines */
+Test(jinja, indent_and_splitlines_follow_str_splitlines)
+{
+    check("{{ '\\nx\\n\\ny\\n'|indent(2, first=true) }}|{{ 'a\\r\\nb'|indent(2) }}|{{ 'a\\n\\"
+          "nb'|indent(2, blank=true) }}|{{ 'a\\u2028b'.splitlines() }}|{{ 'a\\n'.splitlines("
+          ") }}|{{ 'a\\n'|indent('> ') }}",
+          "{}",
+          JINJA_OK, "  \n  x\n\n  y\n|a\n  b|a\n  \n  b|['a', 'b']|['a']|a\n");
+}
+
+/* concatenation with an int */
+Test(jinja, concatenation_with_an_int)
+{
+    check("{{ '' + 1 }}",
+          "{}",
+          JINJA_ERR, "can only concatenate str (not \"int\") to str");
+}
+
+/* int plus str */
+Test(jinja, int_plus_str)
+{
+    check("{{ 1 + 2 + 'x' }}",
+          "{}",
+          JINJA_ERR, "unsupported operand type(s) for +: 'int' and 'str'");
+}
+
+/* undefined in a concatenation */
+Test(jinja, undefined_in_a_concatenation)
+{
+    check("{{ 'a' + m.missing }}",
+          "{\"m\": {}}",
+          JINJA_ERR, "'dict object' has no attribute 'missing'");
+}
+
+/* attribute of a missing namespace attribute */
+Test(jinja, attribute_of_a_missing_namespace_attribute)
+{
+    check("{% set ns = namespace() %}{{ ns.a.b }}",
+          "{}",
+          JINJA_ERR, "'transformers.utils.chat_template_utils.TemplateNamespace object' has no attribut"
+          "e 'a'");
+}
+
+/* generator has no len */
+Test(jinja, generator_has_no_len)
+{
+    check("{{ [1]|map('string')|length }}",
+          "{}",
+          JINJA_ERR, "object of type 'generator' has no len()");
+}
+
+/* generator is not JSON */
+Test(jinja, generator_is_not_json)
+{
+    check("{{ [1]|select|tojson }}",
+          "{}",
+          JINJA_ERR, "Object of type generator is not JSON serializable");
+}
+
 Test(jinja, syntax_errors_name_the_line)
 {
     const char *bad[] = {"{% if %}", "a\n{% for x in y %}", "{{ x", "{% endif %}", "{{ (1 }}", "{# open",

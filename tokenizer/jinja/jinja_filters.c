@@ -82,9 +82,10 @@ static jv f_tojson(struct jrender *r, jv x, const struct fargs *a)
     jv v;
     o.ascii = arg_bool(a, 0, "ensure_ascii", false);
     if (arg(a, 1, "indent", &v) && v.kind != JV_NONE) {
-        if (v.kind != JV_INT)
-            jinja__fail(r, "tojson: indent must be an integer");
-        o.indent = v.u.i < 0 ? 0 : v.u.i > 64 ? 64 : (int)v.u.i;
+        if (v.kind != JV_INT && v.kind != JV_STR)
+            jinja__fail(r, "tojson: indent must be an integer or a string");
+        o.indent = v.kind == JV_STR ? 0 : v.u.i < 0 ? 0 : v.u.i > 64 ? 64 : (int)v.u.i;
+        o.indent_str = v.kind == JV_STR ? v : jv_none();
     }
     o.item_sep = o.indent >= 0 ? jv_str(",", 1) : jv_str(", ", 2);
     o.key_sep = jv_str(": ", 2);
@@ -228,6 +229,8 @@ static jv f_int(struct jrender *r, jv x, const struct fargs *a)
     long long i = strtoll(t, &end, 10);
     if (s.n && !*end)
         return jv_int(i);
+    if (strpbrk(t, "xXpP")) /* C's strtod reads hex floats; Python's float() does not */
+        return d;
     double f = strtod(t, &end);
     return s.n && !*end && isfinite(f) && fabs(f) < 9.2e18 ? jv_int((int64_t)f) : d;
 }
@@ -244,7 +247,7 @@ static jv f_float(struct jrender *r, jv x, const struct fargs *a)
     jv s = str_strip(r, x, NULL, 0, 3);
     char *t = arena_strndup(&r->arena, s.u.s, s.n), *end;
     double f = strtod(t, &end);
-    return s.n && !*end ? jv_float(f) : d;
+    return s.n && !*end && !strpbrk(t, "xXpP") ? jv_float(f) : d;
 }
 
 static jv f_sort(struct jrender *r, jv x, const struct fargs *a)
@@ -404,7 +407,7 @@ jv jinja__filter(struct jrender *r, const char *name, jv x, jv *args, int nargs,
 {
     const struct fargs a = {args, nargs, kwn, kwv, nkw};
     static const char *const str_filters[] = {"trim", "upper", "lower", "title", "capitalize", "replace", NULL};
-#define IS(s) (!strcmp(name, s))
+#define IS(s) (name[0] == (s)[0] && !strcmp(name, s))
     if (IS("tojson")) return f_tojson(r, x, &a);
     for (int i = 0; str_filters[i]; i++)
         if (name[0] == str_filters[i][0] && !strcmp(name, str_filters[i]))

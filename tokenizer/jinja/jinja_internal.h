@@ -281,6 +281,7 @@ jv jv_iter_list(struct jrender *r, jv v);               /* list(v) as JV_LIST/TU
 /* tojson (jinja_json.c) */
 struct json_opts {
     int indent;                    /* < 0: None (one line) */
+    jv indent_str;                 /* a string indent (JV_STR), else indent spaces */
     bool sort_keys, ascii;         /* ascii: ensure_ascii (\uXXXX escapes) */
     jv item_sep, key_sep;          /* separators */
 };

@@ -223,7 +223,7 @@ static struct jnode *parse_subscript(struct jparser *p, struct jnode *obj)
 {
     int line = jinja__next(p)->line; /* [ */
     struct jnode *key = parse_subscript_part(p);
-    if (jinja__is_op(jinja__peek(p), ",")) {
+    if (jinja__is_op(jinja__peek(p), ",")) { /* x[a, b]: a tuple key (slices not among them) */
         struct jnode *tup = jinja__node(p, N_TUPLE, line);
         jinja__push(p, &tup->kids, &tup->nkids, key);
         while (jinja__is_op(jinja__peek(p), ",")) {
@@ -232,6 +232,9 @@ static struct jnode *parse_subscript(struct jparser *p, struct jnode *obj)
                 break;
             jinja__push(p, &tup->kids, &tup->nkids, parse_subscript_part(p));
         }
+        for (int i = 0; i < tup->nkids; i++)
+            if (tup->kids[i]->kind == N_SLICE)
+                jinja__syntax(p->lx, line, "slices inside a tuple subscript are not supported");
         key = tup;
     }
     jinja__expect_op(p, "]");

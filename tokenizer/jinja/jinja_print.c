@@ -217,8 +217,15 @@ static void json_str(struct jrender *r, struct jbuf *b, const char *s, size_t n,
     jbuf_putc(r, b, '"');
 }
 
-static void newline(struct jrender *r, struct jbuf *b, int indent, int level)
+static void newline(struct jrender *r, struct jbuf *b, const struct json_opts *o, int level)
 {
+    if (o->indent_str.kind == JV_STR) {
+        jbuf_putc(r, b, '\n');
+        for (int i = 0; i < level; i++)
+            jbuf_put(r, b, o->indent_str.u.s, o->indent_str.n);
+        return;
+    }
+    int indent = o->indent;
     static const char spaces[] = "\n                                                                ";
     jbuf_putc(r, b, '\n');
     for (int k = indent * level; k > 0; k -= 64)
@@ -267,13 +274,13 @@ static void json_dict(struct jrender *r, struct jbuf *b, jv v, const struct json
         if (i)
             jbuf_put(r, b, o->item_sep.u.s, o->item_sep.n);
         if (o->indent >= 0)
-            newline(r, b, o->indent, level + 1);
+            newline(r, b, o, level + 1);
         json_key(r, b, *order[i], o);
         jbuf_put(r, b, o->key_sep.u.s, o->key_sep.n);
         jv_dump_json(r, b, d->v[order[i] - d->k], o, level + 1);
     }
     if (o->indent >= 0)
-        newline(r, b, o->indent, level);
+        newline(r, b, o, level);
     jbuf_putc(r, b, '}');
 }
 
@@ -307,11 +314,11 @@ void jv_dump_json(struct jrender *r, struct jbuf *b, jv v, const struct json_opt
             if (i)
                 jbuf_put(r, b, o->item_sep.u.s, o->item_sep.n);
             if (o->indent >= 0)
-                newline(r, b, o->indent, level + 1);
+                newline(r, b, o, level + 1);
             jv_dump_json(r, b, v.u.l->v[i], o, level + 1);
         }
         if (o->indent >= 0)
-            newline(r, b, o->indent, level);
+            newline(r, b, o, level);
         jbuf_putc(r, b, ']');
         return;
     default: break;

@@ -147,6 +147,8 @@ static void bind(struct jrender *r, struct scope *s, const struct jnode *n, jv v
         scope_set(r, s, n->names[0], strlen(n->names[0]), v);
         return;
     }
+    if (v.kind != JV_LIST && v.kind != JV_TUPLE && v.kind != JV_STR && v.kind != JV_DICT && v.kind != JV_UNDEF)
+        jinja__fail(r, "cannot unpack non-iterable %s object", jv_type_name(v));
     jv items = jv_iter_list(r, v);
     size_t k = items.u.l->n;
     if (k < (size_t)n->nnames)
@@ -298,8 +300,7 @@ static jv call_macro(struct jrender *r, struct jmacro *m, jv caller, jv *args, i
         }
         scope_set(r, s, def->names[i], strlen(def->names[i]), v);
     }
-    if (caller.kind != JV_UNDEF)
-        scope_set(r, s, "caller", 6, caller);
+    scope_set(r, s, "caller", 6, caller.kind != JV_UNDEF ? caller : jv_undef(UND_HINT, 0, "No caller defined", 17));
     r->scope = saved;
     jv out = capture(r, def->b, s);
     r->depth--;
@@ -355,7 +356,7 @@ static void exec_set(struct jrender *r, const struct jnode *n)
     }
     jv ns = jinja__lookup(r, n->names[0], strlen(n->names[0]));
     if (ns.kind != JV_NS)
-        jinja__fail(r, "can only assign attributes of namespace objects");
+        jinja__fail(r, "cannot assign attribute on non-namespace object");
     if (n->nlen && n->name[0] == '_')
         jinja__fail(r,
                     "Chat templates cannot store underscore-prefixed attributes on a namespace, but got '%s'. "

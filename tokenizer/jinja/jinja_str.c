@@ -133,6 +133,12 @@ jv str_case(struct jrender *r, jv s, int mode)
         size_t k = u8_decode(s.u.s + i, s.n - i, &cp);
         utf8proc_int32_t c = (utf8proc_int32_t)cp;
         bool up = mode == 1 || ((mode == 2 || mode == 3 || mode == 4) && start);
+        if (cp == 0xDF && up) { /* Python's full case mapping: ß -> SS (Ss as a title) */
+            jbuf_put(r, &b, mode == 1 ? "SS" : "Ss", 2);
+            start = mode == 4 ? false : mode == 2 ? false : start && mode != 3;
+            i += k;
+            continue;
+        }
         c = up ? (mode == 1 ? utf8proc_toupper(c) : utf8proc_totitle(c)) : utf8proc_tolower(c);
         if (mode == 2)
             start = !cased(cp);
@@ -331,7 +337,7 @@ jv str_format(struct jrender *r, jv fmt, jv *args, int nargs, const char **kwn, 
         if (ne == a || (s[a] >= '0' && s[a] <= '9')) {
             int idx = ne == a ? autonum++ : atoi(s + a);
             if (idx >= nargs)
-                jinja__fail(r, "Replacement index %d out of range for positional args tuple", idx);
+                jinja__fail(r, "tuple index out of range"); /* the sandbox's formatter says so */
             v = args[idx];
         } else {
             int k = 0;

@@ -71,7 +71,7 @@ static int is_upper(int c) { return c >= 'A' && c <= 'Z'; }
 bool jinja__test(struct jrender *r, const char *name, jv x, jv *args, int nargs)
 {
     int k = x.kind;
-#define IS(s) (!strcmp(name, s))
+#define IS(s) (name[0] == (s)[0] && !strcmp(name, s))
     if (IS("defined")) return k != JV_UNDEF;
     if (IS("undefined")) return k == JV_UNDEF;
     if (IS("none")) return k == JV_NONE;

@@ -112,7 +112,7 @@ jv jv_dict(struct jrender *r, size_t cap)
     d->n = 0;
     d->cap = cap;
     d->k = cap ? arena_alloc(&r->arena, 2 * cap * sizeof(jv)) : NULL;
-    d->v = d->k + cap;
+    d->v = cap ? d->k + cap : NULL;
     return (jv){.kind = JV_DICT, .u.d = d};
 }
 

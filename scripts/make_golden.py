@@ -13,7 +13,7 @@ with the same library versions rewrites the same bytes. Writes, under tests/data
                        q/k RMSNorm, head_dim 16 with hidden 48), qwen3-bias-f32
                        (attention_bias: q/k/v/o biases, one KV head),
                        llama3-vocab128k-bf16 (Llama 3.2 as shipped: vocabulary
-                       128256, llama3 rope, tied, eos list; hidden 16),
+                       128256, llama3 rope, tied, eos list; hidden 8),
                        mistral-nemo-bf16 (head_dim 16 with hidden 48, 4 heads), and
       reference.json   the 80 prompt ids and metadata (versions, max |logit|)
       logits.f32       transformers' float32 logits of the saved weights
@@ -144,9 +144,9 @@ MODELS = {
         use_sliding_window=False, sliding_window=None)),
     # Llama 3.2 as shipped, small: vocabulary 128256, llama3 rope (factor 32,
     # original 8192: head_dim 8 has a frequency in each of its three bands),
-    # tied, bos 128000, eos list
+    # tied, bos 128000, eos list; hidden 8 keeps the weights under 2 MiB
     "llama3-vocab128k-bf16": (LlamaConfig, LlamaForCausalLM, torch.bfloat16, {"rows": [0, 41, 79]}, dict(
-        hidden_size=16, num_attention_heads=2, num_key_value_heads=1, intermediate_size=48,
+        hidden_size=8, num_attention_heads=2, num_key_value_heads=1, head_dim=8, intermediate_size=48,
         num_hidden_layers=2, vocab_size=128256, tie_word_embeddings=True, rope_theta=500000.0,
         rms_norm_eps=1e-5, max_position_embeddings=131072,
         rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,

@@ -11,11 +11,13 @@
 #include "../tokenizer/jinja/jinja.h"
 #include "chat_template.h"
 #include "openai.h"
+#include "tool_calls.h"
 
 struct chat_format {
     jinja_template *tmpl, *tool_tmpl; /* compiled; tool_tmpl: "tool_use", for requests with tools */
     enum chat_style style;            /* when tmpl is NULL */
     char source[256];                 /* where the template came from, for messages */
+    enum tool_format tools;           /* the tool-call format the template writes (tool_format_detect) */
 };
 
 /* The template of --chat-template FILE (file != NULL) or of the model's

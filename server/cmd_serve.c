@@ -32,12 +32,25 @@ static void load_main(void *arg)
 }
 
 /* The chat format: --chat-template FILE's template, else the model's (the
- * default when none). -1 when the file cannot be read. */
+ * default when none), and the output parsers. -1 when the file cannot be
+ * read. */
 static int chat_format_of(struct srv *s)
 {
     if (chat_format_load(&s->chat, s->o.chat_template_file, s->model.tok)) {
         fprintf(stderr, "tessera: --chat-template %s\n", err_msg());
         return -1;
+    }
+    if (strcmp(s->o.tool_parser, "auto")) tool_format_from_name(s->o.tool_parser, &s->tool_format); /* checked */
+    else s->tool_format = s->chat.tools;
+    reasoning_format_from_name(s->o.reasoning_parser, &s->reasoning);
+    /* the markers that decode to nothing (control tokens) are shown to the
+     * parsers as their text */
+    static const char *const markers[] = {"<tool_call>", "</tool_call>", "<|python_tag|>", "[TOOL_CALLS]", "[ARGS]",
+                                          "<think>", "</think>"};
+    for (size_t i = 0; i < sizeof(markers) / sizeof(*markers); i++) {
+        int id = tok_piece_to_id(s->model.tok, markers[i]);
+        char text[32];
+        if (id >= 0 && tok_decode(s->model.tok, &id, 1, text, sizeof(text)) == 0) s->markers[s->n_markers++] = id;
     }
     return 0;
 }
@@ -72,9 +85,10 @@ static void on_loaded(uv_async_t *a)
     }
     atomic_store(&s->ready, true);
     char fmt[300];
-    fprintf(stderr, "tessera: ready: model \"%s\", context %d, chat format %s; point an OpenAI client at "
-            "http://%s:%d/v1\n", s->model_name, s->max_len, chat_format_name(&s->chat, fmt, sizeof(fmt)), s->o.host,
-            s->o.port);
+    fprintf(stderr, "tessera: ready: model \"%s\", context %d, chat format %s, tool calls %s, reasoning %s; point "
+            "an OpenAI client at http://%s:%d/v1\n", s->model_name, s->max_len,
+            chat_format_name(&s->chat, fmt, sizeof(fmt)), tool_format_name(s->tool_format),
+            reasoning_format_name(s->reasoning), s->o.host, s->o.port);
 }
 
 /* The shutdown deadline: every reply still open ends properly (a stream with
@@ -144,6 +158,10 @@ static void help(FILE *f)
             "  --served-model-name NAME   the model's name in the API (default: MODEL_DIR)\n"
             "  --api-key KEY              require \"Authorization: Bearer KEY\" (not on /health)\n"
             "  --chat-template FILE       a Jinja chat template whose format replaces the model's\n"
+            "  --tool-call-parser NAME    the models' tool-call format: hermes, llama3_json, mistral, none,\n"
+            "                             or auto (default: what the chat template writes)\n"
+            "  --reasoning-parser NAME    split <think>...</think> into reasoning_content: deepseek_r1,\n"
+            "                             qwen3 or none (default)\n"
             "  --allowed-origins LIST     CORS: comma-separated origins, or * (default: none)\n"
             "  --max-queue N              choices (prompts x n) waiting beyond max-num-seqs: 503 (default 1024)\n"
             "  --shutdown-timeout S       on SIGTERM/SIGINT, seconds to let requests finish (default 30)\n"
@@ -165,6 +183,8 @@ static int parse(int argc, char **argv, struct serve_opts *o)
         {"api-key", 0, CLI_STR, &o->api_key, 0, 0, NULL},
         {"chat-template", 0, CLI_STR, &o->chat_template_file, 0, 0, NULL},
         {"allowed-origins", 0, CLI_STR, &o->origins, 0, 0, NULL},
+        {"tool-call-parser", 0, CLI_STR, &o->tool_parser, 0, 0, NULL},
+        {"reasoning-parser", 0, CLI_STR, &o->reasoning_parser, 0, 0, NULL},
         {"max-queue", 0, CLI_INT, &o->max_queue, 0, 1 << 20, NULL},
         {"max-connections", 0, CLI_INT, &o->max_connections, 1, 1 << 20, NULL},
         {"shutdown-timeout", 0, CLI_DOUBLE, &o->shutdown_timeout, 0, 86400, NULL},
@@ -172,12 +192,19 @@ static int parse(int argc, char **argv, struct serve_opts *o)
         {"body-timeout", 0, CLI_DOUBLE, &o->body_timeout, 0.01, 3600, NULL},
         {"idle-timeout", 0, CLI_DOUBLE, &o->idle_timeout, 0.01, 86400, NULL},
     };
-    int n = 12;
+    int n = 14;
     n += cli_engine_opts(&o->ec, t + n);
     n += cli_backend_opts(&o->bk, t + n);
     if (cli_parse("serve", argc, argv, t, n, &o->model_dir, help)) return -1;
     if (!o->model_dir) {
         fprintf(stderr, "tessera serve: MODEL_DIR is required (see tessera serve --help)\n");
+        return -1;
+    }
+    enum tool_format tf;
+    enum reasoning_format rf;
+    if ((strcmp(o->tool_parser, "auto") && tool_format_from_name(o->tool_parser, &tf)) ||
+        reasoning_format_from_name(o->reasoning_parser, &rf)) {
+        fprintf(stderr, "tessera serve: %s\n", err_msg());
         return -1;
     }
     return 0;
@@ -234,7 +261,8 @@ int cmd_serve(int argc, char **argv)
 {
     struct srv *s = xcalloc(1, sizeof(*s));
     s->o = (struct serve_opts){.host = "127.0.0.1", .port = 8000, .max_queue = 1024, .max_connections = 4096,
-                               .shutdown_timeout = 30, .header_timeout = 10, .body_timeout = 30, .idle_timeout = 60};
+                               .shutdown_timeout = 30, .header_timeout = 10, .body_timeout = 30, .idle_timeout = 60,
+                               .tool_parser = "auto", .reasoning_parser = "none"};
     s->o.ec = engine_config_default();
     s->o.bk = cli_backend_default();
     int rc = parse(argc, argv, &s->o) ? EXIT_USAGE : comm_rank() > 0 ? launch_worker(s->o.model_dir, &s->o.bk) : -1;

@@ -70,25 +70,53 @@ static void job_send(struct job *j, json_t *event)
     free(ev);
 }
 
-/* Streams text (and pending logprobs) of choice c, or keeps it for the whole reply. */
-static void choice_emit(struct choice *c, const char *text, size_t n, const char *finish)
+/* One chunk of choice c's stream: a chat delta (consumed; NULL: {}) or a
+ * completion's text, with the logprobs not sent yet. */
+static void send_chunk(struct choice *c, json_t *delta, const char *text, size_t n, const char *finish)
 {
     struct job *j = c->job;
-    if (!j->stream) {
-        strbuf_append(&c->text, text, n);
+    if (!j->req) {
+        json_decref(delta);
         return;
     }
-    if (!j->req) return;
-    bool has_lp = c->lp && json_array_size(c->lp);
-    if (!n && !finish && !has_lp) return;
     if (j->head.chat && !c->role_sent) {
         job_send(j, oai_chunk(&j->head, json_pack("[o]", oai_chunk_role(c->index)), NULL));
         c->role_sent = true;
     }
-    json_t *ch = oai_chunk_choice(&j->head, c->index, text, n, has_lp ? oai_logprobs(j->head.chat, c->lp) : NULL,
-                                  finish);
-    if (has_lp) json_array_clear(c->lp);
+    bool has_lp = c->lp && json_array_size(c->lp);
+    json_t *lp = has_lp ? oai_logprobs(j->head.chat, c->lp) : NULL;
+    json_t *ch = j->head.chat ? oai_chunk_delta(c->index, delta, lp, finish)
+                              : oai_chunk_choice(&j->head, c->index, text, n, lp, finish);
+    if (has_lp) { /* the chunk holds the entries (chat's logprobs share the array): a new one */
+        json_decref(c->lp);
+        c->lp = json_array();
+    }
     job_send(j, oai_chunk(&j->head, json_pack("[o]", ch), NULL));
+}
+
+/* A stream sends what the chat parsers decided, one chunk per delta. */
+static void send_deltas(struct choice *c, json_t *deltas)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(deltas, i, d) send_chunk(c, json_incref(d), NULL, 0, NULL);
+    json_decref(deltas);
+}
+
+/* Streams text (and pending logprobs) of choice c, or keeps it for the
+ * whole reply; through the chat parsers when c has them. */
+static void choice_emit(struct choice *c, const char *text, size_t n)
+{
+    struct job *j = c->job;
+    if (c->out) {
+        json_t *deltas = j->stream ? json_array() : NULL;
+        chat_out_feed(c->out, text, n, deltas);
+        if (deltas) send_deltas(c, deltas);
+    } else if (!j->stream) {
+        strbuf_append(&c->text, text, n);
+    } else if (n || (c->lp && json_array_size(c->lp))) {
+        send_chunk(c, j->head.chat ? json_pack("{s:o}", "content", oai_text(text, n)) : NULL, text, n, NULL);
+    }
 }
 
 static int completion_tokens(const struct job *j)
@@ -117,9 +145,10 @@ static void job_reply(struct srv *s, struct job *j)
         json_t *choices = json_array();
         for (int i = 0; i < j->n_choices; i++) {
             struct choice *c = &j->ch[i];
-            json_array_append_new(choices, oai_reply_choice(&j->head, i, c->text.s ? c->text.s : "", c->text.len,
-                                                            c->lp ? oai_logprobs(j->head.chat, c->lp) : NULL,
-                                                            c->finish));
+            json_t *lp = c->lp ? oai_logprobs(j->head.chat, c->lp) : NULL;
+            json_array_append_new(choices, c->out ? oai_reply_message(i, chat_out_message(c->out), lp, c->finish)
+                                                  : oai_reply_choice(&j->head, i, c->text.s ? c->text.s : "",
+                                                                     c->text.len, lp, c->finish));
         }
         reply_json(s, r, 200, oai_reply(&j->head, choices, usage), j->prompt_tokens, completion, ttft);
     }
@@ -133,6 +162,8 @@ static void job_free(struct srv *s, struct job *j)
         stop_deinit(&j->ch[i].sm);
         strbuf_free(&j->ch[i].text);
         json_decref(j->ch[i].lp);
+        if (j->ch[i].out) chat_out_deinit(j->ch[i].out);
+        free(j->ch[i].out);
         if (!j->ch[i].final_seen && j->ch[i].eid > 0) map_del(&s->jobs, (uint64_t)j->ch[i].eid);
     }
     struct jobs *js = &s->jobs;
@@ -147,11 +178,17 @@ static void job_free(struct srv *s, struct job *j)
 
 static void choice_done(struct srv *s, struct choice *c, const char *finish)
 {
-    c->done = true;
-    c->finish = finish;
     struct job *j = c->job;
+    c->done = true;
+    if (c->out) {
+        json_t *deltas = j->stream ? json_array() : NULL;
+        chat_out_finish(c->out, deltas);
+        if (deltas) send_deltas(c, deltas);
+        if (chat_out_called(c->out) && strcmp(finish, "length")) finish = "tool_calls";
+    }
+    c->finish = finish;
     j->n_done++;
-    if (j->stream) choice_emit(c, "", 0, finish);
+    if (j->stream) send_chunk(c, NULL, "", 0, finish);
     if (j->n_done == j->n_choices) job_reply(s, j);
 }
 
@@ -161,7 +198,7 @@ static void push_text(struct choice *c, const char *text, long n)
     size_t out_n;
     const char *out = stop_push(&c->sm, text, (size_t)n, &out_n);
     c->text_offset += out_n;
-    choice_emit(c, out, out_n, NULL);
+    choice_emit(c, out, out_n);
 }
 
 /* The logprobs entry of a token event, kept until its text goes out. */
@@ -175,6 +212,13 @@ static void add_logprobs(struct srv *s, struct choice *c, const struct engine_ev
     if (!chat) json_object_set_new(e, "text_offset", json_integer((json_int_t)c->text_offset));
     if (!c->lp) c->lp = json_array();
     json_array_append_new(c->lp, e);
+}
+
+static bool is_marker(const struct srv *s, int32_t id)
+{
+    for (int i = 0; i < s->n_markers; i++)
+        if (s->markers[i] == id) return true;
+    return false;
 }
 
 static void on_token(struct srv *s, struct choice *c, const struct engine_event *ev)
@@ -198,6 +242,10 @@ static void on_token(struct srv *s, struct choice *c, const struct engine_event 
     const char *piece;
     long n = detok_push(&c->dt, ev->token, &piece);
     push_text(c, piece, n);
+    if (c->out && is_marker(s, ev->token)) { /* a control token the parsers read: its text */
+        piece = tok_id_to_piece(s->model.tok, ev->token);
+        push_text(c, piece, (long)strlen(piece));
+    }
     if (c->sm.matched) {
         engine_abort(s->model.eng, (uint64_t)c->eid);
         choice_done(s, c, "stop");
@@ -241,7 +289,7 @@ static void on_finish(struct srv *s, struct choice *c, enum finish_reason f)
     if (!c->sm.matched) {
         size_t out_n;
         const char *out = stop_flush(&c->sm, &out_n);
-        choice_emit(c, out, out_n, NULL);
+        choice_emit(c, out, out_n);
     }
     choice_done(s, c, f == FINISH_LENGTH && !c->sm.matched ? "length" : "stop");
 }
@@ -322,6 +370,12 @@ void job_start(struct srv *s, struct http_request *r, const struct oai_request *
             c->index = i * q->n + k;
             detok_init(&c->dt, s->model.tok, p->ids[i], p->n_ids[i]);
             stop_init(&c->sm, q->stop, q->n_stop);
+            enum tool_format tf = q->tool_choice != OAI_TOOLS_NONE ? s->tool_format : TOOL_FORMAT_NONE;
+            enum reasoning_format rf = q->chat ? s->reasoning : REASONING_NONE;
+            if (tf != TOOL_FORMAT_NONE || rf != REASONING_NONE) {
+                c->out = xmalloc(sizeof(*c->out));
+                chat_out_init(c->out, rf, tf, q->stream);
+            }
             submit(s, c, &p->er[i], q, k);
         }
     s->m.prompt_tokens += (uint64_t)p->total;

@@ -16,6 +16,7 @@
 #include "../engine/engine.h"
 #include "../base/strbuf.h"
 #include "../tokenizer/tokenizer.h"
+#include "chat_out.h"
 #include "oai_render.h"
 #include "openai.h"
 #include "stop.h"
@@ -38,6 +39,7 @@ struct choice {
     size_t text_offset;     /* completions logprobs */
     double t_last;
     bool role_sent;
+    struct chat_out *out;   /* chat with a reasoning or tool-call parser; else NULL */
 };
 
 struct job {

@@ -106,20 +106,20 @@ json_t *oai_chunk(const struct oai_head *h, json_t *choices, json_t *usage)
     return c;
 }
 
+json_t *oai_chunk_delta(int index, json_t *delta, json_t *logprobs, const char *finish)
+{
+    return json_pack("{s:i, s:o, s:o, s:o}", "index", index, "delta", delta ? delta : json_object(), "logprobs",
+                     logprobs ? logprobs : json_null(), "finish_reason", finish ? json_string(finish) : json_null());
+}
+
 json_t *oai_chunk_choice(const struct oai_head *h, int index, const char *text, size_t n, json_t *logprobs,
                          const char *finish)
 {
-    json_t *ch = json_pack("{s:i}", "index", index);
-    if (h->chat) {
-        json_t *delta = json_object();
-        if (n || !finish) json_object_set_new(delta, "content", oai_text(text, n));
-        json_object_set_new(ch, "delta", delta);
-    } else {
-        json_object_set_new(ch, "text", oai_text(text, n));
-    }
-    json_object_set_new(ch, "logprobs", logprobs ? logprobs : json_null());
-    json_object_set_new(ch, "finish_reason", finish ? json_string(finish) : json_null());
-    return ch;
+    if (h->chat)
+        return oai_chunk_delta(index, n || !finish ? json_pack("{s:o}", "content", oai_text(text, n)) : NULL, logprobs,
+                               finish);
+    return json_pack("{s:i, s:o, s:o, s:o}", "index", index, "text", oai_text(text, n), "logprobs",
+                     logprobs ? logprobs : json_null(), "finish_reason", finish ? json_string(finish) : json_null());
 }
 
 json_t *oai_chunk_role(int index)
@@ -131,11 +131,17 @@ json_t *oai_chunk_role(int index)
 json_t *oai_reply_choice(const struct oai_head *h, int index, const char *text, size_t n, json_t *logprobs,
                          const char *finish)
 {
-    json_t *lp = logprobs ? logprobs : json_null();
-    return h->chat ? json_pack("{s:i, s:{s:s, s:o}, s:o, s:s}", "index", index, "message", "role", "assistant",
-                               "content", oai_text(text, n), "logprobs", lp, "finish_reason", finish)
-                   : json_pack("{s:i, s:o, s:o, s:s}", "index", index, "text", oai_text(text, n), "logprobs", lp,
-                               "finish_reason", finish);
+    if (h->chat)
+        return oai_reply_message(index, json_pack("{s:s, s:o}", "role", "assistant", "content", oai_text(text, n)),
+                                 logprobs, finish);
+    return json_pack("{s:i, s:o, s:o, s:s}", "index", index, "text", oai_text(text, n), "logprobs",
+                     logprobs ? logprobs : json_null(), "finish_reason", finish);
+}
+
+json_t *oai_reply_message(int index, json_t *message, json_t *logprobs, const char *finish)
+{
+    return json_pack("{s:i, s:o, s:o, s:s}", "index", index, "message", message, "logprobs",
+                     logprobs ? logprobs : json_null(), "finish_reason", finish);
 }
 
 json_t *oai_reply(const struct oai_head *h, json_t *choices, json_t *usage)

@@ -36,11 +36,15 @@ json_t *oai_chunk(const struct oai_head *h, json_t *choices, json_t *usage);
  * logprobs (consumed, may be NULL) and the finish reason (NULL: none). */
 json_t *oai_chunk_choice(const struct oai_head *h, int index, const char *text, size_t n, json_t *logprobs,
                          const char *finish);
+/* One chat choice's delta (consumed; NULL: {}). */
+json_t *oai_chunk_delta(int index, json_t *delta, json_t *logprobs, const char *finish);
 /* The first chunk of a chat choice: the assistant's role. */
 json_t *oai_chunk_role(int index);
 /* A whole reply's choice and the reply. */
 json_t *oai_reply_choice(const struct oai_head *h, int index, const char *text, size_t n, json_t *logprobs,
                          const char *finish);
+/* A whole chat reply's choice with its message (consumed). */
+json_t *oai_reply_message(int index, json_t *message, json_t *logprobs, const char *finish);
 json_t *oai_reply(const struct oai_head *h, json_t *choices, json_t *usage);
 /* The JSON body of an error (malloc'd). */
 char *oai_error_json(const struct oai_error *e);

@@ -112,6 +112,106 @@ static int parse_prompt(struct oai_request *r, int vocab, struct oai_error *e)
     return 0;
 }
 
+static int parse_output(struct oai_request *r, struct oai_error *e);
+
+/* A tool or function name as OpenAI accepts it: [A-Za-z0-9_-]{1,64}. */
+static bool tool_name_ok(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n < 1 || n > 64) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(name[i] == '_' || name[i] == '-' || (name[i] >= '0' && name[i] <= '9') ||
+              ((name[i] | 0x20) >= 'a' && (name[i] | 0x20) <= 'z')))
+            return false;
+    return true;
+}
+
+/* The fields of a message that belong to tool calling: an assistant's
+ * tool_calls ([{id, type: "function", function: {name, arguments: a string}}])
+ * and a tool result's tool_call_id. */
+static int check_tool_fields(json_t *msg, const char *role, size_t i, struct oai_error *e)
+{
+    json_t *calls = json_object_get(msg, "tool_calls"), *name = json_object_get(msg, "name");
+    if (name && !json_is_null(name) && !json_is_string(name))
+        return oai_fail(e, 400, "messages", NULL, "messages[%zu].name must be a string", i);
+    if (!strcmp(role, "tool") && !json_is_string(json_object_get(msg, "tool_call_id")))
+        return oai_fail(e, 400, "messages", NULL, "messages[%zu].tool_call_id is required for role 'tool'", i);
+    if (!calls || json_is_null(calls)) return 0;
+    if (strcmp(role, "assistant") || !json_is_array(calls))
+        return oai_fail(e, 400, "messages", NULL, "messages[%zu].tool_calls must be a list, on an assistant message",
+                        i);
+    size_t k;
+    json_t *c;
+    json_array_foreach(calls, k, c) {
+        json_t *f = json_object_get(c, "function"), *id = json_object_get(c, "id"), *ty = json_object_get(c, "type");
+        if (!json_is_object(f) || !json_is_string(json_object_get(f, "name")) ||
+            !json_is_string(json_object_get(f, "arguments")) || (id && !json_is_string(id)) ||
+            (ty && (!json_is_string(ty) || strcmp(json_string_value(ty), "function"))))
+            return oai_fail(e, 400, "messages", NULL,
+                            "messages[%zu].tool_calls[%zu] must be {\"id\": string, \"type\": \"function\", "
+                            "\"function\": {\"name\": string, \"arguments\": string}}", i, k);
+    }
+    return 0;
+}
+
+/* tools, tool_choice, parallel_tool_calls (chat). */
+static int parse_tools(struct oai_request *r, struct oai_error *e)
+{
+    json_t *tools = json_object_get(r->root, "tools"), *tc = json_object_get(r->root, "tool_choice");
+    r->parallel_tool_calls = true;
+    if (get_bool(r->root, "parallel_tool_calls", &r->parallel_tool_calls, e)) return -1;
+    if (tools && !json_is_null(tools)) {
+        if (!json_is_array(tools)) return oai_fail(e, 400, "tools", NULL, "'tools' must be a list of tools");
+        if (json_array_size(tools) > OAI_MAX_TOOLS)
+            return oai_fail(e, 400, "tools", NULL, "at most %d tools per request", OAI_MAX_TOOLS);
+        size_t i;
+        json_t *t;
+        json_array_foreach(tools, i, t) {
+            json_t *f = json_object_get(t, "function"), *ty = json_object_get(t, "type");
+            json_t *d = json_object_get(f, "description"), *p = json_object_get(f, "parameters");
+            const char *name = json_string_value(json_object_get(f, "name"));
+            if (!json_is_object(t) || !json_is_string(ty) || strcmp(json_string_value(ty), "function") ||
+                !json_is_object(f))
+                return oai_fail(e, 400, "tools", NULL, "tools[%zu] must be {\"type\": \"function\", \"function\": "
+                                "{\"name\": ..., \"parameters\": {...}}}", i);
+            if (!tool_name_ok(name))
+                return oai_fail(e, 400, "tools", NULL, "tools[%zu].function.name must match ^[a-zA-Z0-9_-]{1,64}$", i);
+            if ((d && !json_is_null(d) && !json_is_string(d)) || (p && !json_is_null(p) && !json_is_object(p)))
+                return oai_fail(e, 400, "tools", NULL,
+                                "tools[%zu].function: 'description' must be a string, 'parameters' an object", i);
+            for (size_t k = 0; k < i; k++)
+                if (!strcmp(name, json_string_value(json_object_get(
+                                      json_object_get(json_array_get(tools, k), "function"), "name"))))
+                    return oai_fail(e, 400, "tools", NULL, "tools[%zu]: the function name '%s' is used twice", i, name);
+        }
+        if (json_array_size(tools)) r->tools = tools;
+    }
+    r->tool_choice = r->tools ? OAI_TOOLS_AUTO : OAI_TOOLS_NONE;
+    if (!tc || json_is_null(tc)) return 0;
+    const char *cs = json_string_value(tc);
+    const char *named = json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
+    if (cs && !strcmp(cs, "none")) r->tool_choice = OAI_TOOLS_NONE;
+    else if (cs && !strcmp(cs, "auto")) r->tool_choice = OAI_TOOLS_AUTO;
+    else if (cs && !strcmp(cs, "required")) r->tool_choice = OAI_TOOLS_REQUIRED;
+    else if (json_is_object(tc) && named) {
+        r->tool_choice = OAI_TOOLS_NAMED;
+        r->tool_name = named;
+    } else
+        return oai_fail(e, 400, "tool_choice", NULL, "'tool_choice' must be 'none', 'auto', 'required' or "
+                        "{\"type\": \"function\", \"function\": {\"name\": ...}}");
+    if (r->tool_choice != OAI_TOOLS_NONE && !r->tools)
+        return oai_fail(e, 400, "tool_choice", NULL, "'tool_choice' is only allowed when 'tools' are specified");
+    if (r->tool_choice == OAI_TOOLS_NAMED) {
+        size_t i;
+        json_t *t;
+        json_array_foreach(r->tools, i, t)
+            if (!strcmp(named, json_string_value(json_object_get(json_object_get(t, "function"), "name")))) return 0;
+        return oai_fail(e, 400, "tool_choice", NULL, "'tool_choice' names the function '%s', which is not in 'tools'",
+                        named);
+    }
+    return 0;
+}
+
 static int parse_messages(struct oai_request *r, struct oai_error *e)
 {
     json_t *m = json_object_get(r->root, "messages");
@@ -127,10 +227,11 @@ static int parse_messages(struct oai_request *r, struct oai_error *e)
         if (!json_is_object(msg) || !rs)
             return oai_fail(e, 400, "messages", NULL, "messages[%zu] must be an object with a string 'role'", i);
         if (!strcmp(rs, "developer")) rs = "system";
-        if (strcmp(rs, "system") && strcmp(rs, "user") && strcmp(rs, "assistant"))
+        if (strcmp(rs, "system") && strcmp(rs, "user") && strcmp(rs, "assistant") && strcmp(rs, "tool"))
             return oai_fail(e, 400, "messages", NULL,
-                            "messages[%zu].role must be 'system', 'user' or 'assistant', got '%s'", i, rs);
+                            "messages[%zu].role must be 'system', 'user', 'assistant' or 'tool', got '%s'", i, rs);
         r->msgs[i].role = rs;
+        if (check_tool_fields(msg, rs, i, e)) return -1;
         if (json_is_string(content)) {
             r->msgs[i].content = json_string_value(content);
         } else if (json_is_null(content) || !content) {
@@ -226,7 +327,6 @@ static int parse_sampling(struct oai_request *r, struct oai_error *e)
     return 0;
 }
 
-static int parse_output(struct oai_request *r, struct oai_error *e);
 
 int oai_parse(struct oai_request *r, bool chat, const char *body, size_t len, int vocab, struct oai_error *e)
 {
@@ -263,7 +363,7 @@ int oai_parse(struct oai_request *r, bool chat, const char *body, size_t len, in
     long long n = 1;
     if (get_int(r->root, "n", 1, OAI_MAX_N, &n, e)) return -1;
     r->n = (int)n;
-    if (parse_stop(r, e) || parse_bias(r, vocab, e) || parse_output(r, e)) return -1;
+    if (parse_stop(r, e) || parse_bias(r, vocab, e) || parse_output(r, e) || (chat && parse_tools(r, e))) return -1;
     json_t *user = json_object_get(r->root, "user");
     if (user && !json_is_null(user) && !json_is_string(user))
         return oai_fail(e, 400, "user", NULL, "'user' must be a string");

@@ -37,6 +37,12 @@ struct oai_prompt {
     int n_ids;
 };
 
+/* tool_choice: "auto" (the default with tools), "none" (the default without),
+ * "required", or a named function. */
+enum oai_tool_choice { OAI_TOOLS_NONE, OAI_TOOLS_AUTO, OAI_TOOLS_REQUIRED, OAI_TOOLS_NAMED };
+
+#define OAI_MAX_TOOLS 128
+
 struct oai_request {
     bool chat;
     json_t *root;
@@ -57,6 +63,13 @@ struct oai_request {
     int32_t *bias_ids;
     float *bias;
     int n_bias;
+    /* chat: tools, checked ([{type: "function", function: {name, description,
+     * parameters}}], names [A-Za-z0-9_-]{1,64}, unique); borrowed from root,
+     * NULL when none are given (or the list is empty) */
+    json_t *tools;
+    enum oai_tool_choice tool_choice;
+    const char *tool_name;       /* OAI_TOOLS_NAMED: the function */
+    bool parallel_tool_calls;    /* default true */
 };
 
 /* 0, or -1 with e filled. vocab bounds token ids in prompts and logit_bias. */

@@ -25,9 +25,12 @@
 #include "launch.h"
 #include "metrics.h"
 #include "openai.h"
+#include "reasoning.h"
+#include "tool_calls.h"
 
 struct serve_opts {
     const char *model_dir, *host, *served_name, *api_key, *chat_template_file, *origins;
+    const char *tool_parser, *reasoning_parser; /* names; tool_parser "auto": from the template */
     int port, max_queue, max_connections;
     struct cli_backend bk;
     double shutdown_timeout, header_timeout, body_timeout, idle_timeout;
@@ -45,6 +48,10 @@ struct srv {
     struct launched model;      /* tokenizer, backend, engine */
     int vocab, max_len;
     struct chat_format chat;    /* the model's template, compiled */
+    enum tool_format tool_format;      /* the output format of tool calls (requests with tools) */
+    enum reasoning_format reasoning;   /* how chat replies split off reasoning */
+    int32_t markers[8];                /* control tokens of those formats whose text the parsers read */
+    int n_markers;
     char *model_name;
     atomic_bool ready;
     char load_err[1024];

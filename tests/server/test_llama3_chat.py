@@ -29,6 +29,26 @@ CONVERSATIONS = [
      {"role": "assistant", "content": "Blue."}, {"role": "user", "content": "Another, café 日本 👍🏽\n\nplease"}],
     [{"role": "user", "content": "Text with <|eot_id|> inside and 12345 digits, it's fine"}],
 ]
+# a tool round trip as the openai client sends it back: the assistant's call
+# (arguments a JSON string) and the tool's result
+TOOL_HISTORY = [
+    {"role": "user", "content": "Weather in Zürich?"},
+    {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {
+        "name": "get_weather", "arguments": "{\"city\": \"Zürich\", \"days\": [1, 2]}"}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "{\"temperature\": 21.5}"},
+]
+
+
+def as_template_sees_it(messages):
+    """What transformers' templates get (vLLM converts the same way): the
+    arguments of tool calls as objects."""
+    out = json.loads(json.dumps(messages))
+    for m in out:
+        for c in m.get("tool_calls") or []:
+            c["function"]["arguments"] = json.loads(c["function"]["arguments"])
+        if m.get("content") is None:
+            m["content"] = ""
+    return out
 
 
 TOOLS = [{"type": "function", "function": {
@@ -82,6 +102,19 @@ def test_rendered_prompt_equals_apply_chat_template(folder, server):
             status, _, got = request(server.port, "POST", "/apply-template", body)
             assert status == 200, got
             assert json.loads(got)["prompt"] == want, (messages, tools)
+
+
+def test_tool_history_rendered_as_transformers_renders_it(folder, server):
+    from transformers import AutoTokenizer
+    hf = AutoTokenizer.from_pretrained(str(folder))
+    want = hf.apply_chat_template(as_template_sees_it(TOOL_HISTORY), tools=TOOLS, tokenize=False,
+                                  add_generation_prompt=True)
+    status, _, got = request(server.port, "POST", "/apply-template",
+                             {"model": "llama3", "messages": TOOL_HISTORY, "tools": TOOLS})
+    assert status == 200, got
+    assert json.loads(got)["prompt"] == want
+    if "python_tag" in str(hf.chat_template):  # 3.1: the call is written as its JSON
+        assert '{"name": "get_weather", "parameters": {"city": "Zürich", "days": [1, 2]}}' in want
 
 
 def test_chat_completion_with_the_openai_client(server):

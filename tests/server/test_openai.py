@@ -145,6 +145,18 @@ def test_logprobs(client):
     assert lp.text_offset[0] == 0
 
 
+def test_streamed_logprobs_add_up_to_the_whole_reply(client):
+    args = dict(model="stories", messages=CHAT, max_tokens=6, temperature=0, logprobs=True, top_logprobs=2)
+    whole = client.chat.completions.create(**args).choices[0].logprobs.content
+    chunks = list(client.chat.completions.create(**args, stream=True))
+    streamed = [e for c in chunks if c.choices and c.choices[0].logprobs for e in c.choices[0].logprobs.content]
+    assert [(e.token, e.logprob) for e in streamed] == [(e.token, e.logprob) for e in whole] and len(whole) == 6
+    args = dict(model="stories", prompt=PROMPT, max_tokens=5, temperature=0, logprobs=1)
+    whole = client.completions.create(**args).choices[0].logprobs
+    chunks = list(client.completions.create(**args, stream=True))
+    assert [t for c in chunks if c.choices[0].logprobs for t in c.choices[0].logprobs.tokens] == whole.tokens
+
+
 def test_logit_bias_forces_a_token(server, client):
     tid = tokenize(server, {"prompt": "cat", "add_special_tokens": False})[0]
     r = client.completions.create(model="stories", prompt=PROMPT, max_tokens=3, temperature=0,

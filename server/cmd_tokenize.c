@@ -1,7 +1,8 @@
 /* cmd_tokenize.c: `tessera tokenize MODEL_DIR [TEXT]`: the token ids of a
  * text, or of each JSON string of a JSONL stream with the text the ids
- * decode to (--jsonl), or the texts of lists of ids (--decode); --bench
- * times the encoding alone. Only the tokenizer is loaded. */
+ * decode to (--jsonl), the texts of lists of ids (--decode), or the bytes
+ * each id adds to a text (--token-bytes); --bench times the encoding (or
+ * the --token-bytes table) alone. Only the tokenizer is loaded. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@
 struct tok_opts {
     const char *pos[2];       /* MODEL_DIR, TEXT */
     const char *impl;         /* --tokenizer */
-    bool no_special, jsonl, decode;
+    bool no_special, jsonl, decode, token_bytes;
     int bench;                /* repeats; 0: off */
 };
 
@@ -42,8 +43,12 @@ static void help(FILE *f)
             "                             {\"ids\":[...],\"text\":\"...\"} (text: the ids decoded, special\n"
             "                             tokens skipped)\n"
             "  --decode                   stdin: one JSON array of ids a line; stdout: one JSON string each\n"
+            "  --token-bytes              no input; one line per id of the vocabulary: the bytes the token\n"
+            "                             adds to a text after other tokens, in hex (an empty line: none),\n"
+            "                             or - for a token that never adds text (special, control, a gap)\n"
             "  --bench N                  encode the input(s) N times; print as JSON the load time and\n"
-            "                             the seconds of each repeat (no ids)\n"
+            "                             the seconds of each repeat (no ids); with --token-bytes, build\n"
+            "                             the table N times instead\n"
             "\n"
             "exit codes: 0 ok, 1 runtime failure, 2 bad usage, bad input or bad model folder\n");
 }
@@ -55,6 +60,7 @@ static int parse(int argc, char **argv, struct tok_opts *o)
         {"tokenizer", 0, CLI_STR, &o->impl, 0, 0, NULL},
         {"jsonl", 0, CLI_SET, &o->jsonl, 0, 0, NULL},
         {"decode", 0, CLI_SET, &o->decode, 0, 0, NULL},
+        {"token-bytes", 0, CLI_SET, &o->token_bytes, 0, 0, NULL},
         {"bench", 0, CLI_INT, &o->bench, 1, 1 << 20, NULL},
     };
     if (cli_parse_n("tokenize", argc, argv, t, (int)(sizeof(t) / sizeof(t[0])), o->pos, 2, help)) return -1;
@@ -64,6 +70,10 @@ static int parse(int argc, char **argv, struct tok_opts *o)
     }
     if ((o->jsonl || o->decode) && o->pos[1]) {
         fprintf(stderr, "tessera tokenize: --jsonl and --decode read stdin: no TEXT argument\n");
+        return -1;
+    }
+    if (o->token_bytes && (o->jsonl || o->decode || o->pos[1])) {
+        fprintf(stderr, "tessera tokenize: --token-bytes takes no input: no TEXT, --jsonl or --decode\n");
         return -1;
     }
     if (o->jsonl && o->decode) {
@@ -285,6 +295,40 @@ static int run_text(const tokenizer *t, const struct tok_opts *o, bool add_bos, 
     return rc;
 }
 
+/* --token-bytes: the table, one line per id; with --bench, its build times
+ * as JSON {"load_s", "build_s": [each repeat], "ids", "bytes"}. The exit code. */
+static int run_token_bytes(const tokenizer *t, const struct tok_opts *o, double load_s)
+{
+    struct tok_vocab_bytes vb;
+    json_t *times = json_array();
+    for (int r = 0; r < (o->bench ? o->bench : 1); r++) {
+        if (r) tok_vocab_bytes_deinit(&vb);
+        double t0 = mono_seconds();
+        tok_vocab_bytes_init(&vb, t);
+        json_array_append_new(times, json_real(mono_seconds() - t0));
+    }
+    int rc = 0;
+    if (o->bench) {
+        rc = put_json(json_pack("{s:f,s:o,s:i,s:I}", "load_s", load_s, "build_s", times, "ids", vb.n, "bytes",
+                                (json_int_t)vb.size)) ? EXIT_RUNTIME : 0;
+    } else {
+        json_decref(times);
+        static const char hex[] = "0123456789abcdef";
+        for (int i = 0; i < vb.n; i++) {
+            if (vb.len[i] < 0) fputc('-', stdout);
+            for (int32_t k = 0; k < vb.len[i]; k++) {
+                unsigned char c = (unsigned char)vb.data[vb.off[i] + (uint32_t)k];
+                fputc(hex[c >> 4], stdout);
+                fputc(hex[c & 15], stdout);
+            }
+            fputc('\n', stdout);
+        }
+        fflush(stdout);
+    }
+    tok_vocab_bytes_deinit(&vb);
+    return rc;
+}
+
 int cmd_tokenize(int argc, char **argv)
 {
     struct tok_opts o = {0};
@@ -300,7 +344,9 @@ int cmd_tokenize(int argc, char **argv)
     }
     double load_s = mono_seconds() - t0;
     bool add_bos = !o.no_special && tok_add_bos(t);
-    int rc = (o.jsonl || o.decode) && !o.bench ? run_lines(t, &o, add_bos) : run_text(t, &o, add_bos, load_s);
+    int rc = o.token_bytes                      ? run_token_bytes(t, &o, load_s)
+             : (o.jsonl || o.decode) && !o.bench ? run_lines(t, &o, add_bos)
+                                                 : run_text(t, &o, add_bos, load_s);
     tok_free(t);
     return rc;
 }

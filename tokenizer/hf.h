@@ -241,5 +241,10 @@ int hf_encode(const struct hf *h, const char *text, size_t len, bool add_special
 /* Skips special tokens and ids outside the vocabulary. */
 void hf_decode(const struct hf *h, const int32_t *ids, int n, struct strbuf *out);
 int32_t hf_token_id(const struct hf *h, const char *piece, size_t len);
+/* The bytes id adds in the middle of a decode (tokenizer.h's
+ * tok_token_bytes) into b[0], b[1] being scratch (both kept between calls
+ * to save allocations; b[0].s may stay NULL when it is empty). Returns 0, or
+ * -1 for an id that hf_decode skips. */
+int hf_token_bytes(const struct hf *h, int32_t id, struct strbuf b[2]);
 
 #endif

@@ -162,3 +162,95 @@ void decoder_free(struct decoder *d)
     free(d->literal);
     regex_free(&d->re);
 }
+
+/* ---- one token in the middle of a text (tok_token_bytes) ---- */
+
+/* Decoder d on one token alone, b[0] -> b[0] (b[1]: scratch). *joined: an
+ * earlier step (Fuse, ByteLevel, an empty Sequence) has made the tokens one
+ * text, so d sees the whole text, of which the token is a middle part: what
+ * a step does to each character (ByteLevel, Metaspace, Replace) it does to
+ * the token; what it does to the ends of its input (Strip) or to an input as
+ * a whole (ByteFallback's <0xNN>) does not reach a middle part. Metaspace on
+ * the whole text drops every replacement, as decode_tokens does to a first
+ * token. A Replace whose pattern would match across tokens is applied to the
+ * token alone. */
+static void token_decode(const struct decoder *d, struct strbuf b[2], bool *joined)
+{
+    if (d->kind == DEC_SEQUENCE) {
+        for (int i = 0; i < d->n_kids; i++) token_decode(&d->kids[i], b, joined);
+        if (!d->n_kids) *joined = true;
+        return;
+    }
+    const char *s = b[0].s ? b[0].s : "";
+    size_t n = b[0].len;
+    struct strbuf *t = &b[1];
+    t->len = 0;
+    bool changed = true;
+    switch (d->kind) {
+    case DEC_BYTELEVEL: {
+        int k;
+        for (size_t j = 0; changed && j < n; j += (size_t)k) {
+            int c = bytelevel_byte(utf8_next(s + j, n - j, &k));
+            char byte = (char)c;
+            if (c < 0) changed = false; /* a character outside the alphabet: the token as written */
+            else strbuf_append(t, &byte, 1);
+        }
+        *joined = true;
+        break;
+    }
+    case DEC_METASPACE: {
+        size_t rl = strlen(d->replacement);
+        bool drop = *joined && d->prepend != PREPEND_NEVER; /* the whole text is decode's token 0 */
+        for (size_t j = 0; j < n; j++) {
+            if (rl && j + rl <= n && !memcmp(s + j, d->replacement, rl)) {
+                if (!drop) strbuf_append(t, " ", 1);
+                j += rl - 1;
+            } else {
+                strbuf_append(t, s + j, 1);
+            }
+        }
+        break;
+    }
+    case DEC_BYTEFALLBACK: {
+        int hi = !*joined && n == 6 && !memcmp(s, "<0x", 3) && s[5] == '>' ? hexval(s[3]) : -1;
+        int lo = hi >= 0 ? hexval(s[4]) : -1;
+        char byte = (char)(hi * 16 + lo);
+        if (lo >= 0) strbuf_append(t, &byte, 1);
+        else changed = false;
+        break;
+    }
+    case DEC_FUSE:
+        *joined = true;
+        changed = false;
+        break;
+    case DEC_STRIP: {
+        size_t cl = *joined ? 0 : strlen(d->content), a = 0, e = n; /* joined: the ends are not the token's */
+        for (int k = 0; k < d->start && cl && a + cl <= e && !memcmp(s + a, d->content, cl); k++) a += cl;
+        for (int k = 0; k < d->stop && cl && e >= a + cl && !memcmp(s + e - cl, d->content, cl); k++) e -= cl;
+        strbuf_append(t, s + a, e - a);
+        break;
+    }
+    case DEC_REPLACE: {
+        struct normalizer z = {.kind = NORM_REPLACE, .text = d->content, .literal = d->literal, .re = d->re};
+        changed = normalize(&z, s, n, t) == 0; /* a failing matcher leaves the token as it is */
+        break;
+    }
+    case DEC_SEQUENCE: break;
+    }
+    if (changed) {
+        struct strbuf x = b[0];
+        b[0] = b[1];
+        b[1] = x;
+    }
+}
+
+int hf_token_bytes(const struct hf *h, int32_t id, struct strbuf b[2])
+{
+    if (id < 0 || id >= h->n_ids || !h->id_piece[id] || h->id_special[id]) return -1;
+    b[0].len = 0;
+    if (!h->dec) strbuf_append(&b[0], " ", 1); /* no decoder: tokens joined by spaces */
+    strbuf_append(&b[0], h->id_piece[id], strlen(h->id_piece[id]));
+    bool joined = false;
+    if (h->dec) token_decode(h->dec, b, &joined);
+    return 0;
+}

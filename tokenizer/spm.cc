@@ -5,6 +5,7 @@
 #include <sentencepiece_processor.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 struct spm {
     sentencepiece::SentencePieceProcessor proc;
     std::vector<std::string> pieces; // id -> piece, for stable C strings
+    std::string unk_surface;         // what Decode gives the unknown piece (" \u2047 ")
 };
 
 extern "C" spm *spm_load(const char *path, char *err, size_t cap)
@@ -30,6 +32,8 @@ extern "C" spm *spm_load(const char *path, char *err, size_t cap)
     int n = s->proc.GetPieceSize();
     s->pieces.reserve(n);
     for (int i = 0; i < n; i++) s->pieces.push_back(s->proc.IdToPiece(i));
+    int unk = s->proc.unk_id();
+    if (unk >= 0 && !s->proc.Decode(std::vector<int>{unk}, &s->unk_surface).ok()) s->unk_surface.clear();
     return s;
 }
 
@@ -51,7 +55,7 @@ extern "C" long spm_decode(const spm *s, const int32_t *ids, int n, char *out, s
     std::string text;
     s->proc.Decode(v, &text);
     if (text.size() > cap) return -(long)text.size();
-    memcpy(out, text.data(), text.size());
+    if (!text.empty()) memcpy(out, text.data(), text.size()); // out may be NULL when cap is 0
     return (long)text.size();
 }
 
@@ -69,3 +73,31 @@ extern "C" int spm_eos_id(const spm *s) { return s->proc.eos_id(); }
 extern "C" int spm_unk_id(const spm *s) { return s->proc.unk_id(); }
 extern "C" int spm_is_control(const spm *s, int id) { return s->proc.IsControl(id); }
 extern "C" int spm_is_byte(const spm *s, int id) { return s->proc.IsByte(id); }
+
+// As Decode treats one piece after others (DecodeSentencePiece, past the
+// first): control pieces give nothing, byte pieces their byte, the unknown
+// piece its surface, any other piece itself with U+2581 as a space. (A
+// model's denormalizer, which Decode runs over the whole text, is left out.)
+extern "C" long spm_token_bytes(const spm *s, int id, char *out, size_t cap)
+{
+    if (id < 0 || id >= (int)s->pieces.size() || s->proc.IsControl(id)) return -1;
+    const std::string &p = s->pieces[id];
+    std::string bytes;
+    if (s->proc.IsByte(id) && p.size() == 6) {
+        bytes.assign(1, (char)strtol(p.substr(3, 2).c_str(), nullptr, 16));
+    } else if (s->proc.IsUnknown(id)) {
+        bytes = s->unk_surface;
+    } else {
+        static const char space[] = "\xe2\x96\x81";
+        for (size_t i = 0; i < p.size();) {
+            if (!p.compare(i, 3, space)) {
+                bytes += ' ';
+                i += 3;
+            } else {
+                bytes += p[i++];
+            }
+        }
+    }
+    if (cap) memcpy(out, bytes.data(), bytes.size() < cap ? bytes.size() : cap);
+    return (long)bytes.size();
+}

@@ -29,6 +29,10 @@ int spm_eos_id(const spm *s);
 int spm_unk_id(const spm *s);
 int spm_is_control(const spm *s, int id);
 int spm_is_byte(const spm *s, int id);
+/* The bytes id adds after other pieces (tokenizer.h's tok_token_bytes):
+ * min(count, cap) of them into out; returns the count, or -1 for a control
+ * piece or an id outside the vocabulary. */
+long spm_token_bytes(const spm *s, int id, char *out, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -261,6 +261,64 @@ long tok_decode(const tokenizer *t, const int32_t *ids, int n, char *out, size_t
     return r;
 }
 
+long tok_token_bytes(const tokenizer *t, int32_t id, char *out, size_t cap)
+{
+    if (t->sp) return spm_token_bytes(t->sp, id, out, cap);
+    struct strbuf b[2] = {{0}};
+    long n = hf_token_bytes(t->hf, id, b) ? -1 : (long)b[0].len;
+    if (n > 0 && cap) memcpy(out, b[0].s, (size_t)n < cap ? (size_t)n : cap);
+    strbuf_free(&b[0]);
+    strbuf_free(&b[1]);
+    return n;
+}
+
+/* Appends id's bytes to all; returns their count or -1. */
+static long append_token_bytes(const tokenizer *t, int32_t id, struct strbuf *all, struct strbuf b[2])
+{
+    if (t->hf) {
+        if (hf_token_bytes(t->hf, id, b)) return -1;
+        strbuf_append(all, b[0].s ? b[0].s : "", b[0].len);
+        return (long)b[0].len;
+    }
+    char stackbuf[256];
+    long n = spm_token_bytes(t->sp, id, stackbuf, sizeof(stackbuf));
+    if (n <= (long)sizeof(stackbuf)) {
+        if (n > 0) strbuf_append(all, stackbuf, (size_t)n);
+        return n;
+    }
+    char *big = xmalloc((size_t)n);
+    spm_token_bytes(t->sp, id, big, (size_t)n);
+    strbuf_append(all, big, (size_t)n);
+    free(big);
+    return n;
+}
+
+void tok_vocab_bytes_init(struct tok_vocab_bytes *vb, const tokenizer *t)
+{
+    int n = tok_vocab_size(t);
+    vb->n = n;
+    vb->len = xmalloc(((size_t)n + 1) * sizeof(int32_t));
+    vb->off = xmalloc(((size_t)n + 1) * sizeof(uint32_t));
+    struct strbuf all = {0}, b[2] = {{0}};
+    for (int i = 0; i < n; i++) {
+        vb->off[i] = (uint32_t)all.len;
+        vb->len[i] = (int32_t)append_token_bytes(t, i, &all, b);
+        CHECK(all.len <= UINT32_MAX);
+    }
+    strbuf_free(&b[0]);
+    strbuf_free(&b[1]);
+    vb->size = all.len;
+    vb->data = strbuf_take(&all);
+}
+
+void tok_vocab_bytes_deinit(struct tok_vocab_bytes *vb)
+{
+    free(vb->len);
+    free(vb->off);
+    free(vb->data);
+    memset(vb, 0, sizeof(*vb));
+}
+
 int tok_vocab_size(const tokenizer *t) { return t->hf ? t->hf->n_ids : spm_vocab_size(t->sp); }
 
 const char *tok_id_to_piece(const tokenizer *t, int id)

@@ -52,6 +52,50 @@ bool tok_add_bos(const tokenizer *t);
  * "tool_use" one when there is one). NULL when the folder has none. */
 const char *tok_chat_template(const tokenizer *t, bool tools);
 
+/* The bytes token id adds to a text when it follows other output tokens,
+ * for constrained decoding:
+ *   SentencePiece: the piece with each U+2581 as a space, a byte piece
+ *     <0xNN> as that one byte, the unknown piece as Decode shows it (by
+ *     default " \u2047 ");
+ *   tokenizer.json: its decoder run on the token alone, as on a token in
+ *     the middle of a decode: ByteLevel's byte map, ByteFallback, Replace,
+ *     Metaspace's replacement as a space (whatever its prepend_scheme), a
+ *     Strip before the tokens are joined (by Fuse or ByteLevel); left out are
+ *     the steps that touch only the ends of the whole text, such as Llama
+ *     2's Strip of one leading space after Fuse. Without a decoder tokens are
+ *     joined by spaces: " " + the token.
+ * These are bytes, not text: byte tokens give a part of a character, and
+ * byte-level tokens can hold parts of characters.
+ *
+ * So for the ids of a text, tok_decode(ids) is the concatenation of their
+ * bytes, except at the start: SentencePiece (add_dummy_prefix), Metaspace
+ * (prepend_scheme "first" or "always") and a Strip of the whole text's start
+ * drop the first token's leading space there. The streaming detokenizer,
+ * given a prompt's ids as context, keeps it: these bytes are what a
+ * generated token adds to the output.
+ *
+ * Writes min(count, cap) bytes to out (not NUL-terminated) and returns the
+ * count, as snprintf does; -1 for an id that never adds text: a control or
+ * special token (those tok_decode skips) or an id outside the vocabulary.
+ * Other tokens give at least one byte in every vocabulary we test; 0 would
+ * take a decoder that empties a token, as a Strip of each token's space
+ * does to "\u2581". */
+long tok_token_bytes(const tokenizer *t, int32_t id, char *out, size_t cap);
+
+/* Every id's bytes at once, in one pass over the vocabulary (Llama 3's 128K
+ * ids: about 15 ms). Id i's bytes are data[off[i] .. off[i] + len[i]); len[i]
+ * is -1 where tok_token_bytes gives -1 (off[i] is then where the next id's
+ * bytes start). */
+struct tok_vocab_bytes {
+    int n;          /* tok_vocab_size() */
+    int32_t *len;   /* [n] */
+    uint32_t *off;  /* [n] */
+    char *data;     /* [size] every id's bytes, back to back */
+    size_t size;
+};
+void tok_vocab_bytes_init(struct tok_vocab_bytes *vb, const tokenizer *t);
+void tok_vocab_bytes_deinit(struct tok_vocab_bytes *vb);
+
 /* Streaming detokenizer: turns a growing list of ids into text pieces that
  * never end inside a UTF-8 character and keep the leading space SentencePiece
  * drops from the first piece of a decode. It decodes a short window of ids

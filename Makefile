@@ -52,7 +52,7 @@ CUDA_CFLAGS := -isystem $(CUDA_INC) -DTESSERA_CUDA
 # server/ modules other than the command line are library code the tests link too
 SRV_C := $(filter-out server/main.c server/launch.c server/cmd_%.c,$(wildcard server/*.c))
 LIB_C := $(wildcard base/*.c) $(filter-out engine/backend_cuda.c,$(wildcard engine/*.c)) $(wildcard kernels/cpu/*.c) \
-  $(wildcard tokenizer/*.c) $(wildcard tokenizer/jinja/*.c) $(SRV_C)
+  $(wildcard tokenizer/*.c) $(wildcard tokenizer/jinja/*.c) $(wildcard engine/grammar/*.c) $(SRV_C)
 LIB_CXX := tokenizer/spm.cc
 APP_C := server/main.c server/launch.c $(wildcard server/cmd_*.c)
 TEST_C := $(wildcard tests/unit/*.c)
@@ -90,7 +90,7 @@ APP_REST_OBJ := $(filter-out $(BUILD)/obj/server/launch.o,$(APP_OBJ))
 DEMO := $(BUILD)/demo-model
 VENV := .venv
 
-.PHONY: all run test test-unit test-emu test-cuda-build test-cuda test-san test-fuzz test-cli test-server test-tokenizer test-jinja soak deps bench \
+.PHONY: all run test test-unit test-emu test-cuda-build test-cuda test-san test-fuzz test-cli test-server test-tokenizer test-jinja test-grammar soak deps bench \
   clean demo emu fuzz FORCE
 all: $(BUILD)/tessera
 
@@ -218,6 +218,7 @@ FUZZ_TARGETS := \
   tool_calls:4096 \
   chat_template:1024 \
   chat_jinja:8192 \
+  json_schema:4096 \
   http:8192
 FUZZ_NAMES := $(foreach t,$(FUZZ_TARGETS),$(firstword $(subst :, ,$(t))))
 FUZZ_CC ?= clang
@@ -269,7 +270,7 @@ run: $(BUILD)/tessera demo
 	@echo "Point an OpenAI client at http://127.0.0.1:8000/v1 (model \"demo\"); Ctrl-C stops the server."
 	$(BUILD)/tessera serve $(DEMO) --served-model-name demo
 
-test: test-unit test-emu test-san test-fuzz test-cli test-server test-tokenizer test-jinja soak test-cuda-build
+test: test-unit test-emu test-san test-fuzz test-cli test-server test-tokenizer test-jinja test-grammar soak test-cuda-build
 
 test-unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit --jobs 2
@@ -337,6 +338,20 @@ $(VENV)/.jinja-ok: $(VENV)/.tok-ok tests/jinja/requirements.txt
 
 test-jinja: $(BUILD)/jinja-run $(VENV)/.jinja-ok
 	$(VENV)/bin/python -m pytest -q tests/jinja
+
+# constrained decoding (engine/grammar): random schemas of every supported
+# keyword, outputs by random walks over real vocabularies, each validated
+# with the jsonschema package (tests/grammar)
+$(BUILD)/grammar-run: $(BUILD)/obj/tests/grammar/grammar_run.o $(LIB_OBJ) $(LLHTTP_OBJ)
+	@$(if $(Q),echo "  LINK $@")
+	$(Q)$(CXX) -pthread $^ -o $@ $(LIBS) $(LDFLAGS)
+
+$(VENV)/.grammar-ok: $(VENV)/.tok-ok tests/grammar/requirements.txt
+	$(VENV)/bin/pip install -q -r tests/grammar/requirements.txt
+	touch $@
+
+test-grammar: $(BUILD)/grammar-run $(VENV)/.grammar-ok
+	$(VENV)/bin/python -m pytest -q tests/grammar
 
 # the HTTP server through the official openai package and raw sockets
 test-server: $(BUILD)/tessera $(BUILD)/tessera-emu $(BUILD)/golden-ranks demo $(VENV)/.tok-ok

@@ -59,6 +59,8 @@ int engine_create(engine **out, const char *dir, struct backend *b, const struct
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     pthread_mutex_init(&e->out_mu, NULL);
+    pthread_mutex_init(&e->grammar_mu, NULL);
+    e->end_id = -1;
     e->next_id = 1;
     e->stats.kv_blocks_total = (int)num_blocks;
     if (c->log)
@@ -70,12 +72,14 @@ int engine_create(engine **out, const char *dir, struct backend *b, const struct
     return 0;
 }
 
-static void seq_free(struct sequence *s)
+static void seq_free(engine *e, struct sequence *s)
 {
     free(s->tokens);
     free(s->stop_ids);
     free(s->bias_ids);
     free(s->bias);
+    if (s->gm) gm_free(s->gm);
+    if (s->grammar) engine_grammar_release(e, s->grammar);
     free(s);
 }
 
@@ -91,9 +95,9 @@ void engine_destroy(engine *e)
     }
     for (int i = 0; i < e->n_live; i++) {
         sched_remove(e->sched, e->live[i]);
-        seq_free(e->live[i]);
+        seq_free(e, e->live[i]);
     }
-    for (int i = 0; i < e->n_inbox; i++) seq_free(e->inbox[i]);
+    for (int i = 0; i < e->n_inbox; i++) seq_free(e, e->inbox[i]);
     free(e->live);
     free(e->inbox);
     free(e->aborts);
@@ -109,6 +113,8 @@ void engine_destroy(engine *e)
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     pthread_mutex_destroy(&e->out_mu);
+    engine__grammars_free(e);
+    pthread_mutex_destroy(&e->grammar_mu);
     free(e);
 }
 
@@ -200,6 +206,7 @@ int64_t engine_submit(engine *e, const struct engine_request *r)
         memcpy(s->bias, r->bias, r->n_bias * sizeof(float));
     }
     sampler_init(&s->sampler, &r->sampling);
+    if ((s->grammar = r->grammar)) engine__grammar_ref(e, s->grammar); /* the sequence's own reference */
 
     pthread_mutex_lock(&e->mu);
     uint64_t id = s->id = e->next_id++; /* s belongs to the engine thread once unlocked */
@@ -262,7 +269,7 @@ static void retire(engine *e, struct sequence *s)
             e->live[i] = e->live[--e->n_live];
             break;
         }
-    seq_free(s);
+    seq_free(e, s);
 }
 
 static void take_inbox(engine *e)

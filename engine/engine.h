@@ -19,6 +19,8 @@
 #include "sampler.h"
 
 struct backend;      /* backend.h: where the model runs; the caller's */
+struct grammar_spec; /* grammar/grammar.h: constrained decoding */
+typedef struct grammar grammar;
 struct model_config; /* model_config.h */
 
 /* How a request ended. */
@@ -53,6 +55,8 @@ struct engine_request {
     const int32_t *bias_ids;    /* logit_bias: added to these ids' logits before sampling */
     const float *bias;
     int n_bias;
+    grammar *grammar;           /* the output follows it (engine_grammar); NULL: free text. The
+                                 * sequence takes its own reference */
 };
 
 /* One sampled token, or the end of a request. */
@@ -94,6 +98,18 @@ void engine_destroy(engine *e);
 const struct model_config *engine_model_config(const engine *e);
 int engine_max_model_len(const engine *e);
 int engine_vocab_size(const engine *e);
+
+/* Constrained decoding. The bytes each of the tokenizer's n tokens adds to
+ * the output (n may be below the model's vocabulary: the rest never
+ * appear), copied; without them no grammar compiles. Before engine_start. */
+void engine_set_token_bytes(engine *e, int n, const uint8_t *const *bytes, const uint32_t *lens);
+/* The compiled grammar of spec from the engine's cache, compiled on a miss
+ * (on the calling thread; any thread). NULL with err when the spec does not
+ * compile (err: grammar_compile's message). Each reference is given back
+ * with engine_grammar_release once the request that uses it is submitted
+ * (or not). */
+grammar *engine_grammar(engine *e, const struct grammar_spec *spec, char *err, size_t cap);
+void engine_grammar_release(engine *e, grammar *g);
 
 /* Why engine_check refuses a request. */
 enum engine_refusal {

@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "engine.h"
+#include "grammar/grammar.h"
 #include "kv_cache.h"
 #include "model.h"
 #include "scheduler.h"
@@ -52,6 +53,16 @@ struct engine {
     /* events of the current step, engine thread only */
     struct engine_event *step_ev;
     int n_step_ev, cap_step_ev;
+
+    /* constrained decoding (structured.c): the token bytes and a mask
+     * (engine thread); the compiled grammars, guarded by grammar_mu */
+    struct grammar_vocab *gvocab;
+    uint32_t *mask;
+    int32_t end_id;             /* the EOS a finished grammar takes */
+    pthread_mutex_t grammar_mu;
+    struct grammar_entry *grammars;
+    int n_grammars, cap_grammars;
+    uint64_t grammar_clock;
 };
 
 #define GROW(arr, n, cap)                                               \
@@ -71,6 +82,14 @@ bool engine__sample_one(engine *e, struct sequence *s, float *row, int32_t tok);
 bool engine__plain_greedy(const struct sequence *s);
 /* Moves the step's events to the outbox, refreshes the stats, wakes the reader. */
 void engine__publish(engine *e);
+
+/* structured.c: the id to take instead of sampling (EOS, when s's grammar
+ * must end), else -1 with row masked; then whether tok ended the output. */
+int32_t engine__grammar_mask(engine *e, struct sequence *s, float *row);
+bool engine__grammar_accept(engine *e, struct sequence *s, int32_t tok);
+void engine__grammars_free(engine *e);
+/* Another reference to g (from engine_grammar), any thread. */
+void engine__grammar_ref(engine *e, grammar *g);
 
 /* ranks.c: rank 0 with mp decided, a worker with mp to receive: every rank
  * loads its slice with rank 0's limits, then checks it read rank 0's model. */

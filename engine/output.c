@@ -59,7 +59,7 @@ bool engine__plain_greedy(const struct sequence *s)
 {
     const struct sampling_params *p = &s->sampler.p;
     return p->temperature < 1e-5f && p->repetition_penalty == 1.0f && p->presence_penalty == 0.0f &&
-           p->frequency_penalty == 0.0f && s->n_bias == 0 && s->logprobs < 0;
+           p->frequency_penalty == 0.0f && s->n_bias == 0 && s->logprobs < 0 && !s->grammar;
 }
 
 /* Samples s's next token from its logits row (or takes tok, the argmax, when
@@ -78,7 +78,8 @@ bool engine__sample_one(engine *e, struct sequence *s, float *row, int32_t tok)
     }
     if (row) {
         for (int i = 0; i < s->n_bias; i++) row[s->bias_ids[i]] += s->bias[i];
-        tok = sampler_sample(&s->sampler, &e->scratch, row, s->tokens, s->n_tokens, s->n_prompt);
+        tok = s->grammar ? engine__grammar_mask(e, s, row) : -1;
+        if (tok < 0) tok = sampler_sample(&s->sampler, &e->scratch, row, s->tokens, s->n_tokens, s->n_prompt);
     }
     if (s->n_tokens == s->cap) {
         s->cap *= 2;
@@ -88,7 +89,8 @@ bool engine__sample_one(engine *e, struct sequence *s, float *row, int32_t tok)
     ev->token = tok;
     ev->logprob = s->logprobs >= 0 ? e->raw[tok] - lse : 0;
     ev->n_generated = s->n_tokens - s->n_prompt;
-    if (is_stop(s, tok)) ev->finish = FINISH_STOP;
+    /* a grammar's end is the output's, even with ignore_eos */
+    if (is_stop(s, tok) || (s->grammar && engine__grammar_accept(e, s, tok))) ev->finish = FINISH_STOP;
     else if (ev->n_generated >= s->max_tokens || s->n_tokens >= e->max_model_len) ev->finish = FINISH_LENGTH;
     e->generated_tokens++;
     return ev->finish != FINISH_NONE;

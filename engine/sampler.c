@@ -152,12 +152,14 @@ int32_t sampler_sample(struct sampler *s, struct sampler_scratch *w, float *logi
     apply_penalties(p, w, logits, tokens, n_tokens, n_prompt);
     if (p->temperature < 1e-5f) return argmax_ref(logits, w->vocab);
     struct cand *cand = w->cand;
-    int n = w->vocab;
-    for (int i = 0; i < n; i++) cand[i] = (struct cand){logits[i] / p->temperature, i};
+    int n = 0;
+    for (int i = 0; i < w->vocab; i++) /* tokens masked to -inf (a grammar's) are no candidates */
+        if (logits[i] != -INFINITY) cand[n++] = (struct cand){logits[i] / p->temperature, i};
+    if (!n) return argmax_ref(logits, w->vocab);
     int sorted;
     if (p->top_k > 0 && p->top_k < n) {
+        top_k_sorted(cand, n, p->top_k);
         n = sorted = p->top_k;
-        top_k_sorted(cand, w->vocab, n);
     } else {
         /* sort the top 64 (enough for most nucleus cuts), all only when needed */
         sorted = n < 64 ? n : 64;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "grammar/grammar.h"
 #include "kv_cache.h"
 #include "sampler.h"
 
@@ -33,6 +34,8 @@ struct sequence {
     int32_t *bias_ids;       /* logit_bias */
     float *bias;
     int n_bias;
+    grammar *grammar;        /* constrained decoding (a reference), or NULL */
+    struct grammar_matcher *gm; /* its matcher, made at the first sample */
     /* the scheduler's queue (waiting or running) */
     struct sequence *prev, *next;
     int queue;

@@ -37,7 +37,7 @@ def functions(path):
 def main():
     verbose = "-v" in sys.argv
     bad, funcs = [], []
-    for d in ("base", "server", "engine", "tokenizer", "tokenizer/jinja"):
+    for d in ("base", "server", "engine", "engine/grammar", "tokenizer", "tokenizer/jinja"):
         for f in sorted((ROOT / d).glob("*.c")):
             n = f.read_text().count("\n")
             if n > MAX_FILE:
@@ -51,7 +51,7 @@ def main():
             print(f"{size:5d} {where}")
     for b in bad:
         print(b)
-    print(f"code size: {len(funcs)} functions in base/, server/, engine/, tokenizer/ (and jinja/); {len(bad)} over the limits")
+    print(f"code size: {len(funcs)} functions in base/, server/, engine/ (and grammar/), tokenizer/ (and jinja/); {len(bad)} over the limits")
     return 1 if bad else 0
 
 

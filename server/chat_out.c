@@ -3,6 +3,9 @@
 
 #include <string.h>
 
+#include <stdlib.h>
+
+#include "../base/err.h"
 #include "oai_render.h"
 
 void chat_out_init(struct chat_out *o, enum reasoning_format r, enum tool_format t, bool stream)
@@ -23,8 +26,17 @@ void chat_out_deinit(struct chat_out *o)
     tool_events_free(&o->ev);
     strbuf_free(&o->content);
     strbuf_free(&o->reasoning);
+    strbuf_free(&o->held);
+    free(o->forced_name);
     json_decref(o->calls);
     memset(o, 0, sizeof(*o));
+}
+
+void chat_out_force(struct chat_out *o, const char *name)
+{
+    o->forced = true;
+    o->forced_name = name ? xstrdup(name) : NULL;
+    o->has_reasoning = false;
 }
 
 /* The delta of a tool-call event (NULL for CALL_END, which sends nothing). */
@@ -70,8 +82,13 @@ static void route(struct chat_out *o, bool final, json_t *deltas)
         else strbuf_append(&o->reasoning, r->s, r->len);
     }
     tool_events_reset(&o->ev);
-    if (c->len) tool_parser_feed(&o->tp, c->s, c->len, &o->ev);
-    if (final) tool_parser_finish(&o->tp, &o->ev);
+    if (o->forced) {
+        strbuf_append(&o->held, c->s, c->len);
+        if (final) tool_calls_forced(&o->tp, o->forced_name, o->held.s ? o->held.s : "", o->held.len, &o->ev);
+    } else {
+        if (c->len) tool_parser_feed(&o->tp, c->s, c->len, &o->ev);
+        if (final) tool_parser_finish(&o->tp, &o->ev);
+    }
     for (int i = 0; i < o->ev.n; i++) {
         const struct tool_event *e = &o->ev.v[i];
         if (!o->stream) merge(o, e);
@@ -85,13 +102,14 @@ static void route(struct chat_out *o, bool final, json_t *deltas)
 void chat_out_feed(struct chat_out *o, const char *text, size_t n, json_t *deltas)
 {
     if (!n) return;
-    reasoning_feed(&o->rp, text, n, &o->ro);
+    if (o->forced) strbuf_append(&o->ro.content, text, n);
+    else reasoning_feed(&o->rp, text, n, &o->ro);
     route(o, false, deltas);
 }
 
 void chat_out_finish(struct chat_out *o, json_t *deltas)
 {
-    reasoning_finish(&o->rp, &o->ro);
+    if (!o->forced) reasoning_finish(&o->rp, &o->ro);
     route(o, true, deltas);
 }
 

@@ -24,6 +24,9 @@ struct chat_out {
     struct reasoning_out ro;   /* scratch of one feed */
     struct tool_events ev;     /* scratch of one feed */
     bool has_reasoning;        /* a reasoning parser runs: messages carry reasoning_content */
+    bool forced;               /* the output is a forced call (chat_out_force) */
+    char *forced_name;         /* the named function, or NULL: a list of calls */
+    struct strbuf held;        /* a forced call's output so far */
     bool stream;
     /* whole replies: the message so far */
     struct strbuf content, reasoning;
@@ -32,6 +35,11 @@ struct chat_out {
 
 void chat_out_init(struct chat_out *o, enum reasoning_format r, enum tool_format t, bool stream);
 void chat_out_deinit(struct chat_out *o);
+/* The output is a forced call, shaped by constrained decoding: name's
+ * arguments, or (name NULL, tool_choice "required") a JSON array of
+ * {"name", "parameters"}. Its call(s) go out whole at the end, or its text
+ * as content when it is none (cut by max_tokens). No reasoning is split. */
+void chat_out_force(struct chat_out *o, const char *name);
 /* The next text of the output. A stream's deltas are appended to deltas (a
  * JSON array); a whole reply's are merged into its message. */
 void chat_out_feed(struct chat_out *o, const char *text, size_t n, json_t *deltas);

@@ -55,6 +55,24 @@ static int chat_format_of(struct srv *s)
     return 0;
 }
 
+/* What constrained decoding needs of the tokenizer: each token's bytes. */
+static void give_token_bytes(struct srv *s)
+{
+    struct tok_vocab_bytes vb;
+    tok_vocab_bytes_init(&vb, s->model.tok);
+    const uint8_t **bytes = xcalloc((size_t)vb.n + 1, sizeof(*bytes));
+    uint32_t *lens = xcalloc((size_t)vb.n + 1, sizeof(*lens));
+    for (int i = 0; i < vb.n; i++)
+        if (vb.len[i] > 0) {
+            bytes[i] = (const uint8_t *)vb.data + vb.off[i];
+            lens[i] = (uint32_t)vb.len[i];
+        }
+    engine_set_token_bytes(s->model.eng, vb.n, bytes, lens);
+    free(bytes);
+    free(lens);
+    tok_vocab_bytes_deinit(&vb);
+}
+
 /* The engine's wake hook, on the engine thread: the loop drains its outbox. */
 static void wake_loop(void *arg) { uv_async_send(arg); }
 
@@ -76,6 +94,7 @@ static void on_loaded(uv_async_t *a)
         uv_stop(s->loop);
         return;
     }
+    give_token_bytes(s);
     engine_set_wake(s->model.eng, wake_loop, &s->wake);
     if (engine_start(s->model.eng)) {
         fprintf(stderr, "tessera: %s\n", err_msg());

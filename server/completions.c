@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../base/err.h"
+#include "../engine/grammar/grammar.h"
 #include "serve.h"
 
 struct gen {
@@ -16,6 +17,7 @@ struct gen {
     struct oai_error e;
     struct oai_request q;
     struct job_prompts p;
+    grammar *grammar;         /* what the output follows, or NULL */
 };
 
 int tokenize_prompt(const tokenizer *tok, const struct oai_prompt *p, bool add_bos, int32_t **ids)
@@ -49,6 +51,94 @@ static int refusal(struct gen *g, const struct engine_verdict *v)
     }
 }
 
+/* Every "$ref" in v that points into the document ("#...") made to point
+ * into where the document now is: at "#/$defs/NAME". */
+static void move_refs(json_t *v, const char *name)
+{
+    const char *k;
+    json_t *x;
+    size_t i;
+    if (json_is_object(v)) {
+        json_object_foreach(v, k, x) {
+            const char *ref = json_string_value(x);
+            if (!strcmp(k, "$ref") && ref && ref[0] == '#') {
+                char *moved = xmalloc(strlen(ref) + strlen(name) + 16);
+                sprintf(moved, "#/$defs/%s%s", name, ref + 1);
+                json_object_set_new(v, "$ref", json_string(moved));
+                free(moved);
+            } else {
+                move_refs(x, name);
+            }
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, x) move_refs(x, name);
+    }
+}
+
+/* The schema of a forced call's output, as vLLM shapes it: a named
+ * function's parameters; for "required", a list (of one call without
+ * parallel_tool_calls) of {"name", "parameters"}, each tool's parameters
+ * moved under $defs with their references. malloc'd JSON text. */
+static char *forced_call_schema(const struct oai_request *q)
+{
+    json_t *defs = json_object(), *alts = json_array(), *t;
+    size_t i;
+    char *out = NULL;
+    json_array_foreach(q->tools, i, t) {
+        json_t *f = json_object_get(t, "function"), *params = json_object_get(f, "parameters");
+        const char *name = json_string_value(json_object_get(f, "name"));
+        params = params && !json_is_null(params) ? json_deep_copy(params) : json_pack("{s:s}", "type", "object");
+        if (q->tool_choice == OAI_TOOLS_NAMED) {
+            if (!strcmp(name, q->tool_name)) out = json_dumps(params, JSON_COMPACT);
+            json_decref(params);
+            continue;
+        }
+        char def[80];
+        snprintf(def, sizeof(def), "tool_%zu", i);
+        move_refs(params, def);
+        json_object_set_new(defs, def, params);
+        char ref[96];
+        snprintf(ref, sizeof(ref), "#/$defs/%s", def);
+        json_array_append_new(alts, json_pack("{s:s, s:{s:{s:s}, s:{s:s}}, s:[s,s], s:b}", "type", "object",
+                                              "properties", "name", "const", name, "parameters", "$ref", ref,
+                                              "required", "name", "parameters", "additionalProperties", 0));
+    }
+    if (!out) {
+        json_t *items = json_pack("{s:o}", "anyOf", alts);
+        json_t *schema = json_pack("{s:s, s:i, s:O, s:O}", "type", "array", "minItems", 1, "items", items, "$defs", defs);
+        if (!q->parallel_tool_calls) json_object_set_new(schema, "maxItems", json_integer(1));
+        out = json_dumps(schema, JSON_COMPACT);
+        json_decref(schema);
+        json_decref(items);
+    } else {
+        json_decref(alts);
+    }
+    json_decref(defs);
+    return out;
+}
+
+/* The grammar the output follows (response_format, structured_outputs or
+ * a forced call) from the engine's cache; 0 with none for free text, -1
+ * with g->e filled when it does not compile. */
+static int output_grammar(struct gen *g)
+{
+    struct oai_request *q = &g->q;
+    bool forced = q->tool_choice == OAI_TOOLS_REQUIRED || q->tool_choice == OAI_TOOLS_NAMED;
+    if (q->format == OAI_FORMAT_TEXT && !forced) return 0;
+    static const enum grammar_kind kinds[] = {
+        [OAI_FORMAT_JSON_OBJECT] = GRAMMAR_JSON_OBJECT, [OAI_FORMAT_JSON_SCHEMA] = GRAMMAR_JSON_SCHEMA,
+        [OAI_FORMAT_REGEX] = GRAMMAR_REGEX, [OAI_FORMAT_CHOICE] = GRAMMAR_CHOICE};
+    char *own = forced ? forced_call_schema(q) : NULL;
+    struct grammar_spec spec = grammar_spec_default(forced ? GRAMMAR_JSON_SCHEMA : kinds[q->format],
+                                                    forced ? own : q->format_text ? q->format_text : "");
+    if (q->compact_json) spec.max_ws = 0;
+    char why[512];
+    g->grammar = engine_grammar(g->s->model.eng, &spec, why, sizeof(why));
+    free(own);
+    if (!g->grammar) return oai_fail(&g->e, 400, forced ? "tools" : q->format_param, NULL, "%s", why);
+    return 0;
+}
+
 /* Each prompt's ids and engine request, checked as the engine will. */
 static int prepare_prompts(struct gen *g)
 {
@@ -69,7 +159,8 @@ static int prepare_prompts(struct gen *g)
         p->er[i] = (struct engine_request){.prompt = p->ids[i], .n_prompt = n, .sampling = q->sp,
                                            .max_tokens = q->max_tokens > 0 ? q->max_tokens : 0,
                                            .ignore_eos = q->ignore_eos, .logprobs = q->logprobs,
-                                           .bias_ids = q->bias_ids, .bias = q->bias, .n_bias = q->n_bias};
+                                           .bias_ids = q->bias_ids, .bias = q->bias, .n_bias = q->n_bias,
+                                           .grammar = g->grammar};
         struct engine_verdict v;
         if (engine_check(s->model.eng, &p->er[i], &v)) return refusal(g, &v);
     }
@@ -88,7 +179,7 @@ static void gen_work(void *arg, const char *body, size_t len)
         oai_fail(&g->e, 404, "model", "model_not_found", "The model `%s` does not exist.", q->model);
         return;
     }
-    if (prepare_prompts(g)) return;
+    if (output_grammar(g) || prepare_prompts(g)) return;
     g->failed = false;
 }
 
@@ -99,6 +190,7 @@ static void gen_free(struct gen *g)
     free(g->p.n_ids);
     free(g->p.er);
     oai_request_free(&g->q);
+    engine_grammar_release(g->s->model.eng, g->grammar); /* the engine's sequences hold their own */
     free(g);
 }
 

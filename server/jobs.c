@@ -370,11 +370,13 @@ void job_start(struct srv *s, struct http_request *r, const struct oai_request *
             c->index = i * q->n + k;
             detok_init(&c->dt, s->model.tok, p->ids[i], p->n_ids[i]);
             stop_init(&c->sm, q->stop, q->n_stop);
-            enum tool_format tf = q->tool_choice != OAI_TOOLS_NONE ? s->tool_format : TOOL_FORMAT_NONE;
+            bool forced = q->tool_choice == OAI_TOOLS_REQUIRED || q->tool_choice == OAI_TOOLS_NAMED;
+            enum tool_format tf = q->tool_choice == OAI_TOOLS_AUTO ? s->tool_format : TOOL_FORMAT_NONE;
             enum reasoning_format rf = q->chat ? s->reasoning : REASONING_NONE;
-            if (tf != TOOL_FORMAT_NONE || rf != REASONING_NONE) {
+            if (forced || tf != TOOL_FORMAT_NONE || rf != REASONING_NONE) {
                 c->out = xmalloc(sizeof(*c->out));
                 chat_out_init(c->out, rf, tf, q->stream);
+                if (forced) chat_out_force(c->out, q->tool_name);
             }
             submit(s, c, &p->er[i], q, k);
         }

@@ -42,6 +42,10 @@ struct oai_prompt {
 enum oai_tool_choice { OAI_TOOLS_NONE, OAI_TOOLS_AUTO, OAI_TOOLS_REQUIRED, OAI_TOOLS_NAMED };
 
 #define OAI_MAX_TOOLS 128
+#define OAI_MAX_CHOICES 1024          /* structured_outputs.choice entries */
+
+/* What the output must follow (response_format, vLLM's structured_outputs). */
+enum oai_format { OAI_FORMAT_TEXT, OAI_FORMAT_JSON_OBJECT, OAI_FORMAT_JSON_SCHEMA, OAI_FORMAT_REGEX, OAI_FORMAT_CHOICE };
 
 struct oai_request {
     bool chat;
@@ -70,6 +74,12 @@ struct oai_request {
     enum oai_tool_choice tool_choice;
     const char *tool_name;       /* OAI_TOOLS_NAMED: the function */
     bool parallel_tool_calls;    /* default true */
+    /* the output's format: the schema as JSON text, the regex, or the
+     * choices as a JSON array (malloc'd; NULL for text and json_object) */
+    enum oai_format format;
+    char *format_text;
+    const char *format_param;    /* the field that asked for it, for errors */
+    bool compact_json;           /* structured_outputs.disable_any_whitespace: no blanks between JSON tokens */
 };
 
 /* 0, or -1 with e filled. vocab bounds token ids in prompts and logit_bias. */

@@ -327,3 +327,11 @@ int tool_calls_parse(enum tool_format f, const char *text, size_t len, tool_id_f
     tool_parser_deinit(&p);
     return n;
 }
+
+bool tool_calls_forced(struct tool_parser *p, const char *name, const char *text, size_t n, struct tool_events *ev)
+{
+    bool ok = name ? tool__emit_named(p, ev, name, strlen(name), text, n) : tool__emit_array(p, ev, text, n);
+    if (!ok && n) tool__emit_text(ev, TOOL_EV_CONTENT, 0, text, n);
+    tool__fix(ev);
+    return ok;
+}

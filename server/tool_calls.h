@@ -142,4 +142,13 @@ bool tool_parser_called(const struct tool_parser *p);
 int tool_calls_parse(enum tool_format f, const char *text, size_t len, tool_id_fn *make_id, void *id_ctx,
                      struct tool_events *ev);
 
+/* The output of a forced call (tool_choice "required" or a named function,
+ * which constrained decoding shapes as vLLM does): with name, the output is
+ * that function's arguments object; without, a JSON array of {"name",
+ * "parameters"} objects. Appends the calls' events, as tool_parser_feed
+ * would (arguments as json.dumps writes them), or, when the text is not
+ * that (cut by max_tokens), the text as content; false then. p gives the
+ * ids and counts the calls. */
+bool tool_calls_forced(struct tool_parser *p, const char *name, const char *text, size_t n, struct tool_events *ev);
+
 #endif

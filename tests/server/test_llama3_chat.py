@@ -128,3 +128,30 @@ def test_chat_completion_with_the_openai_client(server):
                                                  temperature=0, stream=True))
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == whole.choices[0].message.content  # streamed pieces add up, whatever bytes random weights pick
+
+
+def test_forced_tool_call_round_trip_with_the_openai_client(server):
+    """A named call on the 128K-vocabulary model (masks over Llama 3's vocabulary), its result sent back in the
+    history as the client sends it, and the answer."""
+    import jsonschema
+    import openai
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="none", max_retries=0)
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "required": ["city", "unit"], "additionalProperties": False, "properties": {
+            "city": {"type": "string", "maxLength": 12}, "unit": {"enum": ["celsius", "fahrenheit"]}}}}}
+    args = dict(model="llama3", messages=TOOL_HISTORY[:1], tools=[tool], temperature=1, seed=11, max_tokens=200,
+                tool_choice={"type": "function", "function": {"name": "get_weather"}},
+                extra_body={"structured_outputs": {"disable_any_whitespace": True}})
+    r = client.chat.completions.create(**args)
+    m = r.choices[0].message
+    assert r.choices[0].finish_reason == "tool_calls" and m.content is None, m
+    jsonschema.validate(json.loads(m.tool_calls[0].function.arguments), tool["function"]["parameters"])
+    streamed = [tc for c in client.chat.completions.create(**args, stream=True) if c.choices
+                for tc in c.choices[0].delta.tool_calls or []]
+    assert streamed[0].function.name == "get_weather"
+    assert "".join(tc.function.arguments for tc in streamed) == m.tool_calls[0].function.arguments
+    history = TOOL_HISTORY[:1] + [m.model_dump(exclude_none=True),
+                                  {"role": "tool", "tool_call_id": m.tool_calls[0].id, "content": "21 degrees"}]
+    answer = client.chat.completions.create(model="llama3", messages=history, tools=[tool], max_tokens=6,
+                                            temperature=0)
+    assert answer.usage.prompt_tokens > r.usage.prompt_tokens and answer.choices[0].finish_reason == "length"

@@ -78,3 +78,36 @@ def test_unknown_parser_names_are_refused():
     for flag in ("--tool-call-parser", "--reasoning-parser"):
         p = subprocess.run([str(TESSERA), "serve", str(STORIES), flag, "nope"], capture_output=True, text=True)
         assert p.returncode == 2 and "unknown" in p.stderr and "nope" in p.stderr, p.stderr
+
+
+@pytest.fixture(scope="module")
+def hermes():
+    s = Server("--tool-call-parser", "hermes")
+    yield s
+    assert s.stop() == 0, s.logs()
+
+
+# a regex makes the random-weight model write Hermes markup, so that the parser of tool_choice "auto" meets it
+CALL_RE = r'Sure: <tool_call>\n\{"name": "get_weather", "arguments": \{"city": "[a-z]{1,8}"\}\}\n</tool_call>'
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_auto_parses_calls_out_of_the_text_streamed_and_whole(hermes, seed):
+    c = client_of(hermes)
+    args = dict(model="stories", messages=HI, tools=[TOOL], temperature=1, seed=seed, max_tokens=200,
+                extra_body={"structured_outputs": {"regex": CALL_RE}})
+    r = c.chat.completions.create(**args)
+    m = r.choices[0].message
+    assert r.choices[0].finish_reason == "tool_calls" and m.content == "Sure: ", m
+    (call,) = m.tool_calls
+    assert call.function.name == "get_weather" and list(json.loads(call.function.arguments)) == ["city"]
+    chunks = [ch for ch in c.chat.completions.create(**args, stream=True) if ch.choices]
+    content = "".join(ch.choices[0].delta.content or "" for ch in chunks)
+    calls = [tc for ch in chunks for tc in ch.choices[0].delta.tool_calls or []]
+    assert content == "Sure: " and "<tool_call>" not in content
+    assert calls[0].function.name == "get_weather" and calls[0].id.startswith("call_")
+    assert "".join(tc.function.arguments or "" for tc in calls) == call.function.arguments
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    # tool_choice "none": the same text is content, markup and all
+    r = c.chat.completions.create(**{**args, "tool_choice": "none"})
+    assert r.choices[0].message.content.startswith("Sure: <tool_call>") and not r.choices[0].message.tool_calls

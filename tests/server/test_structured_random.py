@@ -31,7 +31,7 @@ def test_random_schemas_give_valid_outputs(demo):
     def one(seed):
         schema = Gen(seed).root()
         body = {"model": "demo", "messages": [{"role": "user", "content": f"Data {seed}"}], "temperature": 1,
-                "seed": seed, "max_tokens": 400,
+                "seed": seed, "max_tokens": 900,
                 "response_format": {"type": "json_schema", "json_schema": {"name": "s", "schema": schema}}}
         if seed % 2:  # half of them compact, half with blanks between tokens
             body["structured_outputs"] = {"disable_any_whitespace": True}
@@ -55,4 +55,17 @@ def test_random_schemas_give_valid_outputs(demo):
             assert not errs, (errs[0].message, json.dumps(schema), c["message"]["content"])
             finished += 1
     print(f"{finished} finished, {cut} cut by max_tokens, {empty} schemas admit no value")
-    assert finished + cut + empty == N_SCHEMAS and finished >= 0.9 * N_SCHEMAS, (finished, cut, empty)
+    assert finished + cut + empty == N_SCHEMAS and finished >= 0.93 * N_SCHEMAS, (finished, cut, empty)
+
+
+def test_parse_on_the_random_weight_model(demo):
+    """The SDK's parse() with Pydantic models on random weights (temperature 1): parsed objects every time."""
+    import openai
+    from test_structured import COMPACT, Order, Tree
+    client = openai.OpenAI(base_url=demo.url + "/v1", api_key="none", max_retries=0)
+    for model in (Order, Tree):
+        for seed in range(6):
+            r = client.chat.completions.parse(model="demo", messages=[{"role": "user", "content": "Data"}],
+                                              response_format=model, temperature=1, seed=seed, max_tokens=900,
+                                              extra_body=COMPACT)
+            assert r.choices[0].finish_reason == "stop" and isinstance(r.choices[0].message.parsed, model)

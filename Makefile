@@ -299,7 +299,7 @@ $(BUILD)/bench_cuda: benchmarks/cuda_kernels.cu $(filter $(BUILD)/cuda/kernels/%
 # and soak tests against a sanitized binary (a leak or error at exit fails them).
 # (tensor-parallel tests run once, in test-server: under mpirun the leak
 # checker would report OpenMPI's own allocations)
-test-san: $(BUILD)/test_unit_san $(BUILD)/tessera_san $(BUILD)/tessera-emu $(VENV)/.tok-ok
+test-san: $(BUILD)/test_unit_san $(BUILD)/tessera_san $(BUILD)/tessera-emu demo $(VENV)/.grammar-ok
 	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/test_unit_san --jobs 2
 	ASAN_OPTIONS=detect_leaks=1 TESSERA_BIN=$(BUILD)/tessera_san $(VENV)/bin/python -m pytest -q tests/server \
 	  --ignore tests/server/test_tensor_parallel.py
@@ -351,10 +351,11 @@ $(VENV)/.grammar-ok: $(VENV)/.tok-ok tests/grammar/requirements.txt
 	touch $@
 
 test-grammar: $(BUILD)/grammar-run $(VENV)/.grammar-ok
+	$(VENV)/bin/python scripts/make_tokenizers.py $(BUILD)/tokenizers llama3 stories260K
 	$(VENV)/bin/python -m pytest -q tests/grammar
 
 # the HTTP server through the official openai package and raw sockets
-test-server: $(BUILD)/tessera $(BUILD)/tessera-emu $(BUILD)/golden-ranks demo $(VENV)/.tok-ok
+test-server: $(BUILD)/tessera $(BUILD)/tessera-emu $(BUILD)/golden-ranks demo $(VENV)/.grammar-ok
 	$(VENV)/bin/python -m pytest -q tests/server
 
 # soak and load, bounded (~15 s): 2,000 requests cut at random points, 1,000

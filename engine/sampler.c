@@ -154,7 +154,7 @@ int32_t sampler_sample(struct sampler *s, struct sampler_scratch *w, float *logi
     struct cand *cand = w->cand;
     int n = 0;
     for (int i = 0; i < w->vocab; i++) /* tokens masked to -inf (a grammar's) are no candidates */
-        if (logits[i] != -INFINITY) cand[n++] = (struct cand){logits[i] / p->temperature, i};
+        if (logits[i] != -INFINITY) cand[n++] = (struct cand){logits[i] / p->temperature, i, 0.0};
     if (!n) return argmax_ref(logits, w->vocab);
     int sorted;
     if (p->top_k > 0 && p->top_k < n) {
@@ -167,13 +167,13 @@ int32_t sampler_sample(struct sampler *s, struct sampler_scratch *w, float *logi
     }
     float mx = cand[0].logit;
     double total = 0.0;
-    for (int i = 0; i < n; i++) total += exp((double)cand[i].logit - mx);
+    for (int i = 0; i < n; i++) total += cand[i].e = exp((double)cand[i].logit - mx); /* once: the passes below reuse it */
     if (p->top_p < 1.0f) {
         double cum = 0.0;
         int i = 0;
         for (;; i++) {
             if (i == sorted && sorted < n) top_k_sorted(cand, n, sorted = n);
-            cum += exp((double)cand[i].logit - mx) / total;
+            cum += cand[i].e / total;
             if (cum >= p->top_p || i == n - 1) break;
         }
         n = i + 1;
@@ -186,10 +186,10 @@ int32_t sampler_sample(struct sampler *s, struct sampler_scratch *w, float *logi
         n = i;
     }
     total = 0.0;
-    for (int i = 0; i < n; i++) total += exp((double)cand[i].logit - mx);
+    for (int i = 0; i < n; i++) total += cand[i].e;
     double r = sampler_uniform(s) * total, cum = 0.0;
     for (int i = 0; i < n; i++) {
-        cum += exp((double)cand[i].logit - mx);
+        cum += cand[i].e;
         if (r < cum) return cand[i].id;
     }
     return cand[n - 1].id;

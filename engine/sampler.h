@@ -46,6 +46,7 @@ const char *sampling_params_check(const struct sampling_params *p);
 struct cand {
     float logit;
     int32_t id;
+    double e;           /* exp(logit - max), computed once per draw */
 };
 
 /* One sequence's sampler: its parameters and random stream. What the

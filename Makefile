@@ -212,6 +212,7 @@ $(BUILD)/tessera_san: $(SAN_LIB_OBJ) $(SAN_APP_OBJ) $(LLHTTP_OBJ)
 FUZZ_TARGETS := \
   oai_request:8192 \
   safetensors:8192 \
+  gguf:8192 \
   tokenizer:512 \
   tokenizer_json:4096 \
   stop:1024 \
@@ -272,7 +273,14 @@ run: $(BUILD)/tessera demo
 
 test: test-unit test-emu test-san test-fuzz test-cli test-server test-tokenizer test-jinja test-grammar soak test-cuda-build
 
-test-unit: $(BUILD)/test_unit
+# GGUF copies of the golden models and of stories260K, written by the gguf
+# package's GGUFWriter (scripts/make_gguf.py), for test_golden.c and test_gguf.c
+GGUF_TEST := $(BUILD)/gguf/.ok
+$(GGUF_TEST): scripts/make_gguf.py $(wildcard tests/data/golden/*/config.json) $(VENV)/.ok
+	$(VENV)/bin/python scripts/make_gguf.py --tests $(BUILD)/gguf
+	@touch $@
+
+test-unit: $(BUILD)/test_unit $(GGUF_TEST)
 	$(BUILD)/test_unit --jobs 2
 
 # every CUDA kernel, emulated, against its CPU reference; the CUDA backend
@@ -299,7 +307,7 @@ $(BUILD)/bench_cuda: benchmarks/cuda_kernels.cu $(filter $(BUILD)/cuda/kernels/%
 # and soak tests against a sanitized binary (a leak or error at exit fails them).
 # (tensor-parallel tests run once, in test-server: under mpirun the leak
 # checker would report OpenMPI's own allocations)
-test-san: $(BUILD)/test_unit_san $(BUILD)/tessera_san $(BUILD)/tessera-emu demo $(VENV)/.grammar-ok
+test-san: $(BUILD)/test_unit_san $(BUILD)/tessera_san $(BUILD)/tessera-emu demo $(VENV)/.grammar-ok $(GGUF_TEST)
 	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/test_unit_san --jobs 2
 	ASAN_OPTIONS=detect_leaks=1 TESSERA_BIN=$(BUILD)/tessera_san $(VENV)/bin/python -m pytest -q tests/server \
 	  --ignore tests/server/test_tensor_parallel.py

@@ -19,6 +19,7 @@
 
 #include "comm.h"
 #include "../base/err.h"
+#include "gguf_model.h"
 #include "safetensors.h"
 #include "weights.h"
 
@@ -166,8 +167,10 @@ int model_load(model **out, const char *dir, struct backend *b, const struct mod
     model *m = xcalloc(1, sizeof(*m));
     m->b = b;
     m->p = *p;
-    int rc = model_config_load(&m->cfg, dir);
-    if (!rc) rc = st_open(&m->st, dir);
+    char gguf_file[4096];
+    int rc = model_config_load(&m->cfg, dir), is_gguf = 0;
+    if (!rc && (is_gguf = gguf_model_path(dir, gguf_file, sizeof(gguf_file))) < 0) rc = is_gguf;
+    if (!rc) rc = is_gguf ? gguf_model_open(&m->st, gguf_file, &m->cfg) : st_open(&m->st, dir);
     if (!rc) rc = weights_load(&m->host, &m->cfg, m->st, p->rank, p->world);
     if (rc) {
         st_close(m->st);

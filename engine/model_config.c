@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "../base/err.h"
+#include "gguf_model.h"
 
 /* Loads a JSON object file. Missing + optional: *out = NULL, returns 0. */
 static int load_json(json_t **out, const char *path, bool optional)
@@ -208,6 +209,9 @@ int model_config_load(struct model_config *c, const char *dir)
     memset(c, 0, sizeof(*c));
     c->gen_temperature = c->gen_top_p = -1.0f;
     c->gen_top_k = -1;
+    char gguf_file[4096];
+    int is_gguf = gguf_model_path(dir, gguf_file, sizeof(gguf_file));
+    if (is_gguf) return is_gguf < 0 ? is_gguf : gguf_model_config(c, gguf_file);
     char path[4096], gpath[4096];
     snprintf(path, sizeof(path), "%s/config.json", dir);
     snprintf(gpath, sizeof(gpath), "%s/generation_config.json", dir);
@@ -255,6 +259,7 @@ void model_config_rope_inv_freq(const struct model_config *c, float *inv_freq)
                 f = (1.0f - smooth) * f / r->factor + smooth * f;
             }
         }
+        if (r->n_freq_factors) f /= r->freq_factors[i]; /* llama.cpp: theta / freq_factors[i] */
         inv_freq[i] = f;
     }
 }

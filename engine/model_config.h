@@ -17,11 +17,18 @@
 
 enum rope_type { ROPE_DEFAULT = 0, ROPE_LINEAR, ROPE_LLAMA3 };
 
+#define MODEL_MAX_FREQ_FACTORS 512
+
 struct rope_scaling {
     enum rope_type type;
     float factor;
     float low_freq_factor, high_freq_factor; /* llama3 */
     int original_max_pos;                    /* llama3 */
+    /* GGUF's rope_freqs tensor (llama.cpp's llama3 scaling, precomputed by
+     * its converter): each inv_freq[i] is divided by freq_factors[i];
+     * n_freq_factors = head_dim / 2, or 0 when there is none */
+    int n_freq_factors;
+    float freq_factors[MODEL_MAX_FREQ_FACTORS];
 };
 
 struct model_config {
@@ -45,8 +52,9 @@ struct model_config {
 };
 
 /* Reads dir/config.json (required) and dir/generation_config.json (optional,
- * its eos/bos ids win). Returns 0 or a negative ERR_* with err_msg() naming
- * the file and the problem. */
+ * its eos/bos ids win); or, when dir is FILE.gguf or a folder holding one
+ * (gguf_model.h), the GGUF file's metadata. Returns 0 or a negative ERR_*
+ * with err_msg() naming the file and the problem. */
 int model_config_load(struct model_config *c, const char *dir);
 
 /* inv_freq[hd/2] with rope_scaling applied, computed as transformers does. */

@@ -18,6 +18,7 @@ struct mapping {
     void *base;
     size_t size;
     bool borrowed;   /* st_open_buffer: the caller's memory, not a mapping */
+    bool view;       /* st_table_new: another's mapping (released, never unmapped here) */
 };
 
 struct safetensors {
@@ -25,6 +26,10 @@ struct safetensors {
     int n_maps;
     struct st_tensor *tensors;
     int n_tensors, cap_tensors;
+    void **bufs;                 /* st_table_alloc */
+    int n_bufs;
+    void (*owner_free)(void *);  /* st_table_new: called at st_close */
+    void *owner;
 };
 
 static int parse_dtype(struct st_tensor *t, const char *s)
@@ -277,9 +282,13 @@ void st_close(safetensors *st)
     if (!st) return;
     for (int i = 0; i < st->n_tensors; i++) free((char *)st->tensors[i].name);
     for (int i = 0; i < st->n_maps; i++) {
-        if (st->maps[i].base && !st->maps[i].borrowed) munmap(st->maps[i].base, st->maps[i].size);
+        const struct mapping *m = &st->maps[i];
+        if (m->base && !m->borrowed && !m->view) munmap(m->base, m->size);
         free(st->maps[i].path);
     }
+    for (int i = 0; i < st->n_bufs; i++) free(st->bufs[i]);
+    free(st->bufs);
+    if (st->owner_free) st->owner_free(st->owner);
     free(st->tensors);
     free(st->maps);
     free(st);
@@ -305,3 +314,28 @@ void st_release(const safetensors *st, const void *p, size_t bytes)
 
 int st_count(const safetensors *st) { return st->n_tensors; }
 const struct st_tensor *st_at(const safetensors *st, int i) { return &st->tensors[i]; }
+
+safetensors *st_table_new(const char *path, const void *base, size_t size, bool mapped,
+                          void (*owner_free)(void *), void *owner)
+{
+    safetensors *st = st_new(1);
+    st->n_maps = 1;
+    st->maps[0] = (struct mapping){xstrdup(path), (void *)base, size, !mapped, mapped};
+    st->owner_free = owner_free;
+    st->owner = owner;
+    return st;
+}
+
+struct st_tensor *st_table_add(safetensors *st, const char *name)
+{
+    struct st_tensor *t = push_tensor(st);
+    t->name = xstrdup(name);
+    t->file = st->maps[0].path;
+    return t;
+}
+
+void *st_table_alloc(safetensors *st, size_t n)
+{
+    st->bufs = xrealloc(st->bufs, (st->n_bufs + 1) * sizeof(void *));
+    return st->bufs[st->n_bufs++] = xmalloc(n ? n : 1);
+}

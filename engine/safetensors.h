@@ -25,6 +25,7 @@ struct st_tensor {
     int64_t shape[ST_MAX_DIMS];
     const void *data;        /* into the mapping; valid until st_close() */
     size_t nbytes;
+    const char *orig_name;   /* its name in the file where that differs (GGUF's), for messages */
 };
 
 typedef struct safetensors safetensors;
@@ -52,5 +53,17 @@ int st_open_file(safetensors **out, const char *path);
  * name stands for the path in messages and st_tensor.file. st_release
  * leaves buf alone. */
 int st_open_buffer(safetensors **out, const void *buf, size_t size, const char *name);
+
+/* A table that another container's loader fills (engine/gguf_model.c):
+ * tensors under Hugging Face names, pointing into that container's memory
+ * base[0..size) (mapped: an mmap whose pages st_release may give back; it
+ * is never unmapped here) or into buffers from st_table_alloc. st_close
+ * frees the table and its buffers, then calls owner_free(owner). */
+safetensors *st_table_new(const char *path, const void *base, size_t size, bool mapped,
+                          void (*owner_free)(void *), void *owner);
+/* A zeroed entry named name (copied), its file the table's path. */
+struct st_tensor *st_table_add(safetensors *st, const char *name);
+/* n bytes that live as long as the table. */
+void *st_table_alloc(safetensors *st, size_t n);
 
 #endif

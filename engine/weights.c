@@ -36,9 +36,10 @@ static int find(const safetensors *st, const char *name, int64_t rows, int64_t c
         weights_file(st, file, sizeof(file));
         return err_set(ERR_MODEL, "%s: tensor \"%s\" is missing", file, name);
     }
+    const char *shown = t->orig_name ? t->orig_name : name; /* as the file names it */
     if (!t->dtype_ok)
         return err_set(ERR_UNSUPPORTED, "%s: tensor \"%s\" has dtype %s (supported: F32, F16, BF16)",
-                       t->file, name, t->dtype_name);
+                       t->file, shown, t->dtype_name);
     bool ok = cols ? (t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols)
                    : (t->ndim == 1 && t->shape[0] == rows);
     if (!ok) {
@@ -48,7 +49,7 @@ static int find(const safetensors *st, const char *name, int64_t rows, int64_t c
                      (long long)t->shape[i]);
         if (cols) snprintf(want, sizeof(want), "[%lld, %lld]", (long long)rows, (long long)cols);
         else snprintf(want, sizeof(want), "[%lld]", (long long)rows);
-        return err_set(ERR_MODEL, "%s: tensor \"%s\" has shape [%s], expected %s", t->file, name, got, want);
+        return err_set(ERR_MODEL, "%s: tensor \"%s\" has shape [%s], expected %s", t->file, shown, got, want);
     }
     *out = t;
     return 0;

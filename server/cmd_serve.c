@@ -168,8 +168,8 @@ static void help(FILE *f)
             "usage: tessera serve MODEL_DIR [options]\n"
             "\n"
             "Serves the model in MODEL_DIR over an OpenAI-compatible HTTP API:\n"
-            "POST /v1/chat/completions, /v1/completions, /tokenize, /detokenize;\n"
-            "GET /v1/models, /health, /metrics.\n"
+            "POST /v1/chat/completions, /v1/completions, /v1/responses, /tokenize, /detokenize;\n"
+            "GET /v1/models, /v1/responses/ID, /health, /metrics; DELETE /v1/responses/ID.\n"
             "\n"
             "options:\n"
             "  --host ADDR                address to listen on (default 127.0.0.1)\n"
@@ -183,6 +183,9 @@ static void help(FILE *f)
             "                             qwen3 or none (default)\n"
             "  --allowed-origins LIST     CORS: comma-separated origins, or * (default: none)\n"
             "  --max-queue N              choices (prompts x n) waiting beyond max-num-seqs: 503 (default 1024)\n"
+            "  --responses-store-size N   finished /v1/responses kept in memory for GET and\n"
+            "                             previous_response_id, least recently used dropped first\n"
+            "                             (default 1000, and at most 256 MiB; 0 keeps none)\n"
             "  --shutdown-timeout S       on SIGTERM/SIGINT, seconds to let requests finish (default 30)\n"
             "  --max-connections N        connections open at once; more get 503 (default 4096, at\n"
             "                             most what the open-files limit allows)\n"
@@ -205,13 +208,14 @@ static int parse(int argc, char **argv, struct serve_opts *o)
         {"tool-call-parser", 0, CLI_STR, &o->tool_parser, 0, 0, NULL},
         {"reasoning-parser", 0, CLI_STR, &o->reasoning_parser, 0, 0, NULL},
         {"max-queue", 0, CLI_INT, &o->max_queue, 0, 1 << 20, NULL},
+        {"responses-store-size", 0, CLI_INT, &o->responses_store_size, 0, 1 << 24, NULL},
         {"max-connections", 0, CLI_INT, &o->max_connections, 1, 1 << 20, NULL},
         {"shutdown-timeout", 0, CLI_DOUBLE, &o->shutdown_timeout, 0, 86400, NULL},
         {"header-timeout", 0, CLI_DOUBLE, &o->header_timeout, 0.01, 3600, NULL},
         {"body-timeout", 0, CLI_DOUBLE, &o->body_timeout, 0.01, 3600, NULL},
         {"idle-timeout", 0, CLI_DOUBLE, &o->idle_timeout, 0.01, 86400, NULL},
     };
-    int n = 14;
+    int n = 15;
     n += cli_engine_opts(&o->ec, t + n);
     n += cli_backend_opts(&o->bk, t + n);
     if (cli_parse("serve", argc, argv, t, n, &o->model_dir, help)) return -1;
@@ -266,6 +270,7 @@ static int teardown(struct srv *s)
     uv_close((uv_handle_t *)&s->shutdown_timer, NULL);
     uv_run(s->loop, UV_RUN_DEFAULT);
     jobs_free_all(s);
+    resp_store_deinit(&s->responses);
     uv_loop_close(s->loop);
     chat_format_free(&s->chat);
     launch_free(&s->model);
@@ -281,7 +286,8 @@ int cmd_serve(int argc, char **argv)
     struct srv *s = xcalloc(1, sizeof(*s));
     s->o = (struct serve_opts){.host = "127.0.0.1", .port = 8000, .max_queue = 1024, .max_connections = 4096,
                                .shutdown_timeout = 30, .header_timeout = 10, .body_timeout = 30, .idle_timeout = 60,
-                               .tool_parser = "auto", .reasoning_parser = "none"};
+                               .tool_parser = "auto", .reasoning_parser = "none",
+                               .responses_store_size = RESP_STORE_DEFAULT_SIZE};
     s->o.ec = engine_config_default();
     s->o.bk = cli_backend_default();
     int rc = parse(argc, argv, &s->o) ? EXIT_USAGE : comm_rank() > 0 ? launch_worker(s->o.model_dir, &s->o.bk) : -1;
@@ -290,6 +296,11 @@ int cmd_serve(int argc, char **argv)
         return rc;
     }
     srand((unsigned)uv_hrtime());
+    if (resp_store_init(&s->responses, (size_t)s->o.responses_store_size, RESP_STORE_DEFAULT_BYTES)) {
+        fprintf(stderr, "tessera: cannot make the responses store's lock\n");
+        free(s);
+        return EXIT_RUNTIME;
+    }
     s->model_name = xstrdup(s->o.served_name ? s->o.served_name : s->o.model_dir);
     init_handles(s);
     struct http_limits lim = http_limits_default();

@@ -32,13 +32,15 @@ static void help(FILE *f)
             "usage: tessera tokenize MODEL_DIR [TEXT] [options]\n"
             "\n"
             "Prints the token ids of TEXT (or of stdin, as it is, when TEXT is absent), space-separated\n"
-            "on one line, with the tokenizer of MODEL_DIR (tokenizer.json or tokenizer.model).\n"
+            "on one line, with the tokenizer of MODEL_DIR (tokenizer.json, tokenizer.model or its one .gguf\n"
+            "file's metadata; MODEL_DIR may be a .gguf file).\n"
             "\n"
             "options:\n"
             "  --no-special               no BOS or other tokens the tokenizer adds (add_special_tokens=False);\n"
             "                             otherwise tokenizer_config.json / the post-processor decides\n"
-            "  --tokenizer auto|json|sentencepiece\n"
-            "                             which file: auto (default) takes tokenizer.json when present\n"
+            "  --tokenizer auto|json|sentencepiece|gguf\n"
+            "                             which file: auto (default) takes tokenizer.json when present,\n"
+            "                             then tokenizer.model, then the .gguf file\n"
             "  --jsonl                    stdin: one JSON string a line; stdout: one line each,\n"
             "                             {\"ids\":[...],\"text\":\"...\"} (text: the ids decoded, special\n"
             "                             tokens skipped)\n"
@@ -93,7 +95,8 @@ static int impl_of(const char *name)
     if (!name || !strcmp(name, "auto")) return TOK_AUTO;
     if (!strcmp(name, "json")) return TOK_HF_JSON;
     if (!strcmp(name, "sentencepiece") || !strcmp(name, "spm")) return TOK_SENTENCEPIECE;
-    fprintf(stderr, "tessera: --tokenizer must be auto, json or sentencepiece, got \"%s\"\n", name);
+    if (!strcmp(name, "gguf")) return TOK_GGUF;
+    fprintf(stderr, "tessera: --tokenizer must be auto, json, sentencepiece or gguf, got \"%s\"\n", name);
     return -1;
 }
 

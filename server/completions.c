@@ -1,4 +1,5 @@
-/* completions.c: POST /v1/chat/completions and /v1/completions. On a worker
+/* completions.c: POST /v1/chat/completions, /v1/completions and
+ * /v1/responses (translated into a chat request, responses.c). On a worker
  * thread the body is validated (openai.c), rendered with the chat template
  * and tokenized, and every prompt checked as the engine would check it, so
  * that what the engine would refuse is a 400 and nothing is submitted; back
@@ -14,6 +15,8 @@
 struct gen {
     struct srv *s;
     bool chat, failed;        /* e says why */
+    bool responses;           /* a Responses request: resp is its state */
+    struct resp_job *resp;
     struct oai_error e;
     struct oai_request q;
     struct job_prompts p;
@@ -167,20 +170,26 @@ static int prepare_prompts(struct gen *g)
     return 0;
 }
 
-/* On a worker thread: validation, tokens, the engine's checks. */
+/* Validation, tokens, the engine's checks: 0, or -1 with g->e filled. */
+static int prepare(struct gen *g, const char *body, size_t len)
+{
+    struct srv *s = g->s;
+    struct oai_request *q = &g->q;
+    if (oai_parse(q, g->chat, body, len, s->vocab, &g->e)) return -1;
+    if (q->model && strcmp(q->model, s->model_name))
+        return oai_fail(&g->e, 404, "model", "model_not_found", "The model `%s` does not exist.", q->model);
+    return output_grammar(g) || prepare_prompts(g) ? -1 : 0;
+}
+
+/* On a worker thread: a Responses body becomes a chat body first. */
 static void gen_work(void *arg, const char *body, size_t len)
 {
     struct gen *g = arg;
-    struct srv *s = g->s;
-    struct oai_request *q = &g->q;
-    g->failed = true;
-    if (oai_parse(q, g->chat, body, len, s->vocab, &g->e)) return;
-    if (q->model && strcmp(q->model, s->model_name)) {
-        oai_fail(&g->e, 404, "model", "model_not_found", "The model `%s` does not exist.", q->model);
-        return;
-    }
-    if (output_grammar(g) || prepare_prompts(g)) return;
-    g->failed = false;
+    char *chat = NULL;
+    g->failed = g->responses && responses_translate(&g->s->responses, body, len, &g->resp, &chat, &g->e);
+    if (!g->failed) g->failed = chat ? prepare(g, chat, strlen(chat)) : prepare(g, body, len);
+    if (g->failed && g->responses) responses_fix_param(&g->e);
+    free(chat);
 }
 
 static void gen_free(struct gen *g)
@@ -190,6 +199,7 @@ static void gen_free(struct gen *g)
     free(g->p.n_ids);
     free(g->p.er);
     oai_request_free(&g->q);
+    resp_job_free(g->resp);
     engine_grammar_release(g->s->model.eng, g->grammar); /* the engine's sequences hold their own */
     free(g);
 }
@@ -203,14 +213,18 @@ static void gen_done(struct srv *s, struct http_request *r, void *arg)
         g->failed = oai_fail(&g->e, 503, NULL, NULL, "the server is overloaded: %d requests are in progress; retry later",
                              s->jobs.live_choices);
     if (r && g->failed) reply_error(s, r, &g->e);
-    else if (r) job_start(s, r, &g->q, &g->p);
+    else if (r) {
+        job_start(s, r, &g->q, &g->p, g->resp);
+        g->resp = NULL;
+    }
     gen_free(g);
 }
 
-void completions_route(struct srv *s, struct http_request *r, bool chat)
+void completions_route(struct srv *s, struct http_request *r, enum gen_api api)
 {
     struct gen *g = xcalloc(1, sizeof(*g));
     g->s = s;
-    g->chat = chat;
+    g->chat = api != GEN_COMPLETIONS;
+    g->responses = api == GEN_RESPONSES;
     offload(s, r, gen_work, gen_done, g);
 }

@@ -103,15 +103,36 @@ static void send_deltas(struct choice *c, json_t *deltas)
     json_decref(deltas);
 }
 
+/* A Responses stream's events so far (ev emptied). */
+static void resp_send(struct job *j, struct strbuf *ev)
+{
+    if (j->req && ev->len) http_stream_write(j->req, ev->s, ev->len);
+    strbuf_free(ev);
+}
+
+/* What the chat parsers decided (consumed): a chat stream's chunks, or a
+ * Responses request's items (and a stream's events). */
+static void take_deltas(struct choice *c, json_t *deltas)
+{
+    struct job *j = c->job;
+    if (!j->resp) {
+        send_deltas(c, deltas);
+        return;
+    }
+    struct strbuf ev = {0};
+    resp_feed(j->resp, deltas, j->stream ? &ev : NULL);
+    resp_send(j, &ev);
+}
+
 /* Streams text (and pending logprobs) of choice c, or keeps it for the
  * whole reply; through the chat parsers when c has them. */
 static void choice_emit(struct choice *c, const char *text, size_t n)
 {
     struct job *j = c->job;
     if (c->out) {
-        json_t *deltas = j->stream ? json_array() : NULL;
+        json_t *deltas = j->stream || j->resp ? json_array() : NULL;
         chat_out_feed(c->out, text, n, deltas);
-        if (deltas) send_deltas(c, deltas);
+        if (deltas) take_deltas(c, deltas);
     } else if (!j->stream) {
         strbuf_append(&c->text, text, n);
     } else if (n || (c->lp && json_array_size(c->lp))) {
@@ -126,14 +147,39 @@ static int completion_tokens(const struct job *j)
     return n;
 }
 
+/* A Responses request is done: the terminal event or the response object,
+ * kept in the store unless store is false. */
+static void resp_reply(struct srv *s, struct job *j, int completion, double ttft)
+{
+    struct strbuf ev = {0};
+    json_t *o = resp_end(j->resp, j->ch[0].finish, j->prompt_tokens, completion, j->cached_tokens,
+                         j->stream ? &ev : NULL);
+    if (j->resp->store) responses_keep(&s->responses, j->resp, o);
+    resp_send(j, &ev);
+    if (j->req && j->stream) {
+        log_request(s, j->req, 200, j->prompt_tokens, completion, ttft);
+        http_stream_end(j->req);
+        json_decref(o);
+    } else if (j->req) {
+        reply_json(s, j->req, 200, o, j->prompt_tokens, completion, ttft);
+    } else {
+        json_decref(o);
+    }
+    j->req = NULL;
+}
+
 /* Every choice is done: finish the reply. */
 static void job_reply(struct srv *s, struct job *j)
 {
     j->replied = true;
     struct http_request *r = j->req;
-    if (!r) return;
     int completion = completion_tokens(j);
     double ttft = j->t_first > 0 ? j->t_first - j->t_start : -1;
+    if (j->resp) {
+        resp_reply(s, j, completion, ttft);
+        return;
+    }
+    if (!r) return;
     json_t *usage = oai_usage(j->prompt_tokens, completion, j->cached_tokens);
     if (j->stream) {
         if (j->head.include_usage) job_send(j, oai_chunk(&j->head, json_array(), usage));
@@ -172,6 +218,7 @@ static void job_free(struct srv *s, struct job *j)
             js->list[i] = js->list[--js->n];
             break;
         }
+    resp_job_free(j->resp);
     free(j->ch);
     free(j);
 }
@@ -181,14 +228,14 @@ static void choice_done(struct srv *s, struct choice *c, const char *finish)
     struct job *j = c->job;
     c->done = true;
     if (c->out) {
-        json_t *deltas = j->stream ? json_array() : NULL;
+        json_t *deltas = j->stream || j->resp ? json_array() : NULL;
         chat_out_finish(c->out, deltas);
-        if (deltas) send_deltas(c, deltas);
+        if (deltas) take_deltas(c, deltas);
         if (chat_out_called(c->out) && strcmp(finish, "length")) finish = "tool_calls";
     }
     c->finish = finish;
     j->n_done++;
-    if (j->stream) send_chunk(c, NULL, "", 0, finish);
+    if (j->stream && !j->resp) send_chunk(c, NULL, "", 0, finish);
     if (j->n_done == j->n_choices) job_reply(s, j);
 }
 
@@ -254,7 +301,13 @@ static void on_token(struct srv *s, struct choice *c, const struct engine_event 
 
 void job_fail(struct srv *s, struct job *j, const struct oai_error *e)
 {
-    if (j->stream && j->req) {
+    if (j->stream && j->req && j->resp) { /* response.failed ends a Responses stream: no [DONE] */
+        struct strbuf ev = {0};
+        resp_failed(j->resp, e, &ev);
+        resp_send(j, &ev);
+        log_request(s, j->req, e->status, j->prompt_tokens, 0, -1);
+        http_stream_end(j->req);
+    } else if (j->stream && j->req) {
         char *t = oai_error_json(e);
         size_t n;
         char *ev = sse_data(t, strlen(t), &n);
@@ -351,11 +404,13 @@ static void submit(struct srv *s, struct choice *c, const struct engine_request 
     map_put(&s->jobs, c);
 }
 
-void job_start(struct srv *s, struct http_request *r, const struct oai_request *q, const struct job_prompts *p)
+void job_start(struct srv *s, struct http_request *r, const struct oai_request *q, const struct job_prompts *p,
+               struct resp_job *resp)
 {
     struct job *j = xcalloc(1, sizeof(*j));
     j->s = s;
     j->req = r;
+    j->resp = resp;
     oai_head_init(&j->head, q->chat, q->include_usage, s->model_name);
     j->stream = q->stream;
     j->logprobs = q->logprobs;
@@ -373,9 +428,9 @@ void job_start(struct srv *s, struct http_request *r, const struct oai_request *
             bool forced = q->tool_choice == OAI_TOOLS_REQUIRED || q->tool_choice == OAI_TOOLS_NAMED;
             enum tool_format tf = q->tool_choice == OAI_TOOLS_AUTO ? s->tool_format : TOOL_FORMAT_NONE;
             enum reasoning_format rf = q->chat ? s->reasoning : REASONING_NONE;
-            if (forced || tf != TOOL_FORMAT_NONE || rf != REASONING_NONE) {
+            if (forced || tf != TOOL_FORMAT_NONE || rf != REASONING_NONE || resp) {
                 c->out = xmalloc(sizeof(*c->out));
-                chat_out_init(c->out, rf, tf, q->stream);
+                chat_out_init(c->out, rf, tf, q->stream || resp);
                 if (forced) chat_out_force(c->out, q->tool_name);
             }
             submit(s, c, &p->er[i], q, k);
@@ -393,6 +448,11 @@ void job_start(struct srv *s, struct http_request *r, const struct oai_request *
         char cors[512];
         cors_headers(s, r, cors, sizeof(cors));
         http_stream_begin(r, 200, "text/event-stream", cors);
+    }
+    if (resp) {
+        struct strbuf ev = {0};
+        resp_begin(resp, s->model_name, j->stream ? &ev : NULL);
+        resp_send(j, &ev);
     }
     if (j->n_done == j->n_choices) job_reply(s, j);
     if (j->replied && j->n_final == j->n_choices) job_free(s, j);

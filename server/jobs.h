@@ -19,6 +19,7 @@
 #include "chat_out.h"
 #include "oai_render.h"
 #include "openai.h"
+#include "responses.h"
 #include "stop.h"
 
 struct srv;
@@ -52,6 +53,7 @@ struct job {
     struct choice *ch;
     int prompt_tokens, cached_tokens;
     double t_start, t_first;
+    struct resp_job *resp;    /* a Responses request (one choice, always parsed by chat_out); else NULL */
 };
 
 /* The jobs of a server and the map from engine ids to their choices. */
@@ -72,8 +74,10 @@ struct job_prompts {
     int total;              /* prompt tokens of all prompts */
 };
 
-/* Submits q's choices and starts the reply to r (a stream's headers). */
-void job_start(struct srv *s, struct http_request *r, const struct oai_request *q, const struct job_prompts *p);
+/* Submits q's choices and starts the reply to r (a stream's headers). resp:
+ * a Responses request's state, taken over (NULL for chat and completions). */
+void job_start(struct srv *s, struct http_request *r, const struct oai_request *q, const struct job_prompts *p,
+               struct resp_job *resp);
 /* Ends j's reply with e: a stream gets an error event and [DONE], a whole
  * reply the error; the choices still running are aborted. */
 void job_fail(struct srv *s, struct job *j, const struct oai_error *e);

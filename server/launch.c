@@ -3,10 +3,13 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "../engine/backend.h"
 #include "../engine/comm.h"
 #include "../base/err.h"
+#include "../base/gguf.h"
 
 /* The backend of the options: NULL with err_msg() set when the device
  * cannot be used. */
@@ -22,11 +25,38 @@ static struct backend *backend_of(const struct cli_backend *o)
 #endif
 }
 
+/* Whether a GGUF file carries a tokenizer (tokenizer.ggml.model); a file
+ * that does not parse counts as one, so that its loader names the problem. */
+static bool gguf_has_tokenizer(const char *path)
+{
+    gguf *g;
+    if (gguf_open(&g, path, false)) return true;
+    bool has = gguf_find_key(g, "tokenizer.ggml.model") >= 0;
+    gguf_close(g);
+    return has;
+}
+
+/* The tokenizer of a model path: a folder's tokenizer.json or
+ * tokenizer.model, else its one .gguf file's (tok_load); for a bare
+ * FILE.gguf, the file's own tokenizer.ggml.* vocabulary, or when it has
+ * none (files written with weights only), the tokenizer files beside it. */
+static int load_tokenizer(tokenizer **tok, const char *path, char *err, size_t cap)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || gguf_has_tokenizer(path))
+        return tok_load(tok, path, err, cap);
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof(dir), ".");
+    else snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    return tok_load(tok, dir, err, cap);
+}
+
 int launch(struct launched *l, const char *dir, const struct cli_backend *bk, const struct engine_config *ec,
            bool with_tokenizer, char *err, size_t cap)
 {
     *l = (struct launched){0};
-    if (with_tokenizer && tok_load(&l->tok, dir, err, cap)) return -1;
+    if (with_tokenizer && load_tokenizer(&l->tok, dir, err, cap)) return -1;
     struct engine_config c = *ec;
     c.eos_id = l->tok ? tok_eos_id(l->tok) : -1; /* the engine stops on it as on the model's */
     if (!(l->b = backend_of(bk)) || engine_create(&l->eng, dir, l->b, &c)) {

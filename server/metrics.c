@@ -38,6 +38,8 @@ struct metric {
 static double ratio(double num, double den) { return den ? num / den : 0.0; }
 static double prompt_tokens(const struct metrics *m, const struct engine_stats *st) { (void)st; return (double)m->prompt_tokens; }
 static double gen_tokens(const struct metrics *m, const struct engine_stats *st) { (void)st; return (double)m->generation_tokens; }
+static double stored(const struct metrics *m, const struct engine_stats *st) { (void)st; return (double)m->responses_stored; }
+static double stored_bytes(const struct metrics *m, const struct engine_stats *st) { (void)st; return (double)m->responses_stored_bytes; }
 static double running(const struct metrics *m, const struct engine_stats *st) { (void)m; return st->running; }
 static double waiting(const struct metrics *m, const struct engine_stats *st) { (void)m; return st->waiting; }
 static double kv_used(const struct metrics *m, const struct engine_stats *st) { (void)m; return st->kv_blocks_used; }
@@ -51,6 +53,8 @@ static double preemptions(const struct metrics *m, const struct engine_stats *st
 static const struct metric COUNTERS[] = {
     {"tessera_prompt_tokens_total", "counter", "Prompt tokens of accepted requests.", prompt_tokens, 0},
     {"tessera_generation_tokens_total", "counter", "Tokens generated.", gen_tokens, 0},
+    {"tessera_responses_stored", "gauge", "Responses kept for GET /v1/responses/{id}.", stored, 0},
+    {"tessera_responses_stored_bytes", "gauge", "Bytes the kept responses count against the budget.", stored_bytes, 0},
 };
 
 static const struct metric GAUGES[] = {

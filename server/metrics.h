@@ -22,6 +22,7 @@ struct metrics {
     uint64_t status_counts[16];
     int n_statuses;
     uint64_t prompt_tokens, generation_tokens;
+    uint64_t responses_stored, responses_stored_bytes; /* the responses store, as of this render */
     struct hist ttft, itl, e2e;
 };
 

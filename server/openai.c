@@ -212,72 +212,79 @@ static int parse_tools(struct oai_request *r, struct oai_error *e)
     return 0;
 }
 
-/* response_format ({"type": "text" | "json_object" | "json_schema",
- * "json_schema": {"name", "schema", "strict"}}) and vLLM's
- * structured_outputs ({"json": schema} | {"regex": text} | {"choice":
- * [strings]} | {"json_object": true}): at most one of them. */
-static int parse_format(struct oai_request *r, struct oai_error *e)
+/* response_format: {"type": "text" | "json_object" | "json_schema",
+ * "json_schema": {"name", "schema", "strict"}}. */
+static int parse_response_format(struct oai_request *r, json_t *rf, struct oai_error *e)
 {
-    json_t *rf = json_object_get(r->root, "response_format"), *so = json_object_get(r->root, "structured_outputs");
-    if (rf && !json_is_null(rf)) {
-        const char *ty = json_string_value(json_object_get(rf, "type"));
-        json_t *js = json_object_get(rf, "json_schema"), *schema = json_object_get(js, "schema");
-        r->format_param = "response_format";
-        if (!json_is_object(rf) || !ty)
-            return oai_fail(e, 400, "response_format", NULL, "'response_format' must be an object with a 'type'");
-        if (!strcmp(ty, "json_object")) r->format = OAI_FORMAT_JSON_OBJECT;
-        else if (!strcmp(ty, "json_schema")) {
-            json_t *name = json_object_get(js, "name"), *strict = json_object_get(js, "strict");
-            if (!json_is_object(js) || (!json_is_object(schema) && !json_is_true(schema)) ||
-                (name && !json_is_string(name)) || (strict && !json_is_null(strict) && !json_is_boolean(strict)))
-                return oai_fail(e, 400, "response_format", NULL, "'response_format' of type 'json_schema' needs "
-                                "'json_schema': {\"name\": string, \"schema\": object, \"strict\": boolean}");
-            r->format = OAI_FORMAT_JSON_SCHEMA;
-            r->format_text = json_dumps(schema, JSON_COMPACT | JSON_ENCODE_ANY);
-        } else if (strcmp(ty, "text"))
-            return oai_fail(e, 400, "response_format", NULL, "'response_format.type' must be 'text', 'json_object' or "
-                            "'json_schema', got '%s'", ty);
+    const char *ty = json_string_value(json_object_get(rf, "type"));
+    json_t *js = json_object_get(rf, "json_schema"), *schema = json_object_get(js, "schema");
+    r->format_param = "response_format";
+    if (!json_is_object(rf) || !ty)
+        return oai_fail(e, 400, "response_format", NULL, "'response_format' must be an object with a 'type'");
+    if (!strcmp(ty, "json_object")) {
+        r->format = OAI_FORMAT_JSON_OBJECT;
+    } else if (!strcmp(ty, "json_schema")) {
+        json_t *name = json_object_get(js, "name"), *strict = json_object_get(js, "strict");
+        if (!json_is_object(js) || (!json_is_object(schema) && !json_is_true(schema)) ||
+            (name && !json_is_string(name)) || (strict && !json_is_null(strict) && !json_is_boolean(strict)))
+            return oai_fail(e, 400, "response_format", NULL, "'response_format' of type 'json_schema' needs "
+                            "'json_schema': {\"name\": string, \"schema\": object, \"strict\": boolean}");
+        r->format = OAI_FORMAT_JSON_SCHEMA;
+        r->format_text = json_dumps(schema, JSON_COMPACT | JSON_ENCODE_ANY);
+    } else if (strcmp(ty, "text")) {
+        return oai_fail(e, 400, "response_format", NULL, "'response_format.type' must be 'text', 'json_object' or "
+                        "'json_schema', got '%s'", ty);
     }
-    if (!so || json_is_null(so)) return 0;
+    return 0;
+}
+
+/* vLLM's structured_outputs: {"json": schema (or its text)} | {"regex":
+ * text} | {"choice": [strings]} | {"json_object": true}, and the option
+ * "disable_any_whitespace" (alone, it may go with response_format). */
+static int parse_structured_outputs(struct oai_request *r, json_t *so, struct oai_error *e)
+{
     json_t *js = json_object_get(so, "json"), *re = json_object_get(so, "regex"), *ch = json_object_get(so, "choice");
     int given = !!(js && !json_is_null(js)) + !!(re && !json_is_null(re)) + !!(ch && !json_is_null(ch)) +
                 json_is_true(json_object_get(so, "json_object"));
     if (json_is_object(so) && get_bool(so, "disable_any_whitespace", &r->compact_json, e)) return -1;
-    if (json_is_object(so) && !given && json_object_get(so, "disable_any_whitespace")) return 0; /* an option only */
+    if (json_is_object(so) && !given && json_object_get(so, "disable_any_whitespace")) return 0;
     if (r->format != OAI_FORMAT_TEXT)
         return oai_fail(e, 400, "structured_outputs", NULL, "give 'response_format' or 'structured_outputs', not both");
     r->format_param = "structured_outputs";
     if (!json_is_object(so) || given != 1)
         return oai_fail(e, 400, "structured_outputs", NULL, "'structured_outputs' must give one of 'json' (a schema), "
                         "'regex', 'choice' (a list of strings) or 'json_object': true");
-    if (json_is_object(js)) {
-        r->format = OAI_FORMAT_JSON_SCHEMA;
-        r->format_text = json_dumps(js, JSON_COMPACT);
-    } else if (json_is_string(js)) { /* a schema sent as text, as vLLM accepts it */
-        json_t *parsed = json_loads(json_string_value(js), 0, NULL);
-        if (!json_is_object(parsed)) {
-            json_decref(parsed);
-            return oai_fail(e, 400, "structured_outputs", NULL, "'structured_outputs.json' is not a JSON object");
-        }
+    json_t *parsed = json_is_string(js) ? json_loads(json_string_value(js), 0, NULL) : json_incref(js);
+    size_t i;
+    json_t *v;
+    bool strings = json_is_array(ch);
+    json_array_foreach(ch, i, v) strings &= json_is_string(v);
+    if (json_is_object(parsed)) {
         r->format = OAI_FORMAT_JSON_SCHEMA;
         r->format_text = json_dumps(parsed, JSON_COMPACT);
-        json_decref(parsed);
     } else if (json_is_string(re)) {
         r->format = OAI_FORMAT_REGEX;
         r->format_text = xstrdup(json_string_value(re));
-    } else if (json_is_array(ch) && json_array_size(ch) && json_array_size(ch) <= OAI_MAX_CHOICES) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(ch, i, v) if (!json_is_string(v))
-            return oai_fail(e, 400, "structured_outputs", NULL, "'structured_outputs.choice' must list strings");
+    } else if (strings && json_array_size(ch) && json_array_size(ch) <= OAI_MAX_CHOICES) {
         r->format = OAI_FORMAT_CHOICE;
         r->format_text = json_dumps(ch, JSON_COMPACT);
     } else if (json_is_true(json_object_get(so, "json_object"))) {
         r->format = OAI_FORMAT_JSON_OBJECT;
-    } else
-        return oai_fail(e, 400, "structured_outputs", NULL, "'structured_outputs': 'json' must be a schema, 'regex' "
-                        "a string, 'choice' a list of 1 to %d strings", OAI_MAX_CHOICES);
+    }
+    json_decref(parsed);
+    if (r->format == OAI_FORMAT_TEXT)
+        return oai_fail(e, 400, "structured_outputs", NULL, "'structured_outputs': 'json' must be a schema (an object "
+                        "or its text), 'regex' a string, 'choice' a list of 1 to %d strings", OAI_MAX_CHOICES);
     return 0;
+}
+
+/* response_format and structured_outputs: at most one of them says what the
+ * output must follow. */
+static int parse_format(struct oai_request *r, struct oai_error *e)
+{
+    json_t *rf = json_object_get(r->root, "response_format"), *so = json_object_get(r->root, "structured_outputs");
+    if (rf && !json_is_null(rf) && parse_response_format(r, rf, e)) return -1;
+    return so && !json_is_null(so) ? parse_structured_outputs(r, so, e) : 0;
 }
 
 static int parse_messages(struct oai_request *r, struct oai_error *e)

@@ -80,7 +80,7 @@ void reply_error(struct srv *s, struct http_request *r, const struct oai_error *
     char cors[512], extra[600];
     cors_headers(s, r, cors, sizeof(cors));
     snprintf(extra, sizeof(extra), "%s%s", cors,
-             e->status == 405 ? "Allow: GET, HEAD, POST, OPTIONS\r\n" : e->status == 503 ? "Retry-After: 1\r\n" : "");
+             e->status == 405 ? "Allow: GET, HEAD, POST, DELETE, OPTIONS\r\n" : e->status == 503 ? "Retry-After: 1\r\n" : "");
     char *text = oai_error_json(e);
     log_request(s, r, e->status, -1, -1, -1);
     http_respond(r, e->status, "application/json", extra, text, strlen(text));
@@ -107,6 +107,10 @@ static void metrics(struct srv *s, struct http_request *r)
 {
     struct strbuf b = {0};
     struct engine_stats st;
+    size_t n, bytes;
+    resp_store_usage(&s->responses, &n, &bytes);
+    s->m.responses_stored = n;
+    s->m.responses_stored_bytes = bytes;
     if (atomic_load(&s->ready)) st = engine_stats(s->model.eng);
     metrics_render(&s->m, atomic_load(&s->ready) ? &st : NULL, &b);
     metrics_count_status(&s->m, 200);
@@ -123,28 +127,54 @@ static void models(struct srv *s, struct http_request *r)
                -1, -1, -1);
 }
 
-static void chat(struct srv *s, struct http_request *r) { completions_route(s, r, true); }
-static void completions(struct srv *s, struct http_request *r) { completions_route(s, r, false); }
+static void chat(struct srv *s, struct http_request *r) { completions_route(s, r, GEN_CHAT); }
+static void completions(struct srv *s, struct http_request *r) { completions_route(s, r, GEN_COMPLETIONS); }
+static void responses(struct srv *s, struct http_request *r) { completions_route(s, r, GEN_RESPONSES); }
 static void tokenize(struct srv *s, struct http_request *r) { tokenize_route(s, r, ROUTE_TOKENIZE); }
 static void detokenize(struct srv *s, struct http_request *r) { tokenize_route(s, r, ROUTE_DETOKENIZE); }
 static void apply_template(struct srv *s, struct http_request *r) { tokenize_route(s, r, ROUTE_APPLY_TEMPLATE); }
 
 static const struct route {
-    const char *path;
-    bool post;            /* else GET (and HEAD) */
+    const char *path;     /* ending in '/': a prefix, followed by an id */
+    const char *method;   /* GET also answers HEAD */
     bool auth;            /* needs --api-key */
     bool ready;           /* needs the model loaded and the server not stopping */
     void (*handler)(struct srv *s, struct http_request *r);
 } ROUTES[] = {
-    {"/health", false, false, false, health},
-    {"/metrics", false, true, false, metrics},
-    {"/v1/models", false, true, true, models},
-    {"/v1/chat/completions", true, true, true, chat},
-    {"/v1/completions", true, true, true, completions},
-    {"/tokenize", true, true, true, tokenize},
-    {"/detokenize", true, true, true, detokenize},
-    {"/apply-template", true, true, true, apply_template},
+    {"/health", "GET", false, false, health},
+    {"/metrics", "GET", true, false, metrics},
+    {"/v1/models", "GET", true, true, models},
+    {"/v1/chat/completions", "POST", true, true, chat},
+    {"/v1/completions", "POST", true, true, completions},
+    {"/v1/responses", "POST", true, true, responses},
+    {"/v1/responses/", "GET", true, false, responses_get_route},
+    {"/v1/responses/", "DELETE", true, false, responses_delete_route},
+    {"/tokenize", "POST", true, true, tokenize},
+    {"/detokenize", "POST", true, true, detokenize},
+    {"/apply-template", "POST", true, true, apply_template},
 };
+
+static bool path_matches(const struct route *rt, const char *path)
+{
+    size_t n = strlen(rt->path);
+    if (rt->path[n - 1] != '/') return !strcmp(path, rt->path);
+    return !strncmp(path, rt->path, n) && path[n] && !strchr(path + n, '/');
+}
+
+/* The route of r's path and method; *path_known whether any route has the
+ * path (a 405 rather than a 404). */
+static const struct route *find_route(const struct http_request *r, bool *path_known)
+{
+    /* HEAD is GET without the body (http_respond leaves it out) */
+    const char *m = !strcmp(r->method, "HEAD") ? "GET" : r->method;
+    *path_known = false;
+    for (size_t i = 0; i < sizeof(ROUTES) / sizeof(ROUTES[0]); i++) {
+        if (!path_matches(&ROUTES[i], r->path)) continue;
+        *path_known = true;
+        if (!strcmp(ROUTES[i].method, m)) return &ROUTES[i];
+    }
+    return NULL;
+}
 
 // ---------------------------------------------------------------------------
 // routing
@@ -171,12 +201,12 @@ static void preflight(struct srv *s, struct http_request *r)
     const char *want = http_header(r, "access-control-request-headers");
     if (cors[0])
         snprintf(extra, sizeof(extra),
-                 "%sAccess-Control-Allow-Methods: GET, HEAD, POST, OPTIONS\r\nAccess-Control-Allow-Headers: %s\r\n"
+                 "%sAccess-Control-Allow-Methods: GET, HEAD, POST, DELETE, OPTIONS\r\nAccess-Control-Allow-Headers: %s\r\n"
                  "Access-Control-Max-Age: 600\r\n", cors,
                  want && !strpbrk(want, "\r\n") && strlen(want) < 256 ? want
                                                                        : "Authorization, Content-Type, X-Request-Id");
     else
-        snprintf(extra, sizeof(extra), "Allow: GET, HEAD, POST, OPTIONS\r\n");
+        snprintf(extra, sizeof(extra), "Allow: GET, HEAD, POST, DELETE, OPTIONS\r\n");
     log_request(s, r, 204, -1, -1, -1);
     http_respond(r, 204, NULL, extra, "", 0);
 }
@@ -189,14 +219,11 @@ void route_request(struct http_request *r, void *arg)
         preflight(s, r);
         return;
     }
-    const struct route *rt = NULL;
-    for (size_t i = 0; i < sizeof(ROUTES) / sizeof(ROUTES[0]) && !rt; i++)
-        if (!strcmp(r->path, ROUTES[i].path)) rt = &ROUTES[i];
-    /* HEAD is GET without the body (http_respond leaves it out) */
-    bool get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD"), post = !strcmp(r->method, "POST");
-    if (!rt)
+    bool path_known;
+    const struct route *rt = find_route(r, &path_known);
+    if (!rt && !path_known)
         oai_fail(&e, 404, NULL, NULL, "no route %s %s", r->method, r->path);
-    else if (rt->post ? !post : !get)
+    else if (!rt)
         oai_fail(&e, 405, NULL, NULL, "%s is not allowed on %s", r->method, r->path);
     else if (rt->auth && !authorized(s, r))
         oai_fail(&e, 401, NULL, "invalid_api_key", "Incorrect API key provided.");

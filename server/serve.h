@@ -3,7 +3,8 @@
  *
  * A request's way through them: http.c parses it and calls route_request
  * (routes.c: method, path, auth, readiness); a generation or tokenize route
- * hands the body to offload.c, which runs completions.c's or
+ * hands the body to offload.c, which runs completions.c's (responses.c
+ * translates a Responses body into a chat one there) or
  * tokenize_routes.c's preparation on a worker thread and its answer back on
  * the loop; completions.c submits the prepared choices as a job (jobs.c),
  * whose engine events become SSE chunks or a whole reply (oai_render.c);
@@ -26,12 +27,15 @@
 #include "metrics.h"
 #include "openai.h"
 #include "reasoning.h"
+#include "responses.h"
+#include "responses_store.h"
 #include "tool_calls.h"
 
 struct serve_opts {
     const char *model_dir, *host, *served_name, *api_key, *chat_template_file, *origins;
     const char *tool_parser, *reasoning_parser; /* names; tool_parser "auto": from the template */
     int port, max_queue, max_connections;
+    int responses_store_size;          /* responses kept for GET and previous_response_id */
     struct cli_backend bk;
     double shutdown_timeout, header_timeout, body_timeout, idle_timeout;
     struct engine_config ec;
@@ -58,6 +62,7 @@ struct srv {
     bool shutting_down, load_joined;
     int exit_code;
     struct jobs jobs;
+    struct resp_store responses;       /* finished responses (responses_store.h: locked) */
     int n_preps;                /* requests being prepared on worker threads */
     struct metrics m;
 };
@@ -87,8 +92,11 @@ typedef void (*offload_work)(void *arg, const char *body, size_t len);
 typedef void (*offload_done)(struct srv *s, struct http_request *r, void *arg);
 void offload(struct srv *s, struct http_request *r, offload_work work, offload_done done, void *arg);
 
-/* completions.c, tokenize_routes.c */
-void completions_route(struct srv *s, struct http_request *r, bool chat);
+/* completions.c, responses.c, tokenize_routes.c */
+enum gen_api { GEN_COMPLETIONS, GEN_CHAT, GEN_RESPONSES };
+void completions_route(struct srv *s, struct http_request *r, enum gen_api api);
+void responses_get_route(struct srv *s, struct http_request *r);
+void responses_delete_route(struct srv *s, struct http_request *r);
 /* The ids of a prompt given as text or as ids (*ids malloc'd); -1 if the
  * tokenizer fails. */
 int tokenize_prompt(const tokenizer *tok, const struct oai_prompt *p, bool add_bos, int32_t **ids);

@@ -235,6 +235,10 @@ struct hf {
 struct hf *hf_load(const char *path, char *err, size_t err_cap);
 /* The same from text[0..len) (path only names it in messages). */
 struct hf *hf_load_text(const char *text, size_t len, const char *path, char *err, size_t err_cap);
+/* The same with h->bpe's vocabulary and merges filled in already (by
+ * hf_json_model or gguf_vocab.c) and the rest of a tokenizer.json in
+ * rest[0..len) (NULL: "{}"). Takes h: frees it on failure. */
+struct hf *hf_load_rest(struct hf *h, const char *rest, size_t len, const char *path, char *err, size_t err_cap);
 void hf_free(struct hf *h);
 /* text must be valid UTF-8. Returns 0, or -1 when a matcher fails. */
 int hf_encode(const struct hf *h, const char *text, size_t len, bool add_special, struct ids *out);
@@ -246,5 +250,20 @@ int32_t hf_token_id(const struct hf *h, const char *piece, size_t len);
  * to save allocations; b[0].s may stay NULL when it is empty). Returns 0, or
  * -1 for an id that hf_decode skips. */
 int hf_token_bytes(const struct hf *h, int32_t id, struct strbuf b[2]);
+
+/* ---- GGUF vocabularies (gguf_vocab.c) ---- */
+
+/* What a GGUF file's tokenizer.ggml.* and tokenizer.chat_template* keys
+ * describe: the pipeline and what tokenizer_config.json would say. */
+struct gguf_vocab {
+    struct hf *hf;
+    int bos, eos, unk;                   /* -1: none */
+    bool add_bos;
+    char *chat_template, *tool_template; /* NULL when none */
+};
+/* Loads path (a .gguf). Returns 0, or a negative ERR_* with *err = one
+ * line naming the file and the problem (an unsupported tokenizer.ggml.model
+ * or tokenizer.ggml.pre: its name). */
+int gguf_vocab_load(struct gguf_vocab *v, const char *path, char *err, size_t err_cap);
 
 #endif

@@ -174,6 +174,35 @@ void decoder_free(struct decoder *d)
  * the whole text drops every replacement, as decode_tokens does to a first
  * token. A Replace whose pattern would match across tokens is applied to the
  * token alone. */
+/* token_decode's ByteLevel step: false (the token as written) when a
+ * character is outside its alphabet. */
+static bool token_bytelevel(const char *s, size_t n, struct strbuf *t)
+{
+    int k;
+    for (size_t j = 0; j < n; j += (size_t)k) {
+        int c = bytelevel_byte(utf8_next(s + j, n - j, &k));
+        char byte = (char)c;
+        if (c < 0) return false;
+        strbuf_append(t, &byte, 1);
+    }
+    return true;
+}
+
+/* token_decode's Metaspace step: each replacement a space, or nothing when
+ * the token is the whole text's start (drop). */
+static void token_metaspace(const struct decoder *d, const char *s, size_t n, bool drop, struct strbuf *t)
+{
+    size_t rl = strlen(d->replacement);
+    for (size_t j = 0; j < n; j++) {
+        if (rl && j + rl <= n && !memcmp(s + j, d->replacement, rl)) {
+            if (!drop) strbuf_append(t, " ", 1);
+            j += rl - 1;
+        } else {
+            strbuf_append(t, s + j, 1);
+        }
+    }
+}
+
 static void token_decode(const struct decoder *d, struct strbuf b[2], bool *joined)
 {
     if (d->kind == DEC_SEQUENCE) {
@@ -187,30 +216,13 @@ static void token_decode(const struct decoder *d, struct strbuf b[2], bool *join
     t->len = 0;
     bool changed = true;
     switch (d->kind) {
-    case DEC_BYTELEVEL: {
-        int k;
-        for (size_t j = 0; changed && j < n; j += (size_t)k) {
-            int c = bytelevel_byte(utf8_next(s + j, n - j, &k));
-            char byte = (char)c;
-            if (c < 0) changed = false; /* a character outside the alphabet: the token as written */
-            else strbuf_append(t, &byte, 1);
-        }
+    case DEC_BYTELEVEL:
+        changed = token_bytelevel(s, n, t);
         *joined = true;
         break;
-    }
-    case DEC_METASPACE: {
-        size_t rl = strlen(d->replacement);
-        bool drop = *joined && d->prepend != PREPEND_NEVER; /* the whole text is decode's token 0 */
-        for (size_t j = 0; j < n; j++) {
-            if (rl && j + rl <= n && !memcmp(s + j, d->replacement, rl)) {
-                if (!drop) strbuf_append(t, " ", 1);
-                j += rl - 1;
-            } else {
-                strbuf_append(t, s + j, 1);
-            }
-        }
+    case DEC_METASPACE: /* on the whole text (joined), the token is decode's token 0 */
+        token_metaspace(d, s, n, *joined && d->prepend != PREPEND_NEVER, t);
         break;
-    }
     case DEC_BYTEFALLBACK: {
         int hi = !*joined && n == 6 && !memcmp(s, "<0x", 3) && s[5] == '>' ? hexval(s[3]) : -1;
         int lo = hi >= 0 ? hexval(s[4]) : -1;

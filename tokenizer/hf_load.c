@@ -386,19 +386,30 @@ static json_t *parse_rest(const struct loader *L, const char *text, size_t len)
 
 struct hf *hf_load_text(const char *text, size_t len, const char *path, char *err, size_t cap)
 {
-    struct loader L = {path, err, cap};
     bytelevel_init();
     struct hf *h = xcalloc(1, sizeof(*h));
     struct strbuf rest = {0};
     char why[512];
-    json_t *root = NULL;
-    int rc = hf_json_model(text, len, &h->bpe, &rest, why, sizeof(why));
-    if (rc) fail(&L, "%s", why);
-    else if (!(root = parse_rest(&L, rest.s, rest.len))) rc = -1;
-    else rc = load_all(&L, root, h);
+    if (hf_json_model(text, len, &h->bpe, &rest, why, sizeof(why))) {
+        struct loader L = {path, err, cap};
+        fail(&L, "%s", why);
+        strbuf_free(&rest);
+        hf_free(h);
+        return NULL;
+    }
+    h = hf_load_rest(h, rest.s, rest.len, path, err, cap);
+    strbuf_free(&rest);
+    return h;
+}
+
+struct hf *hf_load_rest(struct hf *h, const char *rest, size_t len, const char *path, char *err, size_t cap)
+{
+    struct loader L = {path, err, cap};
+    bytelevel_init();
+    json_t *root = parse_rest(&L, rest ? rest : "{}", rest ? len : 2);
+    int rc = root ? load_all(&L, root, h) : -1;
     bpe_finish(&h->bpe);
     json_decref(root);
-    strbuf_free(&rest);
     if (rc) {
         hf_free(h);
         return NULL;

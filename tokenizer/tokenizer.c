@@ -1,12 +1,15 @@
 /* tokenizer.c: the facade: a SentencePiece tokenizer.model (spm.cc) or a
- * Hugging Face tokenizer.json (hf*.c), plus tokenizer_config.json. */
+ * Hugging Face tokenizer.json (hf*.c), plus tokenizer_config.json; or a
+ * GGUF file's metadata as the tokenizer.json pipeline (gguf_vocab.c). */
 #include "tokenizer.h"
 
+#include <dirent.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../base/err.h"
@@ -150,23 +153,98 @@ static tokenizer *load_hf(const char *path, char *err, size_t cap)
     return t;
 }
 
-int tok_load_as(tokenizer **out, const char *dir, enum tok_impl impl, char *err, size_t cap)
+static tokenizer *load_gguf(const char *path, char *err, size_t cap, int *rc)
 {
-    char json[4096], model[4096];
+    struct gguf_vocab v;
+    if ((*rc = gguf_vocab_load(&v, path, err, cap))) return NULL;
+    tokenizer *t = xcalloc(1, sizeof(*t));
+    t->hf = v.hf;
+    t->add_bos = v.add_bos;
+    t->bos = v.bos;
+    t->eos = v.eos;
+    t->unk = v.unk;
+    t->chat_template = v.chat_template;
+    t->tool_template = v.tool_template;
+    return t;
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* How many *.gguf files dir holds; path gets the first one's. */
+static int find_gguf(const char *dir, char *path, size_t path_cap)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len <= 5 || strcmp(e->d_name + len - 5, ".gguf")) continue;
+        if (n++ == 0) snprintf(path, path_cap, "%s/%s", dir, e->d_name);
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+/* TOK_AUTO for dir: a path that is a file (or names a .gguf) is GGUF; a
+ * folder's tokenizer.json, else tokenizer.model, else its one .gguf. */
+static enum tok_impl pick(const char *dir, const char *json, const char *model, char *gguf, size_t gguf_cap,
+                          int *n_gguf)
+{
+    struct stat st;
+    size_t len = strlen(dir);
+    if (stat(dir, &st) == 0 ? !S_ISDIR(st.st_mode) : len > 5 && !strcmp(dir + len - 5, ".gguf")) return TOK_GGUF;
+    if (access(json, F_OK) == 0) return TOK_HF_JSON;
+    if (access(model, F_OK) == 0) return TOK_SENTENCEPIECE;
+    *n_gguf = find_gguf(dir, gguf, gguf_cap);
+    return *n_gguf == 1 ? TOK_GGUF : TOK_SENTENCEPIECE;
+}
+
+/* A .gguf file, or a folder's tokenizer.json / tokenizer.model / only .gguf. */
+static int load_file(tokenizer **out, const char *dir, enum tok_impl *implp, char *err, size_t cap)
+{
+    char json[4096], model[4096], gguf[4096];
+    int n_gguf = 0;
     snprintf(json, sizeof(json), "%s/tokenizer.json", dir);
     snprintf(model, sizeof(model), "%s/tokenizer.model", dir);
-    if (impl == TOK_AUTO) impl = access(json, F_OK) == 0 ? TOK_HF_JSON : TOK_SENTENCEPIECE;
-    const char *path = impl == TOK_HF_JSON ? json : model;
-    if (access(path, R_OK) != 0) {
-        if (impl == TOK_HF_JSON) snprintf(err, cap, "%s: missing or unreadable", path);
-        else snprintf(err, cap, "%s: missing (and no tokenizer.json beside it)", path);
+    snprintf(gguf, sizeof(gguf), "%s", dir);
+    enum tok_impl impl = *implp == TOK_AUTO ? pick(dir, json, model, gguf, sizeof(gguf), &n_gguf) : *implp;
+    if (*implp == TOK_GGUF && is_dir(dir)) n_gguf = find_gguf(dir, gguf, sizeof(gguf));
+    *implp = impl;
+    const char *path = impl == TOK_HF_JSON ? json : impl == TOK_SENTENCEPIECE ? model : gguf;
+    if (n_gguf > 1 || (impl == TOK_GGUF && !n_gguf && is_dir(dir))) {
+        if (n_gguf) snprintf(err, cap, "%s: no tokenizer.json or tokenizer.model, and %d .gguf files: name one", dir,
+                             n_gguf);
+        else snprintf(err, cap, "%s: no .gguf file", dir);
         return -1;
     }
-    tokenizer *t = impl == TOK_HF_JSON ? load_hf(path, err, cap) : load_spm(path, err, cap);
-    if (!t) return -2;
-    t->add_bos = true;
+    if (access(path, R_OK) != 0) {
+        if (impl == TOK_SENTENCEPIECE)
+            snprintf(err, cap, "%s: missing (and no tokenizer.json or .gguf file beside it)", path);
+        else snprintf(err, cap, "%s: missing or unreadable", path);
+        return -1;
+    }
+    int rc = -2;
+    *out = impl == TOK_HF_JSON       ? load_hf(path, err, cap)
+           : impl == TOK_SENTENCEPIECE ? load_spm(path, err, cap)
+                                       : load_gguf(path, err, cap, &rc);
+    if (*out && impl != TOK_GGUF) (*out)->add_bos = true;
+    return *out ? 0 : rc;
+}
+
+int tok_load_as(tokenizer **out, const char *dir, enum tok_impl impl, char *err, size_t cap)
+{
+    tokenizer *t = NULL;
+    int rc = load_file(&t, dir, &impl, err, cap);
+    if (rc) return rc;
+    if (impl == TOK_GGUF) { /* a GGUF file carries its own settings */
+        *out = t;
+        return 0;
+    }
     jinja_file(t, dir);
-    int rc = load_config(t, dir, err, cap);
+    rc = load_config(t, dir, err, cap);
     if (rc) {
         tok_free(t);
         return rc;

@@ -3,7 +3,13 @@
  * tok_load() reads dir/tokenizer.json (Hugging Face tokenizers' format, as
  * transformers prefers it) or else dir/tokenizer.model (SentencePiece), and,
  * when present, dir/tokenizer_config.json (bos/eos/unk tokens; for
- * SentencePiece and Llama tokenizer classes add_bos_token/add_eos_token). */
+ * SentencePiece and Llama tokenizer classes add_bos_token/add_eos_token).
+ * Without either file it takes the folder's one *.gguf file; a path to a
+ * GGUF file works too. A GGUF tokenizer is built from the file's
+ * tokenizer.ggml.* metadata (the "llama" SentencePiece and "gpt2"
+ * byte-level vocabularies; the pre-tokenizer of tokenizer.ggml.pre), with
+ * its add_bos_token/add_eos_token, special ids and tokenizer.chat_template
+ * (and .tool_use); it gives llama.cpp's ids. */
 #ifndef TESSERA_TOKENIZER_H
 #define TESSERA_TOKENIZER_H
 
@@ -14,8 +20,9 @@
 typedef struct tokenizer tokenizer;
 
 /* Which implementation tok_load_as() uses: TOK_AUTO picks tokenizer.json
- * when the folder has one (as transformers does), else tokenizer.model. */
-enum tok_impl { TOK_AUTO, TOK_HF_JSON, TOK_SENTENCEPIECE };
+ * when the folder has one (as transformers does), else tokenizer.model,
+ * else the .gguf file (a path that is not a folder: GGUF). */
+enum tok_impl { TOK_AUTO, TOK_HF_JSON, TOK_SENTENCEPIECE, TOK_GGUF };
 
 /* Returns 0 or a negative error code; *err gets one line naming the file and
  * the problem. tok_load() is tok_load_as(..., TOK_AUTO, ...). */

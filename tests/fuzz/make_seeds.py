@@ -266,3 +266,49 @@ put("chat_jinja", "semantics", "{% set ns = namespace(n=0) %}{% for x in xs if x
     "\x00" + json.dumps({"xs": [1, 2.5, "s", None, True, {"k": [1]}], "u": False}))
 put("chat_jinja", "whitespace", "  {%- if true -%}  a  {%- endif %}\n  {% if 1 %}\nb\n  {% endif %}\n{#- c -#}\n"
     "{%+ if 1 +%}\nd{% endif %}{% raw %}{{ raw }}{% endraw %}\x00{}")
+
+# --- gguf: whole files ("GGUF", version, counts, key/values, tensor infos,
+# padding to 32, data), valid ones and their truncations
+
+
+def gguf_str(s):
+    s = s.encode() if isinstance(s, str) else s
+    return struct.pack("<Q", len(s)) + s
+
+
+def gguf_file(kvs, tensors, data, version=3):
+    """kvs: [(key, type id, packed value)]; tensors: [(name, ne list, type, offset)]."""
+    out = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kvs))
+    for k, t, v in kvs:
+        out += gguf_str(k) + struct.pack("<I", t) + v
+    for name, ne, t, off in tensors:
+        out += gguf_str(name) + struct.pack("<I", len(ne)) + struct.pack(f"<{len(ne)}Q", *ne) + struct.pack("<IQ", t, off)
+    out += b"\x00" * (-len(out) % 32)
+    return out + data
+
+
+GGUF_KVS = [
+    ("general.architecture", 8, gguf_str("llama")),
+    ("llama.block_count", 4, struct.pack("<I", 1)),
+    ("llama.attention.layer_norm_rms_epsilon", 6, struct.pack("<f", 1e-5)),
+    ("general.alignment", 4, struct.pack("<I", 32)),
+    ("tokenizer.ggml.tokens", 9, struct.pack("<IQ", 8, 3) + gguf_str("<s>") + gguf_str("a") + gguf_str("")),
+    ("tokenizer.ggml.scores", 9, struct.pack("<IQ", 6, 2) + struct.pack("<2f", 0.5, -1)),
+    ("tokenizer.ggml.token_type", 9, struct.pack("<IQ", 5, 2) + struct.pack("<2i", 1, 3)),
+    ("x.nested", 9, struct.pack("<IQ", 9, 1) + struct.pack("<IQ", 0, 2) + b"\x01\x02"),
+    ("x.flag", 7, b"\x01"),
+    ("x.big", 10, struct.pack("<Q", 1 << 63)),
+    ("x.f64", 12, struct.pack("<d", 2.5)),
+]
+GGUF_TENSORS = [("token_embd.weight", [4, 2], 0, 0), ("blk.0.attn_q.weight", [32, 1], 8, 32),
+                ("h", [2], 1, 96), ("b", [2], 30, 128)]
+valid = gguf_file(GGUF_KVS, GGUF_TENSORS, bytes(range(132)))
+put("gguf", "valid.gguf", valid)
+put("gguf", "v2.gguf", gguf_file(GGUF_KVS[:3], GGUF_TENSORS[:1], bytes(32), version=2))
+put("gguf", "metadata_only.gguf", gguf_file(GGUF_KVS, [], b""))
+for n in (3, 20, 60, len(valid) // 2, len(valid) - 1):
+    put("gguf", f"truncated_{n}.gguf", valid[:n])
+put("gguf", "lying_offset.gguf", gguf_file(GGUF_KVS[:1], [("w", [8], 0, 4096)], bytes(32)))
+put("gguf", "misaligned.gguf", gguf_file(GGUF_KVS[:1], [("w", [4], 0, 8)], bytes(32)))
+put("gguf", "unknown_type.gguf", gguf_file(GGUF_KVS[:1], [("w", [4], 99, 0)], bytes(32)))
+put("gguf", "huge_counts.gguf", b"GGUF" + struct.pack("<IQQ", 3, 1 << 62, 1 << 62))

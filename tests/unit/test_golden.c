@@ -110,6 +110,49 @@ static void check_golden(const char *name)
     golden_ref_free(&g);
 }
 
+/* The GGUF copy of a golden model (scripts/make_gguf.py --tests build/gguf,
+ * which `make test-unit` runs first): the same logits as the safetensors
+ * folder, bit for bit, so within the same bound of transformers'. Where the
+ * copy carries llama3 RoPE as llama.cpp's rope_freqs factors, inv_freq is
+ * f / factor instead of transformers' blend, an ulp or so apart. */
+static void check_gguf(const char *name)
+{
+    char dir[256], file[256], err[512];
+    snprintf(dir, sizeof(dir), "tests/data/golden/%s", name);
+    snprintf(file, sizeof(file), "build/gguf/golden/%s.gguf", name);
+    struct golden_ref g;
+    cr_assert_eq(golden_ref_load(&g, dir, err, sizeof(err)), 0, "%s", err);
+    struct loaded S = load(dir, 2, 256), G = load(file, 2, 256);
+    const struct model_config *sc = model_get_config(S.m), *gc = model_get_config(G.m);
+    cr_assert_eq(gc->vocab_size, sc->vocab_size);
+    cr_assert_eq(gc->head_dim, sc->head_dim);
+    cr_assert_eq(gc->tie_word_embeddings, sc->tie_word_embeddings);
+    cr_assert(gc->qkv_bias == sc->qkv_bias && gc->o_bias == sc->o_bias && gc->qk_norm == sc->qk_norm);
+    float *want = forward_all(&S, g.ids, g.n, 7, 3), *got = forward_all(&G, g.ids, g.n, 7, 3);
+    expect_golden(&g, got, file, "GGUF, chunks of 7");
+    size_t n = (size_t)g.n * gc->vocab_size;
+    float diff = 0;
+    for (size_t i = 0; i < n; i++) diff = fmaxf(diff, fabsf(got[i] - want[i]));
+    cr_log_info("%s: max |GGUF - safetensors| logit %.3g", name, diff);
+    if (!gc->rope_scaling.n_freq_factors) cr_assert_eq(diff, 0.0f, "%s: GGUF logits differ by %g", name, diff);
+    free(want);
+    free(got);
+    unload(&S);
+    unload(&G);
+    golden_ref_free(&g);
+}
+
+Test(golden, gguf_llama_gqa_f32) { check_gguf(GOLDEN[0]); }
+Test(golden, gguf_llama_tied_f32) { check_gguf(GOLDEN[1]); }
+Test(golden, gguf_llama_odd_llama3_rope_freqs) { check_gguf(GOLDEN[2]); }
+Test(golden, gguf_llama_bf16_linear_rope) { check_gguf(GOLDEN[3]); }
+Test(golden, gguf_mistral_f16) { check_gguf(GOLDEN[4]); }
+Test(golden, gguf_qwen2_qkv_bias) { check_gguf(GOLDEN[5]); }
+Test(golden, gguf_qwen3_qk_norm) { check_gguf(GOLDEN[6]); }
+Test(golden, gguf_qwen3_attention_bias) { check_gguf(GOLDEN[7]); }
+Test(golden, gguf_llama3_vocab_128256) { check_gguf(GOLDEN[8]); }
+Test(golden, gguf_mistral_nemo_head_dim) { check_gguf(GOLDEN[9]); }
+
 Test(golden, llama_gqa_f32) { check_golden(GOLDEN[0]); }
 Test(golden, llama_tied_f32) { check_golden(GOLDEN[1]); }
 Test(golden, llama_odd_hidden_llama3_rope) { check_golden(GOLDEN[2]); }
@@ -121,8 +164,9 @@ Test(golden, qwen3_attention_bias) { check_golden(GOLDEN[7]); }
 Test(golden, llama3_vocab_128256) { check_golden(GOLDEN[8]); }
 Test(golden, mistral_nemo_head_dim) { check_golden(GOLDEN[9]); }
 
-/* Greedy continuations of stories260K, token for token. */
-Test(golden, stories260k_greedy_matches_transformers)
+/* Greedy continuations of stories260K from model (a folder or a .gguf),
+ * token for token. */
+static void check_stories_greedy(const char *model)
 {
     json_error_t je;
     json_t *g = json_load_file("tests/data/stories260K_greedy.json", 0, &je);
@@ -130,7 +174,7 @@ Test(golden, stories260k_greedy_matches_transformers)
     char err[512];
     tokenizer *tok;
     cr_assert_eq(tok_load(&tok, stories260k_dir(), err, sizeof(err)), 0, "%s", err);
-    struct loaded L = load(stories260k_dir(), 2, 512);
+    struct loaded L = load(model, 2, 512);
     int V = model_get_config(L.m)->vocab_size;
     float *logits = malloc(V * sizeof(float));
     size_t ci;
@@ -160,4 +204,12 @@ Test(golden, stories260k_greedy_matches_transformers)
     unload(&L);
     tok_free(tok);
     json_decref(g);
+}
+
+Test(golden, stories260k_greedy_matches_transformers) { check_stories_greedy(stories260k_dir()); }
+/* its F32 GGUF copy, alone and in a folder with the tokenizer files */
+Test(golden, stories260k_gguf_greedy_matches_transformers)
+{
+    check_stories_greedy("build/gguf/stories260K/stories260K.gguf");
+    check_stories_greedy("build/gguf/stories260K");
 }

@@ -7,14 +7,11 @@
  * type + u64 count + elements. */
 #include "gguf.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "err.h"
+#include "mapfile.h"
 #include "gguf_impl.h"
 
 /* ggml's type traits (ggml.c type_traits: blck_size, type_size) */
@@ -364,28 +361,15 @@ int gguf_open_buffer(gguf **out, const void *buf, size_t size, const char *name)
 
 int gguf_open(gguf **out, const char *path, bool populate)
 {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return err_set(ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return err_set(ERR_IO, "%s: not a regular file", path);
-    }
+    const void *base;
+    size_t size;
+    int rc = map_file_readonly(path, populate, &base, &size); /* populate when loading weights */
+    if (rc) return rc;
     gguf *g = xcalloc(1, sizeof(*g));
     g->path = xstrdup(path);
-    g->size = (size_t)sb.st_size;
-    if (g->size) {
-        /* MAP_POPULATE when loading weights, as safetensors.c does */
-        void *p = mmap(NULL, g->size, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0);
-        if (p == MAP_FAILED) {
-            close(fd);
-            gguf_close(g);
-            return err_set(ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
-        }
-        g->base = p;
-        g->mapped = true;
-    }
-    close(fd);
+    g->base = base;
+    g->size = size;
+    g->mapped = base != NULL;
     return finish(out, g);
 }
 

@@ -1,15 +1,13 @@
 /* safetensors.c: mmap + header parse + validation; sharded index. */
 #include "safetensors.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../base/err.h"
+#include "../base/mapfile.h"
 
 #define MAX_HEADER (100u << 20)
 
@@ -123,27 +121,10 @@ static int too_short(const struct mapping *m)
 static int map_file(struct mapping *m, const char *path)
 {
     m->path = xstrdup(path);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return err_set(ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return err_set(ERR_IO, "%s: not a regular file", path);
-    }
-    m->size = (size_t)sb.st_size;
-    if (m->size < 8) {
-        close(fd);
-        return too_short(m);
-    }
-    /* MAP_POPULATE (as llama.cpp does): read ahead and map every page now,
-     * so the first forward does not pay ~500K page faults for a 2 GB model */
-    m->base = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-    close(fd);
-    if (m->base == MAP_FAILED) {
-        m->base = NULL;
-        return err_set(ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
-    }
-    return 0;
+    const void *base;
+    int rc = map_file_readonly(path, true, &base, &m->size);
+    m->base = (void *)base;
+    return rc ? rc : m->size < 8 ? too_short(m) : 0;
 }
 
 static int parse_file(safetensors *st, struct mapping *m)

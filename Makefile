@@ -212,7 +212,7 @@ $(BUILD)/tessera_san: $(SAN_LIB_OBJ) $(SAN_APP_OBJ) $(LLHTTP_OBJ)
 FUZZ_TARGETS := \
   oai_request:8192 \
   safetensors:8192 \
-  gguf:8192 \
+  gguf:16384 \
   tokenizer:512 \
   tokenizer_json:4096 \
   stop:1024 \
@@ -220,6 +220,7 @@ FUZZ_TARGETS := \
   chat_template:1024 \
   chat_jinja:8192 \
   json_schema:4096 \
+  responses:8192 \
   http:8192
 FUZZ_NAMES := $(foreach t,$(FUZZ_TARGETS),$(firstword $(subst :, ,$(t))))
 FUZZ_CC ?= clang

@@ -398,24 +398,34 @@ static int build(struct src *s, struct gguf_vocab *v)
     return rc ? rc : template_of(s, "tokenizer.chat_template.tool_use", &v->tool_template);
 }
 
-int gguf_vocab_load(struct gguf_vocab *v, const char *path, char *err, size_t cap)
+int gguf_vocab_from(struct gguf_vocab *v, const gguf *g, const char *path, char *err, size_t cap)
 {
     memset(v, 0, sizeof(*v));
     v->bos = v->eos = v->unk = -1;
+    struct src s = {.g = g, .path = path, .err = err, .cap = cap};
+    int rc = build(&s, v);
+    if (rc) gguf_vocab_free(v);
+    return rc;
+}
+
+void gguf_vocab_free(struct gguf_vocab *v)
+{
+    hf_free(v->hf);
+    free(v->chat_template);
+    free(v->tool_template);
+    memset(v, 0, sizeof(*v));
+}
+
+int gguf_vocab_load(struct gguf_vocab *v, const char *path, char *err, size_t cap)
+{
     gguf *g = NULL;
     int rc = gguf_open(&g, path, false);
     if (rc) {
+        memset(v, 0, sizeof(*v));
         snprintf(err, cap, "%s", err_msg());
         return rc;
     }
-    struct src s = {.g = g, .path = path, .err = err, .cap = cap};
-    rc = build(&s, v);
+    rc = gguf_vocab_from(v, g, path, err, cap);
     gguf_close(g);
-    if (rc) {
-        hf_free(v->hf);
-        free(v->chat_template);
-        free(v->tool_template);
-        memset(v, 0, sizeof(*v));
-    }
     return rc;
 }

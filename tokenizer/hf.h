@@ -265,5 +265,9 @@ struct gguf_vocab {
  * line naming the file and the problem (an unsupported tokenizer.ggml.model
  * or tokenizer.ggml.pre: its name). */
 int gguf_vocab_load(struct gguf_vocab *v, const char *path, char *err, size_t err_cap);
+/* The same from an open file (path names it in messages); the fuzz target's way in. */
+typedef struct gguf gguf;
+int gguf_vocab_from(struct gguf_vocab *v, const gguf *g, const char *path, char *err, size_t err_cap);
+void gguf_vocab_free(struct gguf_vocab *v);
 
 #endif

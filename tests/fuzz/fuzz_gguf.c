@@ -7,6 +7,8 @@
  * bytes, none overlapping. */
 #include "../../base/err.h"
 #include "../../base/gguf.h"
+#include "../../base/strbuf.h"
+#include "../../tokenizer/hf.h"
 #include "fuzz.h"
 
 static void check_value(const gguf *g, int64_t i, const uint8_t *lo, const uint8_t *hi)
@@ -72,6 +74,28 @@ static void check_tensors(const gguf *g, const uint8_t *lo, const uint8_t *hi)
     }
 }
 
+/* The tokenizer built from the file's tokenizer.ggml.* keys (tokenizer/
+ * gguf_vocab.c): built or refused with one line; built, it encodes and
+ * decodes a text with ids inside its vocabulary. */
+static void check_vocab(const gguf *g)
+{
+    struct gguf_vocab v;
+    char err[512];
+    if (gguf_vocab_from(&v, g, "fuzz.gguf", err, sizeof(err))) {
+        FUZZ_ASSERT(strstr(err, "fuzz.gguf") && !strchr(err, '\n'), "vocab message: %s", err);
+        return;
+    }
+    static const char text[] = "Hello world! 12 caf\xc3\xa9 <s> \xe2\x96\x81x";
+    struct ids ids = {0};
+    if (!hf_encode(v.hf, text, sizeof(text) - 1, true, &ids))
+        for (int i = 0; i < ids.n; i++) FUZZ_ASSERT(ids.v[i] >= 0 && ids.v[i] < v.hf->n_ids, "id %d", ids.v[i]);
+    struct strbuf out = {0};
+    hf_decode(v.hf, ids.v, ids.n, &out);
+    strbuf_free(&out);
+    free(ids.v);
+    gguf_vocab_free(&v);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* an exact-size copy, so that ASan sees any read past the file's end */
@@ -86,6 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         for (int64_t i = 0; i < gguf_kv_count(g); i++) check_value(g, i, buf, buf + size);
         check_tensors(g, buf, buf + size);
+        check_vocab(g);
         gguf_close(g);
     }
     free(buf);

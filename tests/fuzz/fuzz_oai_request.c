@@ -34,7 +34,8 @@ static void check_request(const struct oai_request *r, bool chat)
         FUZZ_ASSERT(r->n_msgs >= 1 && r->msgs, "%d messages", r->n_msgs);
         for (int i = 0; i < r->n_msgs; i++) {
             const char *role = r->msgs[i].role;
-            FUZZ_ASSERT(role && (!strcmp(role, "system") || !strcmp(role, "user") || !strcmp(role, "assistant")),
+            FUZZ_ASSERT(role && (!strcmp(role, "system") || !strcmp(role, "user") || !strcmp(role, "assistant") ||
+                                 !strcmp(role, "tool")),
                         "message %d role", i);
             FUZZ_ASSERT(r->msgs[i].content != NULL, "message %d content", i);
             (void)strlen(r->msgs[i].content);

@@ -181,3 +181,10 @@ def test_required_tool_calls(client):
             tool = {"get_weather": WEATHER, "get_time": TIME}[call.function.name]
             jsonschema.validate(json.loads(call.function.arguments), tool["function"]["parameters"])
         assert len({c.id for c in m.tool_calls}) == len(m.tool_calls)
+
+
+def test_stop_strings_cut_constrained_output(client):
+    r = client.chat.completions.create(model="stories", messages=HI, temperature=1, seed=1, max_tokens=50,
+                                       stop=["-"], extra_body={"structured_outputs": {"regex": r"[a-z]{3}-[0-9]{2}"}})
+    c = r.choices[0]
+    assert c.finish_reason == "stop" and re.fullmatch(r"[a-z]{3}", c.message.content), c

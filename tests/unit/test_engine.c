@@ -8,6 +8,8 @@
 
 #include "../../engine/backend.h"
 #include "../../engine/engine.h"
+#include "../../engine/grammar/grammar.h"
+#include "../../tokenizer/tokenizer.h"
 #include "../../base/err.h"
 #include "test_util.h"
 
@@ -17,6 +19,8 @@ struct req {
     int32_t prompt[PROMPT_CAP];
     int n_prompt, max_tokens;
     bool logprobs;     /* ask for logprobs: the engine then samples from host logits */
+    grammar *grammar;  /* constrained: the output follows it, drawn at temperature 1 with seed i */
+    uint64_t seed;
     int32_t out[MAX_OUT];
     int n_out;
     enum finish_reason finish;
@@ -50,6 +54,12 @@ static struct engine_request greedy(const struct req *r)
     struct engine_request q = {.prompt = r->prompt, .n_prompt = r->n_prompt, .sampling = sampling_params_default(),
                                .max_tokens = r->max_tokens, .ignore_eos = true, .logprobs = r->logprobs ? 0 : -1};
     q.sampling.temperature = 0;
+    if (r->grammar) {
+        q.grammar = r->grammar;
+        q.sampling.temperature = 1;
+        q.sampling.seed = r->seed;
+        q.sampling.has_seed = true;
+    }
     return q;
 }
 
@@ -150,6 +160,77 @@ Test(engine, batch_invariance_alone_together_preempted_chunked)
             cr_assert_eq(mixed[i].out[t], alone[i].out[t], "request %d token %d: with logprobs differs", i, t);
         }
     }
+}
+
+/* The tokenizer's bytes for e's grammars, and the grammar of schema. */
+static grammar *constrain(engine *e, const char *schema)
+{
+    tokenizer *tok;
+    char err[256];
+    cr_assert_eq(tok_load(&tok, stories260k_dir(), err, sizeof(err)), 0, "%s", err);
+    struct tok_vocab_bytes vb;
+    tok_vocab_bytes_init(&vb, tok);
+    const uint8_t **b = calloc((size_t)vb.n, sizeof(*b));
+    uint32_t *l = calloc((size_t)vb.n, sizeof(*l));
+    for (int i = 0; i < vb.n; i++)
+        if (vb.len[i] > 0) b[i] = (const uint8_t *)vb.data + vb.off[i], l[i] = (uint32_t)vb.len[i];
+    engine_set_token_bytes(e, vb.n, b, l);
+    free(b);
+    free(l);
+    tok_vocab_bytes_deinit(&vb);
+    tok_free(tok);
+    struct grammar_spec spec = grammar_spec_default(GRAMMAR_JSON_SCHEMA, schema);
+    spec.max_ws = 0;
+    grammar *g = engine_grammar(e, &spec, err, sizeof(err));
+    cr_assert_not_null(g, "%s", err);
+    return g;
+}
+
+/* Constrained sequences (temperature 1, seeded) draw the same tokens alone
+ * and squeezed (preempted, prefilled in chunks): the matcher stays with the
+ * sequence's tokens; an output the grammar ended is its whole value. */
+Test(engine, constrained_alone_equals_preempted_chunked)
+{
+    static const char schema[] = "{\"type\": \"object\", \"additionalProperties\": false, \"required\": [\"a\", \"b\"], "
+                                 "\"properties\": {\"a\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 99},"
+                                 " \"b\": {\"enum\": [\"x\", \"yy\"]}}}";
+    static struct req alone[N_REQ], squeezed[N_REQ];
+    make_requests(alone);
+    engine *e = open_engine(1024, 512, 64, false);
+    grammar *g = constrain(e, schema);
+    for (int i = 0; i < N_REQ; i++) {
+        alone[i].grammar = g;
+        alone[i].seed = (uint64_t)i;
+        alone[i].max_tokens = MAX_OUT; /* room for most values to end */
+        run_all(e, &alone[i], 1);
+    }
+    engine_grammar_release(e, g);
+    close_engine(e);
+
+    memcpy(squeezed, alone, sizeof(alone));
+    e = open_engine(24, 32, 64, true);
+    g = constrain(e, schema);
+    for (int i = 0; i < N_REQ; i++) squeezed[i].grammar = g;
+    run_all(e, squeezed, N_REQ);
+    struct engine_stats st = engine_stats(e);
+    cr_assert_gt(st.preemptions, 0, "the pool was meant to force preemptions");
+    cr_assert_gt(st.prefill_chunks, 0, "the budget was meant to force chunked prefill");
+    engine_grammar_release(e, g);
+    close_engine(e);
+
+    int ended = 0;
+    for (int i = 0; i < N_REQ; i++) {
+        cr_assert_eq(squeezed[i].n_out, alone[i].n_out, "request %d", i);
+        cr_assert_eq(squeezed[i].finish, alone[i].finish, "request %d", i);
+        for (int t = 0; t < alone[i].n_out; t++)
+            cr_assert_eq(squeezed[i].out[t], alone[i].out[t], "request %d token %d: squeezed differs", i, t);
+        if (alone[i].finish == FINISH_STOP) { /* the last token is an end of sequence (1 or 2: generation_config) */
+            ended++;
+            int32_t last = alone[i].out[alone[i].n_out - 1];
+            cr_assert(last == 1 || last == 2, "request %d: ended on token %d, not an EOS id", i, last);
+        }
+    }
+    cr_assert_gt(ended, N_REQ / 2, "only %d outputs reached the end of their value", ended);
 }
 
 Test(engine, prefix_cache_computes_only_the_new_tokens)

@@ -51,7 +51,7 @@ CUDA_CFLAGS := -isystem $(CUDA_INC) -DTESSERA_CUDA
 
 # server/ modules other than the command line are library code the tests link too
 SRV_C := $(filter-out server/main.c server/launch.c server/cmd_%.c,$(wildcard server/*.c))
-LIB_C := $(wildcard base/*.c) $(filter-out engine/backend_cuda.c,$(wildcard engine/*.c)) $(wildcard kernels/cpu/*.c) \
+LIB_C := $(wildcard base/*.c) $(wildcard kernels/*.c) $(filter-out engine/backend_cuda.c,$(wildcard engine/*.c)) $(wildcard kernels/cpu/*.c) \
   $(wildcard tokenizer/*.c) $(wildcard tokenizer/jinja/*.c) $(wildcard engine/grammar/*.c) $(SRV_C)
 LIB_CXX := tokenizer/spm.cc
 APP_C := server/main.c server/launch.c $(wildcard server/cmd_*.c)
@@ -90,7 +90,7 @@ APP_REST_OBJ := $(filter-out $(BUILD)/obj/server/launch.o,$(APP_OBJ))
 DEMO := $(BUILD)/demo-model
 VENV := .venv
 
-.PHONY: all run test test-unit test-emu test-cuda-build test-cuda test-san test-fuzz test-cli test-server test-tokenizer test-jinja test-grammar soak deps bench \
+.PHONY: all run test test-unit test-emu test-cuda-build test-cuda test-san test-fuzz test-cli test-server test-tokenizer test-jinja test-grammar test-quant soak deps bench bench-qmatmul \
   clean demo emu fuzz FORCE
 all: $(BUILD)/tessera
 
@@ -272,13 +272,16 @@ run: $(BUILD)/tessera demo
 	@echo "Point an OpenAI client at http://127.0.0.1:8000/v1 (model \"demo\"); Ctrl-C stops the server."
 	$(BUILD)/tessera serve $(DEMO) --served-model-name demo
 
-test: test-unit test-emu test-san test-fuzz test-cli test-server test-tokenizer test-jinja test-grammar soak test-cuda-build
+test: test-unit test-emu test-san test-fuzz test-cli test-server test-tokenizer test-jinja test-grammar test-quant soak test-cuda-build
 
 # GGUF copies of the golden models and of stories260K, written by the gguf
-# package's GGUFWriter (scripts/make_gguf.py), for test_golden.c and test_gguf.c
+# package's GGUFWriter (scripts/make_gguf.py), for test_golden.c and test_gguf.c;
+# quantized models beside their dequantized twins (scripts/make_quant_gguf.py) for
+# test_quant_model.c
 GGUF_TEST := $(BUILD)/gguf/.ok
-$(GGUF_TEST): scripts/make_gguf.py $(wildcard tests/data/golden/*/config.json) $(VENV)/.ok
+$(GGUF_TEST): scripts/make_gguf.py scripts/make_quant_gguf.py $(wildcard tests/data/golden/*/config.json) $(VENV)/.ok
 	$(VENV)/bin/python scripts/make_gguf.py --tests $(BUILD)/gguf
+	$(VENV)/bin/python scripts/make_quant_gguf.py $(BUILD)/gguf/quant
 	@touch $@
 
 test-unit: $(BUILD)/test_unit $(GGUF_TEST)
@@ -363,6 +366,15 @@ test-grammar: $(BUILD)/grammar-run $(VENV)/.grammar-ok
 	$(VENV)/bin/python scripts/make_tokenizers.py $(BUILD)/tokenizers llama3 stories260K
 	$(VENV)/bin/python -m pytest -q tests/grammar
 
+# ggml's block formats (kernels/quant.c) against the gguf package's
+# dequantize and quantize, bit for bit, on random blocks (tests/quant)
+$(BUILD)/quant-tool: $(BUILD)/obj/tests/quant/quant_tool.o $(BUILD)/obj/kernels/quant.o
+	@$(if $(Q),echo "  LINK $@")
+	$(Q)$(CC) $^ -o $@ -lm $(LDFLAGS)
+
+test-quant: $(BUILD)/quant-tool $(VENV)/.ok
+	$(VENV)/bin/python -m pytest -q tests/quant
+
 # the HTTP server through the official openai package and raw sockets
 test-server: $(BUILD)/tessera $(BUILD)/tessera-emu $(BUILD)/golden-ranks demo $(VENV)/.grammar-ok
 	$(VENV)/bin/python -m pytest -q tests/server
@@ -378,6 +390,14 @@ deps: $(DEPS_OK)
 
 bench: $(BUILD)/tessera demo
 	$(PYTHON) benchmarks/bench_cpu.py --setup
+
+# the quantized matmul next to the F16 one (benchmarks/bench_qmatmul.c); not in make test
+$(BUILD)/bench_qmatmul: $(BUILD)/obj/benchmarks/bench_qmatmul.o $(LIB_OBJ) $(LLHTTP_OBJ)
+	@$(if $(Q),echo "  LINK $@")
+	$(Q)$(CXX) -pthread $^ -o $@ $(LIBS) $(LDFLAGS)
+
+bench-qmatmul: $(BUILD)/bench_qmatmul
+	$(BUILD)/bench_qmatmul
 
 clean:
 	rm -rf $(BUILD)

@@ -19,6 +19,8 @@ struct backend_cpu {
     threadpool *pool;
     int n_threads, max_ctx;
     float *scratch; /* [n_threads, max_ctx] for attention scores, grown on demand */
+    void *xq;       /* quantized activations of a matmul (kernels.h's qact rows) */
+    size_t xq_cap;
 };
 
 static struct backend_cpu *cpu(struct backend *b) { return (struct backend_cpu *)b; }
@@ -67,6 +69,7 @@ static void cpu_copy(struct backend *b, void *dst, const void *src, size_t bytes
 
 static int64_t block_cols(const struct tensor *w)
 {
+    if (dtype_is_quant(w->dtype)) return 0; /* rows of K int8 activations and ~K/2 weight bytes fit */
     int64_t per_col = 4 + (int64_t)dtype_size(w->dtype);
     if (w->cols * per_col <= MM_ROW_BYTES) return 0;
     int64_t n_blocks = (w->cols * per_col + MM_ROW_BYTES - 1) / MM_ROW_BYTES;
@@ -138,6 +141,7 @@ static void cpu_rmsnorm(struct backend *b, float *out, float *x, const float *re
 struct mm_job {
     float *y;
     const float *x;
+    const void *xq;                  /* quantized weights: x as qact rows */
     const struct tensor *w;
     int T;
     int64_t start[MM_MAX_TASKS + 1]; /* task i: rows [start[i], start[i + 1]) */
@@ -149,6 +153,10 @@ static void mm_task(void *ctx, int i, int thread)
     struct mm_job *j = ctx;
     const struct tensor *w = j->w;
     int n0 = (int)j->start[i], n1 = (int)j->start[i + 1];
+    if (j->xq) {
+        matmul_q(j->y, (int)w->rows, j->xq, w->data, w->dtype, j->T, (int)w->cols, n0, n1, false);
+        return;
+    }
     /* the task's rows block by block (one block when rows are whole),
      * adding each block's partial sums to the previous ones */
     int64_t bc = w->block_cols ? w->block_cols : w->cols;
@@ -159,15 +167,49 @@ static void mm_task(void *ctx, int i, int thread)
     }
 }
 
+struct qact_job {
+    void *xq;
+    const float *x;
+    const struct tensor *w;
+    int T, n_tasks;
+};
+
+static void qact_task(void *ctx, int i, int thread)
+{
+    (void)thread;
+    struct qact_job *j = ctx;
+    int64_t t0, t1;
+    split(j->T, j->n_tasks, i, 1, &t0, &t1);
+    qact_quantize(j->xq, j->x, (int)j->w->cols, j->w->dtype, (int)j->w->cols, (int)t0, (int)t1);
+}
+
+/* x quantized once for every task of a matmul with quantized weights. */
+static const void *quantize_input(struct backend_cpu *c, const float *x, const struct tensor *w, int T)
+{
+    size_t need = (size_t)T * qact_row_bytes(w->dtype, (int)w->cols);
+    if (need > c->xq_cap) {
+        free(c->xq);
+        c->xq = cpu_alloc(&c->base, need);
+        CHECKF(c->xq, "cpu: cannot allocate %zu bytes for quantized activations", need);
+        c->xq_cap = need;
+    }
+    struct qact_job j = {c->xq, x, w, T, 1};
+    if ((int64_t)T * w->cols >= SERIAL_ELEMS) j.n_tasks = T < c->n_threads ? T : c->n_threads;
+    threadpool_run(c->pool, qact_task, &j, j.n_tasks);
+    return c->xq;
+}
+
 static void cpu_matmul(struct backend *b, float *y, const float *x, const struct tensor *w, int T)
 {
     struct mm_job j; /* start[] is filled below, not zeroed: 8 KB */
     j.y = y;
     j.x = x;
+    j.xq = dtype_is_quant(w->dtype) ? quantize_input(cpu(b), x, w, T) : NULL;
     j.w = w;
     j.T = T;
     /* task boundaries stay multiples of the register tiles' rows */
-    int64_t align = matmul_row_align(), min_rows = (MM_MIN_ROWS + align - 1) / align * align;
+    int64_t align = j.xq ? matmul_q_row_align() : matmul_row_align();
+    int64_t min_rows = (MM_MIN_ROWS + align - 1) / align * align;
     int64_t share = 2 * (int64_t)cpu(b)->n_threads, at = 0;
     bool serial = (int64_t)w->rows * w->cols * T < SERIAL_ELEMS;
     int n_tasks = 0;
@@ -276,6 +318,7 @@ static void cpu_destroy(struct backend *b)
     if (!b) return;
     threadpool_destroy(cpu(b)->pool);
     free(cpu(b)->scratch);
+    free(cpu(b)->xq);
     free(b);
 }
 

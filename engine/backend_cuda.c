@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "../kernels/cuda/kernels.h"
+#include "../kernels/quant.h"
 #ifdef TESSERA_EMU
 #include "../kernels/emu/emu.h"
 #endif
@@ -141,7 +142,8 @@ static void cuda_to_host(struct backend *b, void *dst, const void *src, size_t b
     c->staging_used = 0;
 }
 
-/* Converts to the backend's dtype on the host, then one copy. */
+/* Converts to the backend's dtype on the host (quantized weights are
+ * dequantized: no quantized kernels on the GPU yet), then one copy. */
 static void cuda_upload_weight(struct backend *b, const struct tensor *host, struct tensor *dev,
                                enum weight_use use)
 {
@@ -152,7 +154,13 @@ static void cuda_upload_weight(struct backend *b, const struct tensor *host, str
     void *conv = NULL;
     if (host->dtype != dt) {
         conv = xmalloc(bytes);
-        for (size_t i = 0; i < n; i++) dtype_set(conv, dt, i, dtype_get(host->data, host->dtype, i));
+        float *row = xmalloc((size_t)host->cols * sizeof(float));
+        size_t in_row = dtype_row_bytes(host->dtype, host->cols);
+        for (int64_t r = 0; r < host->rows; r++) {
+            dequantize_row(host->dtype, (const char *)host->data + r * in_row, row, host->cols);
+            for (int64_t i = 0; i < host->cols; i++) dtype_set(conv, dt, (size_t)(r * host->cols + i), row[i]);
+        }
+        free(row);
         src = conv;
     }
     void *d = cuda_alloc(b, bytes);

@@ -43,7 +43,7 @@ int engine_create(engine **out, const char *dir, struct backend *b, const struct
     e->eos_id = c->eos_id;
     struct model_params mp = {.num_kv_blocks = (int)num_blocks, .block_size = c->block_size,
                               .max_step_tokens = c->max_num_batched_tokens, .max_seqs = c->max_num_seqs,
-                              .rank = 0, .world = world};
+                              .rank = 0, .world = world, .quantize = c->quantization};
     if ((rc = engine__load_on_every_rank(&e->m, dir, b, &mp))) {
         free(e);
         return rc;

@@ -49,7 +49,7 @@ static int unpermute(safetensors *st, struct st_tensor *t, int n_head)
         return err_set(ERR_MODEL, "%s: tensor \"%s\": %lld rows do not split into %d heads of even size", t->file,
                        t->orig_name, (long long)rows, n_head);
     int64_t hd = rows / n_head, half = hd / 2;
-    size_t row_bytes = (size_t)cols * dtype_size(t->dtype);
+    size_t row_bytes = dtype_row_bytes(t->dtype, cols);
     char *dst = st_table_alloc(st, t->nbytes);
     const char *src = t->data;
     for (int64_t h = 0; h < n_head; h++)
@@ -61,18 +61,37 @@ static int unpermute(safetensors *st, struct st_tensor *t, int n_head)
     return 0;
 }
 
+/* The dtype of a GGUF tensor type, or -1: one we cannot compute with. */
+static int dtype_of(uint32_t type)
+{
+    switch (type) {
+    case GGML_F32: return DTYPE_F32;
+    case GGML_F16: return DTYPE_F16;
+    case GGML_BF16: return DTYPE_BF16;
+    case GGML_Q8_0: return DTYPE_Q8_0;
+    case GGML_Q4_0: return DTYPE_Q4_0;
+    case GGML_Q4_K: return DTYPE_Q4_K;
+    case GGML_Q6_K: return DTYPE_Q6_K;
+    default: return -1;
+    }
+}
+
 /* One GGUF tensor -> a table entry named hf (shape reversed to row-major). */
 static int add_tensor(safetensors *st, const struct gguf_tensor *gt, const char *hf, const struct model_config *c,
                       const char *path)
 {
     const struct ggml_type_info *ti = ggml_type_get(gt->type);
-    if (gt->type != GGML_F32 && gt->type != GGML_F16 && gt->type != GGML_BF16)
-        return err_set(ERR_UNSUPPORTED, "%s: tensor \"%s\" is %s: %s GGUF tensors are not supported yet (F32, F16, "
-                       "BF16)", path, gt->name, ti->name, ti->quantized ? "quantized" : "these");
+    int dt = dtype_of(gt->type);
+    if (dt < 0)
+        return err_set(ERR_UNSUPPORTED, "%s: tensor \"%s\" is %s: %s GGUF tensors are not supported (F32, F16, "
+                       "BF16, Q8_0, Q4_0, Q4_K, Q6_K)", path, gt->name, ti->name, ti->quantized ? "these quantized" : "these");
+    if (dtype_is_quant(dt) && gt->n_dims != 2)
+        return err_set(ERR_MODEL, "%s: tensor \"%s\" is %s with %d dimensions: quantized tensors must be matrices", path,
+                       gt->name, ti->name, gt->n_dims);
     struct st_tensor *t = st_table_add(st, hf);
     t->orig_name = gt->name;
     t->dtype_ok = true;
-    t->dtype = gt->type == GGML_F32 ? DTYPE_F32 : gt->type == GGML_F16 ? DTYPE_F16 : DTYPE_BF16;
+    t->dtype = dt;
     snprintf(t->dtype_name, sizeof(t->dtype_name), "%s", ti->name);
     t->ndim = gt->n_dims;
     for (int i = 0; i < gt->n_dims; i++) t->shape[i] = gt->ne[gt->n_dims - 1 - i];

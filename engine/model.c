@@ -62,7 +62,7 @@ static void upload(model *m, const struct tensor *host, struct tensor *dev, enum
 {
     m->b->ops->upload_weight(m->b, host, dev, use);
     if (dev->data != host->data)
-        st_release(m->st, host->data, (size_t)host->rows * host->cols * dtype_size(host->dtype));
+        st_release(m->st, host->data, (size_t)host->rows * dtype_row_bytes(host->dtype, host->cols));
 }
 
 /* The seven matmul weights of a layer, in one order for uploading and freeing. */
@@ -172,6 +172,7 @@ int model_load(model **out, const char *dir, struct backend *b, const struct mod
     if (!rc && (is_gguf = gguf_model_path(dir, gguf_file, sizeof(gguf_file))) < 0) rc = is_gguf;
     if (!rc) rc = is_gguf ? gguf_model_open(&m->st, gguf_file, &m->cfg) : st_open(&m->st, dir);
     if (!rc) rc = weights_load(&m->host, &m->cfg, m->st, p->rank, p->world);
+    if (!rc && p->quantize != DTYPE_F32) weights_quantize(&m->host, p->quantize, m->st);
     if (rc) {
         st_close(m->st);
         free(m);

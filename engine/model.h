@@ -20,6 +20,7 @@ struct model_params {
     int max_step_tokens; /* most tokens in one forward */
     int max_seqs;        /* most sequences in one forward */
     int rank, world;     /* tensor-parallel slice to load */
+    enum dtype quantize; /* DTYPE_Q8_0 / DTYPE_Q4_0: weights_quantize at load; DTYPE_F32: none */
 };
 
 /* Host-side step plan, as the scheduler produces it. */

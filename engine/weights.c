@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../base/err.h"
+#include "../kernels/quant.h"
 
 static void *own(struct weights *w, size_t n)
 {
@@ -83,7 +84,7 @@ static int load_rows(const safetensors *st, const char *name, int64_t rows, int6
     out->dtype = t->dtype;
     out->rows = nr;
     out->cols = cols;
-    out->data = (const char *)t->data + r0 * cols * dtype_size(t->dtype);
+    out->data = (const char *)t->data + r0 * dtype_row_bytes(t->dtype, cols);
     return 0;
 }
 
@@ -93,10 +94,15 @@ static int load_cols(struct weights *w, const safetensors *st, const char *name,
 {
     int rc = load_rows(st, name, rows, cols, 0, rows, out);
     if (rc || nc == cols) return rc;
-    size_t es = dtype_size(out->dtype);
-    char *dst = own(w, rows * nc * es);
-    for (int64_t r = 0; r < rows; r++)
-        memcpy(dst + r * nc * es, (const char *)out->data + (r * cols + c0) * es, nc * es);
+    int block = dtype_block(out->dtype);
+    if (c0 % block || nc % block)
+        return err_set(ERR_UNSUPPORTED, "%s: tensor \"%s\" is %s: its %lld columns do not split into %d ranks at "
+                       "blocks of %d", st_find(st, name)->file, name, dtype_name(out->dtype), (long long)cols,
+                       w->world, block);
+    size_t row = dtype_row_bytes(out->dtype, cols), part = dtype_row_bytes(out->dtype, nc);
+    size_t skip = dtype_row_bytes(out->dtype, c0);
+    char *dst = own(w, rows * part);
+    for (int64_t r = 0; r < rows; r++) memcpy(dst + r * part, (const char *)out->data + r * row + skip, part);
     out->cols = nc;
     out->data = dst;
     return 0;
@@ -174,4 +180,30 @@ void weights_free(struct weights *w)
     free(w->owned);
     free(w->layers);
     memset(w, 0, sizeof(*w));
+}
+
+static void quantize_tensor(struct weights *w, struct tensor *t, enum dtype to, safetensors *st)
+{
+    if (dtype_is_quant(t->dtype) || t->cols % 32) return;
+    size_t in_row = dtype_row_bytes(t->dtype, t->cols), out_row = dtype_row_bytes(to, t->cols);
+    char *dst = own(w, (size_t)t->rows * out_row);
+    float *row = xmalloc((size_t)t->cols * sizeof(float));
+    for (int64_t r = 0; r < t->rows; r++) {
+        dequantize_row(t->dtype, (const char *)t->data + r * in_row, row, t->cols);
+        (to == DTYPE_Q8_0 ? quantize_row_q8_0 : quantize_row_q4_0)(row, dst + r * out_row, t->cols);
+    }
+    free(row);
+    st_release(st, t->data, (size_t)t->rows * in_row); /* no-op unless it is the file's mapping */
+    t->data = dst;
+    t->dtype = to;
+}
+
+void weights_quantize(struct weights *w, enum dtype to, safetensors *st)
+{
+    for (int l = 0; l < w->n_layers; l++) {
+        struct layer_weights *L = &w->layers[l];
+        struct tensor *m[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; i < 7; i++) quantize_tensor(w, m[i], to, st);
+    }
+    if (w->lm_head.data && w->lm_head.data != w->embed.data) quantize_tensor(w, &w->lm_head, DTYPE_Q8_0, st);
 }

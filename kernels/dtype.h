@@ -3,17 +3,48 @@
 #ifndef TESSERA_DTYPE_H
 #define TESSERA_DTYPE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-enum dtype { DTYPE_F32 = 0, DTYPE_F16 = 1, DTYPE_BF16 = 2 };
+/* F32/F16/BF16 store one element each; the quantized types store blocks of
+ * elements as ggml lays them out (kernels/quant.h): Q8_0 and Q4_0 blocks of
+ * 32, Q4_K and Q6_K blocks of 256. A row of a quantized type is a whole
+ * number of blocks. */
+enum dtype {
+    DTYPE_F32 = 0, DTYPE_F16 = 1, DTYPE_BF16 = 2,
+    DTYPE_Q8_0 = 3, DTYPE_Q4_0 = 4, DTYPE_Q4_K = 5, DTYPE_Q6_K = 6,
+};
+#define DTYPE_COUNT 7
 
+static inline bool dtype_is_quant(enum dtype t) { return t >= DTYPE_Q8_0; }
+
+/* Bytes of one element of an unquantized type (dtype_row_bytes for any). */
 static inline size_t dtype_size(enum dtype t) { return t == DTYPE_F32 ? 4 : 2; }
+
+/* Elements per block: 1 for F32/F16/BF16. */
+static inline int dtype_block(enum dtype t)
+{
+    return t == DTYPE_Q8_0 || t == DTYPE_Q4_0 ? 32 : t == DTYPE_Q4_K || t == DTYPE_Q6_K ? 256 : 1;
+}
+
+static inline size_t dtype_block_bytes(enum dtype t)
+{
+    static const unsigned char bytes[DTYPE_COUNT] = {4, 2, 2, 34, 18, 144, 210};
+    return bytes[t];
+}
+
+/* Bytes of n consecutive elements (n a multiple of the block). */
+static inline size_t dtype_row_bytes(enum dtype t, int64_t n)
+{
+    return (size_t)(n / dtype_block(t)) * dtype_block_bytes(t);
+}
 
 static inline const char *dtype_name(enum dtype t)
 {
-    return t == DTYPE_F32 ? "F32" : t == DTYPE_F16 ? "F16" : "BF16";
+    static const char *const names[DTYPE_COUNT] = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"};
+    return names[t];
 }
 
 static inline float bf16_to_f32(uint16_t b)
@@ -76,13 +107,14 @@ static inline uint16_t f32_to_f16(float f)
     return (uint16_t)(sign | (r >> 13));
 }
 
-/* Element i of a row stored as t, as float. */
+/* Element i of a row stored as t (F32, F16 or BF16), as float. */
 static inline float dtype_get(const void *p, enum dtype t, size_t i)
 {
     switch (t) {
     case DTYPE_F32: return ((const float *)p)[i];
     case DTYPE_F16: return f16_to_f32(((const uint16_t *)p)[i]);
     case DTYPE_BF16: return bf16_to_f32(((const uint16_t *)p)[i]);
+    default: break;
     }
     return 0.0f;
 }
@@ -94,6 +126,7 @@ static inline void dtype_set(void *p, enum dtype t, size_t i, float v)
     case DTYPE_F32: ((float *)p)[i] = v; break;
     case DTYPE_F16: ((uint16_t *)p)[i] = f32_to_f16(v); break;
     case DTYPE_BF16: ((uint16_t *)p)[i] = f32_to_bf16(v); break;
+    default: break;
     }
 }
 

@@ -14,7 +14,7 @@ convert_hf_to_gguf.py itself needs torch, which the test environment lacks;
 this follows its code (LlamaModel.permute, generate_extra_tensors) instead.
 It writes no tokenizer.ggml.* vocabulary, only the special ids.
 
-    make_gguf.py SRC_DIR OUT.gguf [--outtype same|f32|f16]
+    make_gguf.py SRC_DIR OUT.gguf [--outtype same|f32|f16|q8_0|q4_0]
     make_gguf.py --tests OUT_DIR   # every tests/data/golden model + stories260K
 """
 import argparse
@@ -41,7 +41,19 @@ LAYER_NAMES = {
 }
 NP = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16}  # BF16 kept as raw bits
 GTYPE = {"F32": gguf.GGMLQuantizationType.F32, "F16": gguf.GGMLQuantizationType.F16,
-         "BF16": gguf.GGMLQuantizationType.BF16}
+         "BF16": gguf.GGMLQuantizationType.BF16, "Q8_0": gguf.GGMLQuantizationType.Q8_0,
+         "Q4_0": gguf.GGMLQuantizationType.Q4_0}
+QUANT = {"q8_0": "Q8_0", "q4_0": "Q4_0"}
+
+
+def quantize(dtype, arr, qtype):
+    """A 2-D weight as qtype by the gguf package's quantizer (ggml's reference
+    one); F16 where its rows are not whole blocks, as convert_hf_to_gguf.py
+    falls back."""
+    x = to_f32(dtype, arr)
+    if x.shape[-1] % 32:
+        return "F16", x.astype(np.float16)
+    return qtype, gguf.quants.quantize(x, GTYPE[qtype])
 
 
 def read_safetensors(folder):
@@ -167,7 +179,10 @@ def convert(src, out, outtype="same"):
             dtype, arr = "F32", to_f32(dtype, arr)
         elif outtype == "f16" and dtype != "F16":
             dtype, arr = "F16", to_f32(dtype, arr).astype(np.float16)
-        w.add_tensor(name, np.ascontiguousarray(arr), raw_dtype=GTYPE[dtype] if dtype == "BF16" else None)
+        elif outtype in QUANT:
+            dtype, arr = quantize(dtype, arr, QUANT[outtype])
+        w.add_tensor(name, np.ascontiguousarray(arr), raw_dtype=GTYPE[dtype] if dtype not in NP or dtype == "BF16"
+                     else None)
     rs = cfg.get("rope_scaling") or {}
     if arch == "llama" and rs.get("rope_type", rs.get("type")) == "llama3":
         w.add_tensor("rope_freqs.weight", rope_factors(cfg, head_dim))
@@ -179,7 +194,8 @@ def convert(src, out, outtype="same"):
 
 def make_test_files(out_dir):
     """build/gguf: golden/<name>.gguf (each golden model in its own dtype),
-    stories260K/ (stories260K.gguf next to its tokenizer files)."""
+    stories260K/ (stories260K.gguf next to its tokenizer files),
+    stories260K-q8_0/ and -q4_0/ (quantized by the gguf package)."""
     out_dir = Path(out_dir)
     (out_dir / "golden").mkdir(parents=True, exist_ok=True)
     for src in sorted((ROOT / "tests/data/golden").iterdir()):
@@ -190,13 +206,17 @@ def make_test_files(out_dir):
     convert(stories, dst / "stories260K.gguf")
     for f in ("tokenizer.model", "tokenizer_config.json"):
         shutil.copyfile(stories / f, dst / f)
+    for q in QUANT:  # each beside the same tokenizer files
+        qdir = out_dir / f"stories260K-{q}"
+        shutil.copytree(dst, qdir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.gguf"))
+        convert(stories, qdir / f"stories260K-{q}.gguf", q)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("src", nargs="?")
     ap.add_argument("out", nargs="?")
-    ap.add_argument("--outtype", choices=["same", "f32", "f16"], default="same")
+    ap.add_argument("--outtype", choices=["same", "f32", "f16", "q8_0", "q4_0"], default="same")
     ap.add_argument("--tests", metavar="OUT_DIR")
     a = ap.parse_args()
     if a.tests:

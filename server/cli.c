@@ -26,7 +26,9 @@ const char CLI_ENGINE_HELP[] =
     "  --kv-cache-memory BYTES    K/V cache size, suffix K/M/G allowed (default: max-num-seqs full\n"
     "                             contexts, at most a quarter of the available memory, or on CUDA\n"
     "                             what --gpu-memory-utilization leaves after the weights)\n"
-    "  --no-prefix-caching        do not reuse the K/V of shared prompt prefixes\n";
+    "  --no-prefix-caching        do not reuse the K/V of shared prompt prefixes\n"
+    "  --quantization q8_0|q4_0   quantize the F32/F16/BF16 matmul weights at load (GGUF files\n"
+    "                             that are already quantized run as they are)\n";
 
 struct cli_backend cli_backend_default(void)
 {
@@ -50,7 +52,8 @@ int cli_engine_opts(struct engine_config *c, struct cli_opt *o)
     o[2] = (struct cli_opt){"max-model-len", 0, CLI_INT, &c->max_model_len, 1, 1 << 24, NULL};
     o[3] = (struct cli_opt){"kv-cache-memory", 0, CLI_BYTES, &c->kv_cache_memory, 0, 0, NULL};
     o[4] = (struct cli_opt){"no-prefix-caching", 0, CLI_CLEAR, &c->prefix_caching, 0, 0, NULL};
-    return 5;
+    o[5] = (struct cli_opt){"quantization", 0, CLI_QUANT, &c->quantization, 0, 0, NULL};
+    return 6;
 }
 
 /* BYTES with an optional K, M or G (powers of 1024) suffix. */
@@ -122,6 +125,11 @@ static int store(const struct cli_opt *o, const char *v)
         else if (!strcmp(v, "float16") || !strcmp(v, "half") || !strcmp(v, "fp16")) *(enum dtype *)o->dst = DTYPE_F16;
         else if (!strcmp(v, "float32") || !strcmp(v, "float") || !strcmp(v, "fp32")) *(enum dtype *)o->dst = DTYPE_F32;
         else return bad_number(o, v, "bfloat16, float16 or float32");
+        return 0;
+    case CLI_QUANT:
+        if (!strcmp(v, "q8_0") || !strcmp(v, "Q8_0")) *(enum dtype *)o->dst = DTYPE_Q8_0;
+        else if (!strcmp(v, "q4_0") || !strcmp(v, "Q4_0")) *(enum dtype *)o->dst = DTYPE_Q4_0;
+        else return bad_number(o, v, "q8_0 or q4_0");
         return 0;
     case CLI_RANKS: {
         long l = strtol(v, &end, 10);

@@ -20,6 +20,7 @@ struct gen_opts {
     struct sampling_params sp;
     bool set[4];              /* temperature, top-k, top-p, min-p given */
     bool ignore_eos, print_ids, echo;
+    enum dtype quantization;  /* --quantization (DTYPE_F32: none) */
 };
 
 static void help(FILE *f)
@@ -45,6 +46,7 @@ static void help(FILE *f)
             "  --ignore-eos               do not stop at end-of-sequence tokens\n"
             "  --no-echo                  do not print the prompt before the continuation\n"
             "  --ids                      print generated token ids instead of text\n"
+            "  --quantization q8_0|q4_0   quantize the F32/F16/BF16 matmul weights at load\n"
             "\n%s"
             "\n"
             "exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad model folder\n",
@@ -62,8 +64,9 @@ static int parse(int argc, char **argv, struct gen_opts *o)
         {"ignore-eos", 0, CLI_SET, &o->ignore_eos, 0, 0, NULL},
         {"no-echo", 0, CLI_CLEAR, &o->echo, 0, 0, NULL},
         {"ids", 0, CLI_SET, &o->print_ids, 0, 0, NULL},
+        {"quantization", 0, CLI_QUANT, &o->quantization, 0, 0, NULL},
     };
-    int n = 7;
+    int n = 8;
     /* the real-valued sampling options: names and ranges from the engine (sampler.h) */
     static char names[8][32];
     for (int i = 0; i < SAMPLING_N_RANGES; i++) {
@@ -139,6 +142,7 @@ static int run(struct gen_opts *o)
     struct engine_config ec = engine_config_default();
     ec.max_num_seqs = 1;
     ec.log = false;
+    ec.quantization = o->quantization;
     struct launched l;
     if (launch(&l, o->model_dir, &o->bk, &ec, true, err, sizeof(err))) {
         fprintf(stderr, "tessera: %s\n", err);

@@ -24,7 +24,7 @@ INLINE AVX2 __m256 load8(const void *w, enum dtype wt, size_t i)
         return _mm256_loadu_ps((const float *)w + i);
     case DTYPE_F16:
         return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
-    case DTYPE_BF16:
+    default: /* BF16; quantized weights take matmul_q */
         break;
     }
     __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)h));
@@ -189,6 +189,7 @@ AVX2 void matmul_avx2(float *y, int ldy, const float *x, int ldx, const void *w,
     case DTYPE_F32: matmul_typed(y, ldy, x, ldx, w, DTYPE_F32, T, K, n0, n1, accumulate); break;
     case DTYPE_F16: matmul_typed(y, ldy, x, ldx, w, DTYPE_F16, T, K, n0, n1, accumulate); break;
     case DTYPE_BF16: matmul_typed(y, ldy, x, ldx, w, DTYPE_BF16, T, K, n0, n1, accumulate); break;
+    default: break; /* quantized weights take matmul_q */
     }
 }
 

@@ -29,7 +29,7 @@ INLINE AVX512 __m512 load16(const void *w, enum dtype wt, size_t i, __mmask16 m)
         return _mm512_maskz_loadu_ps(m, (const float *)w + i);
     case DTYPE_F16:
         return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, h));
-    case DTYPE_BF16:
+    default: /* BF16; quantized weights take matmul_q */
         break;
     }
     __m512i u = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, h));
@@ -168,5 +168,6 @@ AVX512 void matmul_avx512(float *y, int ldy, const float *x, int ldx, const void
     case DTYPE_F32: matmul_typed(y, ldy, x, ldx, w, DTYPE_F32, T, K, n0, n1, accumulate); break;
     case DTYPE_F16: matmul_typed(y, ldy, x, ldx, w, DTYPE_F16, T, K, n0, n1, accumulate); break;
     case DTYPE_BF16: matmul_typed(y, ldy, x, ldx, w, DTYPE_BF16, T, K, n0, n1, accumulate); break;
+    default: break; /* quantized weights take matmul_q */
     }
 }

@@ -46,6 +46,30 @@ void matmul(float *y, int ldy, const float *x, int ldx, const void *w, enum dtyp
                                                                                    n0, n1, accumulate);
 }
 
+/* The quantized matmul needs AVX-512 VNNI (vpdpbusd, vpdpwssd) on top of
+ * F/BW/VL; without it, the references. */
+static bool vnni(void)
+{
+    static int v = -1;
+    if (v < 0) v = __builtin_cpu_supports("avx512vnni") ? 1 : 0;
+    return v;
+}
+
+static bool fast_q(void) { return in_use() == KCPU_AVX512 && vnni(); }
+
+void qact_quantize(void *xq, const float *x, int ldx, enum dtype wt, int K, int t0, int t1)
+{
+    (in_use() == KCPU_AVX512 ? qact_quantize_avx512 : qact_quantize_ref)(xq, x, ldx, wt, K, t0, t1);
+}
+
+void matmul_q(float *y, int ldy, const void *xq, const void *w, enum dtype wt,
+              int T, int K, int n0, int n1, bool accumulate)
+{
+    (fast_q() ? matmul_q_avx512 : matmul_q_ref)(y, ldy, xq, w, wt, T, K, n0, n1, accumulate);
+}
+
+int matmul_q_row_align(void) { return fast_q() ? 4 : 1; }
+
 int matmul_row_align(void)
 {
     int l = in_use();

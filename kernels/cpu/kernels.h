@@ -34,6 +34,36 @@ void matmul(float *y, int ldy, const float *x, int ldx, const void *w, enum dtyp
  * across threads at multiples of it keep every tile whole. */
 int matmul_row_align(void);
 
+/* Quantized weights (Q8_0, Q4_0, Q4_K, Q6_K; kernels/quant.h) multiply
+ * activations quantized to 8 bits, as llama.cpp does: the integer products
+ * of a block are exact, one float multiply per block scales them.
+ *
+ * A quantized activation row (qact) of K floats, K a multiple of the weight
+ * type's block, is qact_row_bytes(wt, K) bytes:
+ *   int8_t  q[K]                    x[k] ~= q[k] * d[k / G]
+ *   float   d[K / G]                G = 32 for Q8_0/Q4_0, 256 for Q4_K/Q6_K
+ *   int16_t sum16[K / 16]           sum16[i] = q[16 i] + ... + q[16 i + 15]
+ * padded to a multiple of 64 bytes (rows of a batch stay 64-byte aligned
+ * when the first is). Per group: d = max|x| / 127, q = x * (1 / d) rounded
+ * to nearest even (so |q| <= 127); an all-zero group has d = 0, q = 0. */
+int qact_group(enum dtype wt);
+size_t qact_row_bytes(enum dtype wt, int K);
+/* Rows t in [t0, t1) of x: [T, ldx] -> rows of xq (qact_row_bytes apart).
+ * Every path gives the same bytes. */
+void qact_quantize_ref(void *xq, const float *x, int ldx, enum dtype wt, int K, int t0, int t1);
+void qact_quantize(void *xq, const float *x, int ldx, enum dtype wt, int K, int t0, int t1);
+
+/* matmul's contract with a quantized weight w: [N, K] (row n at
+ * n * dtype_row_bytes(wt, K)) and quantized activations xq: T rows of
+ * qact_row_bytes(wt, K). y[t, n] (+)= sum over blocks of the block's exact
+ * integer dot product times its scales, for n in [n0, n1). */
+void matmul_q_ref(float *y, int ldy, const void *xq, const void *w, enum dtype wt,
+                  int T, int K, int n0, int n1, bool accumulate);
+void matmul_q(float *y, int ldy, const void *xq, const void *w, enum dtype wt,
+              int T, int K, int n0, int n1, bool accumulate);
+/* matmul_row_align's twin for matmul_q. */
+int matmul_q_row_align(void);
+
 /* out[t] = x[t] / rms(x[t]) * w for rows t in [t0, t1); x, out: [T, H]. */
 void rmsnorm_ref(float *out, const float *x, const float *w, int H, float eps,
                  int t0, int t1);
@@ -115,6 +145,9 @@ void add_avx2(float *x, const float *y, int64_t i0, int64_t i1);
 void attention_avx2(float *out, const float *q, const struct kv_layer *kv,
                     const struct attn_batch *b, float *scratch, int64_t i0, int64_t i1);
 /* Call only when kcpu_have_avx512(). */
+void qact_quantize_avx512(void *xq, const float *x, int ldx, enum dtype wt, int K, int t0, int t1);
+void matmul_q_avx512(float *y, int ldy, const void *xq, const void *w, enum dtype wt,
+                     int T, int K, int n0, int n1, bool accumulate);
 void matmul_avx512(float *y, int ldy, const float *x, int ldx, const void *w, enum dtype wt,
                    int T, int K, int n0, int n1, bool accumulate);
 

@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "kernels.h"
+#include "../quant.h"
 
 void matmul_ref(float *y, int ldy, const float *x, int ldx, const void *w, enum dtype wt,
                 int T, int K, int n0, int n1, bool accumulate)
@@ -80,10 +81,8 @@ void add_bias_ref(float *y, const float *bias, int n, int t0, int t1)
 void embed_ref(float *out, const void *table, enum dtype dt, const int32_t *ids,
                int H, int t0, int t1)
 {
-    for (int t = t0; t < t1; t++) {
-        const char *row = (const char *)table + (size_t)ids[t] * H * dtype_size(dt);
-        for (int i = 0; i < H; i++) out[(size_t)t * H + i] = dtype_get(row, dt, i);
-    }
+    for (int t = t0; t < t1; t++)
+        dequantize_row(dt, (const char *)table + (size_t)ids[t] * dtype_row_bytes(dt, H), out + (size_t)t * H, H);
 }
 
 void kv_write_ref(const struct kv_layer *kv, const float *k, const float *v,

@@ -90,6 +90,7 @@ static __device__ __forceinline__ float block_sum(float v)
     case DTYPE_F32: { typedef float T; __VA_ARGS__; break; }         \
     case DTYPE_F16: { typedef __half T; __VA_ARGS__; break; }        \
     case DTYPE_BF16: { typedef __nv_bfloat16 T; __VA_ARGS__; break; } \
+    default: break; /* quantized weights are dequantized at upload */ \
     }
 
 #endif

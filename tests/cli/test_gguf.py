@@ -153,30 +153,36 @@ def test_unknown_tensor_type(bad):
     expect_bad(folder, raw, "output_norm.weight", "unknown type 99")
 
 
-def test_quantized_type_is_refused(tmp_path, stories, gguf_dir):
-    """Q8_0 is a later step: a Q8_0 tensor is refused at load, by name."""
+def write_with_one_tensor_as(src, dst, name, qtype):
+    """src's tensors and llama.* / tokenizer.* keys into dst, tensor `name` as qtype."""
     import gguf
-    folder = tmp_path / "q8"
-    shutil.copytree(gguf_dir, folder)
-    r = gguf.GGUFReader(str(gguf_dir / "stories260K.gguf"))
-    w = gguf.GGUFWriter(str(folder / "stories260K.gguf"), "llama")
+    r = gguf.GGUFReader(str(src))
+    w = gguf.GGUFWriter(str(dst), "llama")
     for f in r.fields.values():
         if f.name.startswith("llama.") or f.name.startswith("tokenizer."):
             v = f.contents()
             (w.add_float32 if isinstance(v, float) else w.add_uint32)(f.name, v)
     for t in r.tensors:
         arr = np.array(t.data).reshape([int(x) for x in reversed(t.shape)])
-        if t.name == "blk.0.ffn_gate.weight":
-            q = gguf.quants.quantize(arr, gguf.GGMLQuantizationType.Q8_0)
-            w.add_tensor(t.name, q, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+        if t.name == name:
+            w.add_tensor(t.name, gguf.quants.quantize(arr, qtype), raw_dtype=qtype)
         else:
             w.add_tensor(t.name, arr)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+
+
+def test_unsupported_quantized_type_is_refused(tmp_path, gguf_dir):
+    """Q5_0 (a type llama-quantize uses as a fallback) has no kernels: refused at load, by name."""
+    import gguf
+    folder = tmp_path / "q5"
+    shutil.copytree(gguf_dir, folder)
+    write_with_one_tensor_as(gguf_dir / "stories260K.gguf", folder / "stories260K.gguf", "blk.0.ffn_gate.weight",
+                             gguf.GGMLQuantizationType.Q5_0)
     raw = (folder / "stories260K.gguf").read_bytes()
-    expect_bad(folder, raw, "blk.0.ffn_gate.weight", "Q8_0", "not supported yet")
+    expect_bad(folder, raw, "blk.0.ffn_gate.weight", "Q5_0", "not supported", "Q4_K")
 
 
 def test_missing_architecture_key(bad):

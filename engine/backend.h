@@ -16,9 +16,10 @@
 
 struct backend;
 
-/* What a weight is read for: rows looked up by token id (the embedding), or
- * the w of a matmul (any layout the backend's matmul reads). */
-enum weight_use { WEIGHT_ROWS, WEIGHT_MATMUL };
+/* What a weight is read for: rows looked up by token id (the embedding),
+ * the w of a matmul (any layout the backend's matmul reads), or both (an
+ * embedding tied to the LM head). */
+enum weight_use { WEIGHT_ROWS, WEIGHT_MATMUL, WEIGHT_BOTH };
 
 struct backend_ops {
     const char *name;
@@ -28,7 +29,7 @@ struct backend_ops {
     void (*to_host)(struct backend *b, void *dst, const void *src, size_t bytes);
     /* Makes a host weight usable by the backend, for `use`. dev->data is
      * either host->data (a CPU view) or the backend's memory, which the
-     * caller gives back with free() above. */
+     * caller gives back with free() above; so is dev->packed unless NULL. */
     void (*upload_weight)(struct backend *b, const struct tensor *host, struct tensor *dev,
                           enum weight_use use);
 

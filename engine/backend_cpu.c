@@ -76,10 +76,28 @@ static int64_t block_cols(const struct tensor *w)
     return ((w->cols + n_blocks - 1) / n_blocks + 63) / 64 * 64; /* 64-byte aligned x and rows */
 }
 
+/* A quantized weight's packed copy for matmul_qp (the rows stay a view for
+ * embedding lookups). */
+static void pack_quantized(struct backend *b, struct tensor *dev)
+{
+    int64_t groups = (dev->rows + QPACK_ROWS - 1) / QPACK_ROWS;
+    size_t bytes = (size_t)groups * qpack_group_bytes(dev->dtype, (int)dev->cols);
+    void *dst = cpu_alloc(b, bytes);
+    CHECKF(dst, "cpu: cannot allocate %zu bytes for a weight", bytes);
+    qpack(dst, dev->data, dev->dtype, (int)dev->rows, (int)dev->cols, 0, (int)groups);
+    dev->packed = dst;
+}
+
 static void cpu_upload_weight(struct backend *b, const struct tensor *host, struct tensor *dev,
                               enum weight_use use)
 {
     *dev = *host;
+    if (dtype_is_quant(host->dtype)) {
+        if (use == WEIGHT_ROWS || !qpack_available(host->dtype)) return;
+        pack_quantized(b, dev);
+        if (use == WEIGHT_MATMUL) dev->data = NULL; /* the mapped rows are not read again */
+        return;
+    }
     int64_t bc = use == WEIGHT_MATMUL ? block_cols(host) : 0;
     if (!bc) return; /* the same view: no copy */
     size_t es = dtype_size(host->dtype);
@@ -153,6 +171,10 @@ static void mm_task(void *ctx, int i, int thread)
     struct mm_job *j = ctx;
     const struct tensor *w = j->w;
     int n0 = (int)j->start[i], n1 = (int)j->start[i + 1];
+    if (w->packed) {
+        matmul_qp(j->y, (int)w->rows, j->xq, w->packed, w->dtype, j->T, (int)w->cols, n0, n1, false);
+        return;
+    }
     if (j->xq) {
         matmul_q(j->y, (int)w->rows, j->xq, w->data, w->dtype, j->T, (int)w->cols, n0, n1, false);
         return;
@@ -208,7 +230,7 @@ static void cpu_matmul(struct backend *b, float *y, const float *x, const struct
     j.w = w;
     j.T = T;
     /* task boundaries stay multiples of the register tiles' rows */
-    int64_t align = j.xq ? matmul_q_row_align() : matmul_row_align();
+    int64_t align = w->packed ? QPACK_ROWS : j.xq ? matmul_q_row_align() : matmul_row_align();
     int64_t min_rows = (MM_MIN_ROWS + align - 1) / align * align;
     int64_t share = 2 * (int64_t)cpu(b)->n_threads, at = 0;
     bool serial = (int64_t)w->rows * w->cols * T < SERIAL_ELEMS;

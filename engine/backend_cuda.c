@@ -167,7 +167,7 @@ static void cuda_upload_weight(struct backend *b, const struct tensor *host, str
     CHECKF(d, "cuda: cannot allocate %zu bytes for a weight", bytes);
     CUDA_OK(cudaMemcpy(d, src, bytes, cudaMemcpyHostToDevice));
     free(conv);
-    *dev = (struct tensor){dt, host->rows, host->cols, d, 0};
+    *dev = (struct tensor){.dtype = dt, .rows = host->rows, .cols = host->cols, .data = d};
 }
 
 static void cuda_embed(struct backend *b, float *out, const struct tensor *table, const int32_t *ids, int T)

@@ -101,9 +101,10 @@ static void upload_weights(model *m)
     d->layers = xcalloc(h->n_layers, sizeof(*d->layers));
     d->owned = NULL;
     d->n_owned = 0;
-    upload(m, &h->embed, &d->embed, WEIGHT_ROWS);
-    /* tied embeddings are one copy; only rank 0 computes logits */
-    if (h->lm_head.data == h->embed.data) d->lm_head = d->embed;
+    /* tied embeddings are one upload; only rank 0 computes logits */
+    bool tied = h->lm_head.data == h->embed.data;
+    upload(m, &h->embed, &d->embed, tied && m->p.rank == 0 ? WEIGHT_BOTH : WEIGHT_ROWS);
+    if (tied) d->lm_head = d->embed;
     else if (m->p.rank == 0) upload(m, &h->lm_head, &d->lm_head, WEIGHT_MATMUL);
     else d->lm_head = (struct tensor){0};
     for (int l = 0; l < h->n_layers; l++) {
@@ -191,6 +192,7 @@ int model_load(model **out, const char *dir, struct backend *b, const struct mod
 static void free_weight(model *m, const struct tensor *dev, const struct tensor *host)
 {
     if (dev->data && dev->data != host->data) m->b->ops->free(m->b, (void *)dev->data);
+    if (dev->packed) m->b->ops->free(m->b, (void *)dev->packed);
 }
 
 void model_destroy(model *m)
@@ -421,7 +423,7 @@ static void forward(model *m, const struct step_batch *sb, float *logits, int32_
     if (sb->n_outputs == 0 || m->p.rank != 0) return;
     /* x += residual over all rows, then only the output rows go on */
     o->rmsnorm(b, m->xn, m->x, pending, w->final_norm, T, H, eps);
-    struct tensor rows = {DTYPE_F32, T, H, m->xn, 0};
+    struct tensor rows = {.dtype = DTYPE_F32, .rows = T, .cols = H, .data = m->xn};
     o->embed(b, m->xo, &rows, m->d_out, sb->n_outputs);
     o->matmul(b, m->logits, m->xo, &w->lm_head, sb->n_outputs);
     if (logits) o->to_host(b, logits, m->logits, (size_t)sb->n_outputs * c->vocab_size * sizeof(float));

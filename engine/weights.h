@@ -25,6 +25,9 @@ struct tensor {
     int64_t rows, cols;
     const void *data;
     int64_t block_cols;
+    const void *packed;  /* CPU: a quantized weight in the fast kernels' layout for the matmul
+                          * (kernels/cpu/kernels.h qpack); data is then the rows for embedding
+                          * lookups, or NULL; NULL: none */
 };
 
 struct layer_weights {

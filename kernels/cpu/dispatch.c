@@ -70,6 +70,26 @@ void matmul_q(float *y, int ldy, const void *xq, const void *w, enum dtype wt,
 
 int matmul_q_row_align(void) { return fast_q() ? 4 : 1; }
 
+static bool is_k(enum dtype wt) { return wt == DTYPE_Q4_K || wt == DTYPE_Q6_K; }
+
+bool qpack_available(enum dtype wt) { return fast_q() && dtype_is_quant(wt) && qpack_group_bytes(wt, 256) > 0; }
+
+size_t qpack_group_bytes(enum dtype wt, int K)
+{
+    return is_k(wt) ? qpack_group_bytes_k(wt, K) : qpack_group_bytes_q8q4(wt, K);
+}
+
+void qpack(void *dst, const void *w, enum dtype wt, int N, int K, int g0, int g1)
+{
+    (is_k(wt) ? qpack_k : qpack_q8q4)(dst, w, wt, N, K, g0, g1);
+}
+
+void matmul_qp(float *y, int ldy, const void *xq, const void *wp, enum dtype wt,
+               int T, int K, int n0, int n1, bool accumulate)
+{
+    (is_k(wt) ? matmul_qp_k_avx512 : matmul_qp_q8q4_avx512)(y, ldy, xq, wp, wt, T, K, n0, n1, accumulate);
+}
+
 int matmul_row_align(void)
 {
     int l = in_use();

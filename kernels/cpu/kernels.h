@@ -64,6 +64,24 @@ void matmul_q(float *y, int ldy, const void *xq, const void *w, enum dtype wt,
 /* matmul_row_align's twin for matmul_q. */
 int matmul_q_row_align(void);
 
+/* Packed quantized weights: the fast kernels' own layout, made once at load
+ * (backend_cpu.c) where qpack_available(wt). Rows go in groups of
+ * QPACK_ROWS, interleaved so that each int32 lane of a vpdpbusd is one row
+ * (activations broadcast, never reduced across lanes), with the scales of a
+ * group's blocks stored apart from its quants. Group g (rows 16 g ..
+ * 16 g + 15; rows past N are zeros) starts at g * qpack_group_bytes(wt, K).
+ * The layouts are private to the kernels that read them. */
+#define QPACK_ROWS 16
+bool qpack_available(enum dtype wt);
+size_t qpack_group_bytes(enum dtype wt, int K);
+/* Groups [g0, g1) of w: [N, K] (ggml blocks) into dst (the whole packed
+ * tensor); threads may pack disjoint groups. */
+void qpack(void *dst, const void *w, enum dtype wt, int N, int K, int g0, int g1);
+/* matmul_q's contract on packed weights wp; n0 a multiple of QPACK_ROWS
+ * and n1 one too or the last row N (only rows in [n0, n1) are stored). */
+void matmul_qp(float *y, int ldy, const void *xq, const void *wp, enum dtype wt,
+               int T, int K, int n0, int n1, bool accumulate);
+
 /* out[t] = x[t] / rms(x[t]) * w for rows t in [t0, t1); x, out: [T, H]. */
 void rmsnorm_ref(float *out, const float *x, const float *w, int H, float eps,
                  int t0, int t1);
@@ -148,6 +166,16 @@ void attention_avx2(float *out, const float *q, const struct kv_layer *kv,
 void qact_quantize_avx512(void *xq, const float *x, int ldx, enum dtype wt, int K, int t0, int t1);
 void matmul_q_avx512(float *y, int ldy, const void *xq, const void *w, enum dtype wt,
                      int T, int K, int n0, int n1, bool accumulate);
+/* Packed layouts and their kernels (AVX-512 VNNI): Q8_0 and Q4_0 in
+ * avx512_qpack.c, Q4_K and Q6_K in avx512_qpack_k.c. */
+size_t qpack_group_bytes_q8q4(enum dtype wt, int K);
+void qpack_q8q4(void *dst, const void *w, enum dtype wt, int N, int K, int g0, int g1);
+void matmul_qp_q8q4_avx512(float *y, int ldy, const void *xq, const void *wp, enum dtype wt,
+                           int T, int K, int n0, int n1, bool accumulate);
+size_t qpack_group_bytes_k(enum dtype wt, int K);
+void qpack_k(void *dst, const void *w, enum dtype wt, int N, int K, int g0, int g1);
+void matmul_qp_k_avx512(float *y, int ldy, const void *xq, const void *wp, enum dtype wt,
+                        int T, int K, int n0, int n1, bool accumulate);
 void matmul_avx512(float *y, int ldy, const float *x, int ldx, const void *w, enum dtype wt,
                    int T, int K, int n0, int n1, bool accumulate);
 

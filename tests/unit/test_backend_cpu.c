@@ -27,7 +27,7 @@ static void *random_weights(enum dtype dt, size_t n, uint64_t *rng)
  * reference; blocked: whether the upload must have cut the columns. */
 static void check(struct backend *b, enum dtype dt, int N, int K, int T, bool blocked, uint64_t *rng)
 {
-    struct tensor host = {dt, N, K, random_weights(dt, (size_t)N * K, rng), 0}, dev;
+    struct tensor host = {.dtype = dt, .rows = N, .cols = K, .data = random_weights(dt, (size_t)N * K, rng)}, dev;
     float *x = malloc((size_t)T * K * sizeof(float));
     float *want = malloc((size_t)T * N * sizeof(float)), *got = malloc((size_t)T * N * sizeof(float));
     fill_uniform(x, (size_t)T * K, -1, 1, rng);

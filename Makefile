@@ -289,7 +289,7 @@ test-unit: $(BUILD)/test_unit $(GGUF_TEST)
 
 # every CUDA kernel, emulated, against its CPU reference; the CUDA backend
 # emulated end to end
-test-emu: $(BUILD)/test_emu
+test-emu: $(BUILD)/test_emu $(GGUF_TEST)
 	$(BUILD)/test_emu --jobs 2
 
 # the CUDA build (nvcc, every target architecture, warnings as errors) on

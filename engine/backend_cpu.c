@@ -19,8 +19,11 @@ struct backend_cpu {
     threadpool *pool;
     int n_threads, max_ctx;
     float *scratch; /* [n_threads, max_ctx] for attention scores, grown on demand */
-    void *xq;       /* quantized activations of a matmul (kernels.h's qact rows) */
+    void *xq;       /* quantized activations of a matmul (kernels.h's qact rows), or its
+                     * bf16 tiles for AMX */
     size_t xq_cap;
+    void *panels;   /* AMX: [n_threads] bf16 panels of 16 weight rows */
+    size_t panel_cap;
 };
 
 static struct backend_cpu *cpu(struct backend *b) { return (struct backend_cpu *)b; }
@@ -95,7 +98,9 @@ static void cpu_upload_weight(struct backend *b, const struct tensor *host, stru
     if (dtype_is_quant(host->dtype)) {
         if (use == WEIGHT_ROWS || !qpack_available(host->dtype)) return;
         pack_quantized(b, dev);
-        if (use == WEIGHT_MATMUL) dev->data = NULL; /* the mapped rows are not read again */
+        /* the mapped rows are not read again, unless AMX prefill panels
+         * dequantize them (then they stay mapped beside the packed copy) */
+        if (use == WEIGHT_MATMUL && !kcpu_have_amx()) dev->data = NULL;
         return;
     }
     int64_t bc = use == WEIGHT_MATMUL ? block_cols(host) : 0;
@@ -157,9 +162,11 @@ static void cpu_rmsnorm(struct backend *b, float *out, float *x, const float *re
 #define MM_MAX_TASKS 1024
 
 struct mm_job {
+    struct backend_cpu *c;
     float *y;
     const float *x;
     const void *xq;                  /* quantized weights: x as qact rows */
+    const void *xb;                  /* or for AMX: x as bf16 tiles */
     const struct tensor *w;
     int T;
     int64_t start[MM_MAX_TASKS + 1]; /* task i: rows [start[i], start[i + 1]) */
@@ -167,10 +174,18 @@ struct mm_job {
 
 static void mm_task(void *ctx, int i, int thread)
 {
-    (void)thread;
     struct mm_job *j = ctx;
     const struct tensor *w = j->w;
     int n0 = (int)j->start[i], n1 = (int)j->start[i + 1];
+    if (j->xb) {
+        void *panel = (char *)j->c->panels + (size_t)thread * 32 * w->cols;
+        for (int n = n0; n < n1; n += 16) {
+            int rows = n1 - n < 16 ? n1 - n : 16;
+            amx_panel(panel, w->data, w->dtype, (int)w->cols, n, rows);
+            matmul_amx(j->y, (int)w->rows, j->xb, panel, j->T, (int)w->cols, n, rows, false);
+        }
+        return;
+    }
     if (w->packed) {
         matmul_qp(j->y, (int)w->rows, j->xq, w->packed, w->dtype, j->T, (int)w->cols, n0, n1, false);
         return;
@@ -194,6 +209,7 @@ struct qact_job {
     const float *x;
     const struct tensor *w;
     int T, n_tasks;
+    bool amx;
 };
 
 static void qact_task(void *ctx, int i, int thread)
@@ -202,35 +218,52 @@ static void qact_task(void *ctx, int i, int thread)
     struct qact_job *j = ctx;
     int64_t t0, t1;
     split(j->T, j->n_tasks, i, 1, &t0, &t1);
-    qact_quantize(j->xq, j->x, (int)j->w->cols, j->w->dtype, (int)j->w->cols, (int)t0, (int)t1);
+    int K = (int)j->w->cols;
+    if (j->amx) amx_act_convert(j->xq, j->x, K, j->T, K, (int)t0, (int)t1);
+    else qact_quantize(j->xq, j->x, K, j->w->dtype, K, (int)t0, (int)t1);
 }
 
-/* x quantized once for every task of a matmul with quantized weights. */
-static const void *quantize_input(struct backend_cpu *c, const float *x, const struct tensor *w, int T)
+static void *grow(struct backend_cpu *c, void **buf, size_t *cap, size_t need)
 {
-    size_t need = (size_t)T * qact_row_bytes(w->dtype, (int)w->cols);
-    if (need > c->xq_cap) {
-        free(c->xq);
-        c->xq = cpu_alloc(&c->base, need);
-        CHECKF(c->xq, "cpu: cannot allocate %zu bytes for quantized activations", need);
-        c->xq_cap = need;
+    if (need > *cap) {
+        free(*buf);
+        *buf = cpu_alloc(&c->base, need);
+        CHECKF(*buf, "cpu: cannot allocate %zu bytes of matmul scratch", need);
+        *cap = need;
     }
-    struct qact_job j = {c->xq, x, w, T, 1};
+    return *buf;
+}
+
+/* x quantized (or, for AMX, rounded to bf16 tiles) once for every task of a
+ * matmul with quantized weights. */
+static const void *quantize_input(struct backend_cpu *c, const float *x, const struct tensor *w, int T, bool amx)
+{
+    size_t need = amx ? amx_act_bytes(T, (int)w->cols) : (size_t)T * qact_row_bytes(w->dtype, (int)w->cols);
+    struct qact_job j = {grow(c, &c->xq, &c->xq_cap, need), x, w, T, 1, amx};
     if ((int64_t)T * w->cols >= SERIAL_ELEMS) j.n_tasks = T < c->n_threads ? T : c->n_threads;
     threadpool_run(c->pool, qact_task, &j, j.n_tasks);
     return c->xq;
 }
 
+/* Prompts of at least this many tokens take the AMX path (its panels cost
+ * a dequantization of the weights per matmul, paid back over the tokens). */
+#define AMX_MIN_TOKENS 16
+
 static void cpu_matmul(struct backend *b, float *y, const float *x, const struct tensor *w, int T)
 {
     struct mm_job j; /* start[] is filled below, not zeroed: 8 KB */
+    struct backend_cpu *c = cpu(b);
+    bool quant = dtype_is_quant(w->dtype), amx = quant && T >= AMX_MIN_TOKENS && w->data && kcpu_have_amx();
+    j.c = c;
     j.y = y;
     j.x = x;
-    j.xq = dtype_is_quant(w->dtype) ? quantize_input(cpu(b), x, w, T) : NULL;
+    j.xq = quant && !amx ? quantize_input(c, x, w, T, false) : NULL;
+    j.xb = amx ? quantize_input(c, x, w, T, true) : NULL;
+    if (amx) grow(c, &c->panels, &c->panel_cap, (size_t)c->n_threads * 32 * w->cols);
     j.w = w;
     j.T = T;
     /* task boundaries stay multiples of the register tiles' rows */
-    int64_t align = w->packed ? QPACK_ROWS : j.xq ? matmul_q_row_align() : matmul_row_align();
+    int64_t align = amx || w->packed ? QPACK_ROWS : j.xq ? matmul_q_row_align() : matmul_row_align();
     int64_t min_rows = (MM_MIN_ROWS + align - 1) / align * align;
     int64_t share = 2 * (int64_t)cpu(b)->n_threads, at = 0;
     bool serial = (int64_t)w->rows * w->cols * T < SERIAL_ELEMS;
@@ -341,6 +374,7 @@ static void cpu_destroy(struct backend *b)
     threadpool_destroy(cpu(b)->pool);
     free(cpu(b)->scratch);
     free(cpu(b)->xq);
+    free(cpu(b)->panels);
     free(b);
 }
 

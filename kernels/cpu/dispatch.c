@@ -6,7 +6,7 @@
 #include "kernels.h"
 
 static int level = -1;          /* what the CPU has, capped by TESSERA_CPU; -1: not probed */
-static int cap = KCPU_AVX512;   /* kcpu_cap: tests run the lower paths too */
+static int cap = KCPU_AMX;      /* kcpu_cap: tests run the lower paths too */
 
 /* TESSERA_CPU=avx2 or =ref caps the instruction sets used below what the CPU
  * has (to compare paths on one machine). */
@@ -21,6 +21,7 @@ static int probe(void)
             l = KCPU_AVX512;
     }
     const char *v = getenv("TESSERA_CPU");
+    if (l == KCPU_AVX512 && !(v && !strcmp(v, "avx512")) && amx_probe()) l = KCPU_AMX;
     int want = !v ? l : strcmp(v, "ref") == 0 ? KCPU_REF : strcmp(v, "avx2") == 0 ? KCPU_AVX2 : l;
     return want < l ? want : l;
 }
@@ -37,12 +38,13 @@ void kcpu_cap(enum kcpu_level l) { cap = l; }
 
 static int in_use(void) { return available() < cap ? available() : cap; }
 static bool fast(void) { return in_use() >= KCPU_AVX2; }
+bool kcpu_have_amx(void) { return in_use() >= KCPU_AMX; }
 
 void matmul(float *y, int ldy, const float *x, int ldx, const void *w, enum dtype wt,
             int T, int K, int n0, int n1, bool accumulate)
 {
     int l = in_use();
-    (l == KCPU_AVX512 ? matmul_avx512 : l == KCPU_AVX2 ? matmul_avx2 : matmul_ref)(y, ldy, x, ldx, w, wt, T, K,
+    (l >= KCPU_AVX512 ? matmul_avx512 : l == KCPU_AVX2 ? matmul_avx2 : matmul_ref)(y, ldy, x, ldx, w, wt, T, K,
                                                                                    n0, n1, accumulate);
 }
 
@@ -55,11 +57,11 @@ static bool vnni(void)
     return v;
 }
 
-static bool fast_q(void) { return in_use() == KCPU_AVX512 && vnni(); }
+static bool fast_q(void) { return in_use() >= KCPU_AVX512 && vnni(); }
 
 void qact_quantize(void *xq, const float *x, int ldx, enum dtype wt, int K, int t0, int t1)
 {
-    (in_use() == KCPU_AVX512 ? qact_quantize_avx512 : qact_quantize_ref)(xq, x, ldx, wt, K, t0, t1);
+    (in_use() >= KCPU_AVX512 ? qact_quantize_avx512 : qact_quantize_ref)(xq, x, ldx, wt, K, t0, t1);
 }
 
 void matmul_q(float *y, int ldy, const void *xq, const void *w, enum dtype wt,
@@ -93,7 +95,7 @@ void matmul_qp(float *y, int ldy, const void *xq, const void *wp, enum dtype wt,
 int matmul_row_align(void)
 {
     int l = in_use();
-    return l == KCPU_AVX512 ? 4 : l == KCPU_AVX2 ? 12 : 1;
+    return l >= KCPU_AVX512 ? 4 : l == KCPU_AVX2 ? 12 : 1;
 }
 
 void rmsnorm(float *out, const float *x, const float *w, int H, float eps, int t0, int t1)

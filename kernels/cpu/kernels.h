@@ -16,10 +16,13 @@
 /* The instruction sets the fast paths use: AVX2+FMA+F16C for every op,
  * AVX-512 F/BW/VL for the matmul (matmul_avx512). The CPU's, checked once,
  * lowered by the environment variable TESSERA_CPU=avx2 or =ref. */
-enum kcpu_level { KCPU_REF, KCPU_AVX2, KCPU_AVX512 };
+enum kcpu_level { KCPU_REF, KCPU_AVX2, KCPU_AVX512, KCPU_AMX };
 bool kcpu_have_avx2(void);
 bool kcpu_have_avx512(void);
-/* Uses no path above l (tests compare the paths; KCPU_AVX512 lifts the cap). */
+/* AMX tiles with bf16 (Sapphire Rapids and later) and the OS's permission
+ * to use them; TESSERA_CPU=avx512 turns them off. */
+bool kcpu_have_amx(void);
+/* Uses no path above l (tests compare the paths; KCPU_AMX lifts the cap). */
 void kcpu_cap(enum kcpu_level l);
 
 /* y[t, n] = sum_k x[t, k] * w[n, k] for n in [n0, n1), t in [0, T); with
@@ -63,6 +66,19 @@ void matmul_q(float *y, int ldy, const void *xq, const void *w, enum dtype wt,
               int T, int K, int n0, int n1, bool accumulate);
 /* matmul_row_align's twin for matmul_q. */
 int matmul_q_row_align(void);
+
+/* Prompt-sized matmuls of quantized weights on AMX (amx.c; call only when
+ * kcpu_have_amx()): x converted once to bf16 tiles (amx_act_bytes; rows
+ * [t0, t1) per call, so threads can share it), then per group of 16 weight
+ * rows a bf16 panel of their dequantized values ([16][K], zero rows past
+ * `rows`) and the tile loop. y[t, n0 + r] (+)= the dot of x's row t and
+ * weight row n0 + r, r < rows. K a multiple of 32. */
+bool amx_probe(void);
+size_t amx_act_bytes(int T, int K);
+void amx_act_convert(void *xb, const float *x, int ldx, int T, int K, int t0, int t1);
+void amx_panel(void *panel, const void *w, enum dtype wt, int K, int n0, int rows);
+void matmul_amx(float *y, int ldy, const void *xb, const void *panel, int T, int K, int n0, int rows,
+                bool accumulate);
 
 /* Packed quantized weights: the fast kernels' own layout, made once at load
  * (backend_cpu.c) where qpack_available(wt). Rows go in groups of

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../../engine/backend.h"
 #include "../../base/err.h"
@@ -72,3 +73,42 @@ Test(golden_cuda, llama3_vocab_128256) { check_golden_cuda("llama3-vocab128k-bf1
 Test(golden_cuda, mistral_nemo_head_dim) { check_golden_cuda("mistral-nemo-bf16"); }
 Test(golden_cuda, llama_odd_hidden_llama3_rope) { check_golden_cuda("llama-odd-f32"); }
 Test(golden_cuda, mistral_f16_sharded) { check_golden_cuda("mistral-f16-sharded"); }
+
+/* A quantized GGUF (build/gguf/quant, scripts/make_quant_gguf.py) on CUDA:
+ * the weights are dequantized at upload, so in float32 its logits are those
+ * of its F32 twin bit for bit. */
+static float *logits_of(const char *file, const int32_t *ids, int n, int *vocab)
+{
+    struct backend *b = backend_cuda_create(0, DTYPE_F32, 0.9);
+    cr_assert(b, "%s", err_msg());
+    struct model_params mp = {.num_kv_blocks = 4, .block_size = 16, .max_step_tokens = 32, .max_seqs = 1,
+                              .rank = 0, .world = 1};
+    model *m;
+    cr_assert_eq(model_load(&m, file, b, &mp), 0, "%s: %s", file, err_msg());
+    *vocab = model_get_config(m)->vocab_size;
+    kv_pool *pool = kv_pool_create(mp.num_kv_blocks, 16, false);
+    float *logits = malloc((size_t)n * *vocab * sizeof(float));
+    struct kv_seq s = {0};
+    cr_assert_eq(single_forward(m, pool, &s, 0, ids, n, 32, true, logits), 0, "%s", err_msg());
+    kv_seq_release(pool, &s);
+    kv_pool_destroy(pool);
+    model_destroy(m);
+    b->ops->destroy(b);
+    return logits;
+}
+
+Test(golden_cuda, quantized_gguf_dequantized_at_upload)
+{
+    const int32_t ids[12] = {1, 17, 300, 42, 5, 99, 250, 3, 77, 128, 64, 200};
+    for (const char *const *s = (const char *const[]){"Q8_0", "Q4_0", "Q4_K_M", NULL}; *s; s++) {
+        char q[128], ref[128];
+        snprintf(q, sizeof(q), "build/gguf/quant/%s.gguf", *s);
+        snprintf(ref, sizeof(ref), "build/gguf/quant/%s-ref.gguf", *s);
+        int vq, vr;
+        float *a = logits_of(q, ids, 12, &vq), *b = logits_of(ref, ids, 12, &vr);
+        cr_assert_eq(vq, vr);
+        cr_expect(!memcmp(a, b, (size_t)12 * vq * sizeof(float)), "%s: logits differ from the F32 twin's", *s);
+        free(a);
+        free(b);
+    }
+}

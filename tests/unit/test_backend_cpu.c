@@ -63,7 +63,7 @@ Test(backend_cpu, matmul_on_whole_and_column_blocked_weights)
                 else check(b, (enum dtype)dt, 70, 5632, T, true, &rng);
             }
     }
-    kcpu_cap(KCPU_AVX512);
+    kcpu_cap(KCPU_AMX);
     b->ops->destroy(b);
 }
 

@@ -96,13 +96,13 @@ static void check_golden(const char *name)
      * above used the AVX-512 one */
     kcpu_cap(KCPU_REF);
     got = forward_all(&L, g.ids, g.n, 32, 1);
-    kcpu_cap(KCPU_AVX512);
+    kcpu_cap(KCPU_AMX);
     expect_golden(&g, got, name, "reference kernels");
     free(got);
     if (kcpu_have_avx512()) {
         kcpu_cap(KCPU_AVX2);
         got = forward_all(&L, g.ids, g.n, 5, 2);
-        kcpu_cap(KCPU_AVX512);
+        kcpu_cap(KCPU_AMX);
         expect_golden(&g, got, name, "AVX2 kernels");
         free(got);
     }

@@ -5,7 +5,7 @@
  * dequantized by the gguf package (scripts/make_quant_gguf.py, run by `make
  * test-unit`). The quantized forward differs from the reference forward only
  * in that activations are rounded to 8 bits per group before each matmul (as
- * llama.cpp does). Bound: the RMS of the logit differences within
+ * llama.cpp does; or, for prompts on AMX, to bf16). Bound: the RMS of the logit differences within
  * QUANT_REL x the RMS of the reference logits, and most greedy choices the
  * same. Rounding to 8 bits moves each activation by up to 1/254 of its
  * group's largest value (RMS about 0.5% of a matmul output for normal
@@ -119,21 +119,27 @@ static void check_scheme(const char *scheme)
     int V = model_get_config(Q.m)->vocab_size;
     int32_t ids[N_PROMPT];
     prompt(ids, N_PROMPT, V);
-    float *want = forward_all(&R, ids, N_PROMPT, 64), *got = forward_all(&Q, ids, N_PROMPT, 64);
+    float *want = forward_all(&R, ids, N_PROMPT, 64);
+    /* the prompt at once (AMX bf16 tiles where the CPU has them, else the
+     * int8 kernels), one token a step (int8 GEMV), and without AMX */
+    float *got = forward_all(&Q, ids, N_PROMPT, 64), *one = forward_all(&Q, ids, N_PROMPT, 1);
     expect_near(got, want, N_PROMPT, V, QUANT_REL, scheme);
-    /* one token at a time (the GEMV path) and the scalar reference kernels:
-     * the same integer sums, floats added in another order. The other ops'
-     * last-bit differences (rmsnorm, attention) can move an activation
-     * across an 8-bit rounding boundary, hence not 1e-5: on Q4_K the scalar
-     * path measured 0.6% of the RMS away, with the quantized kernels
-     * themselves forced to either path giving the same logits. */
-    float *one = forward_all(&Q, ids, N_PROMPT, 1);
-    expect_near(one, got, N_PROMPT, V, PATH_REL, "decode vs prefill");
+    expect_near(one, want, N_PROMPT, V, QUANT_REL, "one token a step");
+    kcpu_cap(KCPU_AVX512);
+    float *int8 = forward_all(&Q, ids, N_PROMPT, 64);
+    expect_near(int8, want, N_PROMPT, V, QUANT_REL, "int8 prompt");
+    /* the scalar reference kernels against the int8 fast ones: the same
+     * integer sums, floats added in another order. The other ops' last-bit
+     * differences (rmsnorm, attention) can move an activation across an
+     * 8-bit rounding boundary, hence not 1e-5: on Q4_K the scalar path
+     * measured 0.6% of the RMS away, with the quantized kernels themselves
+     * forced to either path giving the same logits. */
     kcpu_cap(KCPU_REF);
     float *slow = forward_all(&Q, ids, N_PROMPT, 7);
-    kcpu_cap(KCPU_AVX512);
-    expect_near(slow, got, N_PROMPT, V, PATH_REL, "reference kernels");
+    kcpu_cap(KCPU_AMX);
+    expect_near(slow, int8, N_PROMPT, V, PATH_REL, "reference kernels");
     free(slow);
+    free(int8);
     free(one);
     free(got);
     free(want);

@@ -217,7 +217,7 @@ static void qact_task(void *ctx, int i, int thread)
     (void)thread;
     struct qact_job *j = ctx;
     int64_t t0, t1;
-    split(j->T, j->n_tasks, i, 1, &t0, &t1);
+    split(j->T, j->n_tasks, i, j->amx ? 16 : 1, &t0, &t1); /* AMX converts whole tiles of 16 tokens */
     int K = (int)j->w->cols;
     if (j->amx) amx_act_convert(j->xq, j->x, K, j->T, K, (int)t0, (int)t1);
     else qact_quantize(j->xq, j->x, K, j->w->dtype, K, (int)t0, (int)t1);

@@ -42,27 +42,54 @@ bool amx_probe(void)
 // activations: x [T, K] fp32 -> bf16, token tiles of 16 (zero rows past T);
 // in tile j, the pair (x[t][2p], x[t][2p + 1]) is at bf16 index
 // j * 16 * K + p * 32 + (t % 16) * 2: each 32 columns of a tile are one
-// B tile of 16 rows (pairs) x 64 bytes.
+// B tile of 16 rows (pairs) x 64 bytes. Rows [t0, t1) per call, t0 a
+// multiple of 16 and t1 too or T: threads convert whole tiles.
 
 size_t amx_act_bytes(int T, int K) { return (size_t)(T + 15) / 16 * 16 * (size_t)K * 2; }
 
+/* r[i] (dword p = element p of row i) -> r[p] (dword i = element p of row
+ * i): unpacks gather element 4L + c of 4 rows in lane L of s[4b + c], then
+ * a 4 x 4 transpose of 128-bit lanes per c. */
+INLINE AVX512BF16 void transpose16(__m512i r[16])
+{
+    __m512i t[16], s[16];
+    for (int a = 0; a < 8; a++) {
+        t[2 * a] = _mm512_unpacklo_epi32(r[2 * a], r[2 * a + 1]);
+        t[2 * a + 1] = _mm512_unpackhi_epi32(r[2 * a], r[2 * a + 1]);
+    }
+    for (int b = 0; b < 4; b++) {
+        s[4 * b] = _mm512_unpacklo_epi64(t[4 * b], t[4 * b + 2]);
+        s[4 * b + 1] = _mm512_unpackhi_epi64(t[4 * b], t[4 * b + 2]);
+        s[4 * b + 2] = _mm512_unpacklo_epi64(t[4 * b + 1], t[4 * b + 3]);
+        s[4 * b + 3] = _mm512_unpackhi_epi64(t[4 * b + 1], t[4 * b + 3]);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512i u0 = _mm512_shuffle_i32x4(s[c], s[4 + c], 0x44), u1 = _mm512_shuffle_i32x4(s[c], s[4 + c], 0xee);
+        __m512i u2 = _mm512_shuffle_i32x4(s[8 + c], s[12 + c], 0x44);
+        __m512i u3 = _mm512_shuffle_i32x4(s[8 + c], s[12 + c], 0xee);
+        r[c] = _mm512_shuffle_i32x4(u0, u2, 0x88);
+        r[4 + c] = _mm512_shuffle_i32x4(u0, u2, 0xdd);
+        r[8 + c] = _mm512_shuffle_i32x4(u1, u3, 0x88);
+        r[12 + c] = _mm512_shuffle_i32x4(u1, u3, 0xdd);
+    }
+}
+
+/* Each 16 tokens x 32 columns: the tokens' 16 bf16 pairs each, transposed
+ * into the tile's 16 rows of one pair for every token. */
 AVX512BF16 void amx_act_convert(void *xb, const float *x, int ldx, int T, int K, int t0, int t1)
 {
-    uint16_t *out = xb;
-    __m512i stride = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                        _mm512_set1_epi32(32));
-    /* the last tile's missing tokens read as zeros */
-    int t_end = t1 == T ? (T + 15) / 16 * 16 : t1;
-    for (int t = t0; t < t_end; t++) {
-        uint16_t *tile = out + (size_t)(t / 16) * 16 * K + (t % 16) * 2;
+    for (int ts = t0; ts < t1; ts += 16) {
+        uint16_t *tile = (uint16_t *)xb + (size_t)(ts / 16) * 16 * K;
+        int nt = T - ts < 16 ? T - ts : 16;
         for (int k = 0; k < K; k += 32) {
-            __m512i v = _mm512_setzero_si512();
-            if (t < T) {
-                const float *xt = x + (size_t)t * ldx + k;
-                v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(xt + 16), _mm512_loadu_ps(xt));
+            __m512i v[16];
+            for (int i = 0; i < 16; i++) {
+                const float *xt = x + (size_t)(ts + i) * ldx + k;
+                v[i] = i < nt ? (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(xt + 16), _mm512_loadu_ps(xt))
+                              : _mm512_setzero_si512();
             }
-            /* 16 pairs, one every 32 bf16 (64 bytes) */
-            _mm512_i32scatter_epi32(tile + (size_t)k / 2 * 32, stride, v, 2);
+            transpose16(v);
+            for (int p = 0; p < 16; p++) _mm512_storeu_si512(tile + (size_t)k * 16 + p * 32, v[p]);
         }
     }
 }

@@ -69,7 +69,8 @@ int matmul_q_row_align(void);
 
 /* Prompt-sized matmuls of quantized weights on AMX (amx.c; call only when
  * kcpu_have_amx()): x converted once to bf16 tiles (amx_act_bytes; rows
- * [t0, t1) per call, so threads can share it), then per group of 16 weight
+ * [t0, t1) per call, t0 a multiple of 16 and t1 too or T, so threads can
+ * share it), then per group of 16 weight
  * rows a bf16 panel of their dequantized values ([16][K], zero rows past
  * `rows`) and the tile loop. y[t, n0 + r] (+)= the dot of x's row t and
  * weight row n0 + r, r < rows. K a multiple of 32. */

@@ -72,9 +72,10 @@ static void check_matmul(int T, int K, int rows, bool accumulate, uint64_t *st)
     uint16_t *panel = aligned_alloc(64, (size_t)16 * K * 2);
     void *xb = aligned_alloc(64, amx_act_bytes(T, K));
     amx_panel(panel, w, DTYPE_Q4_K, K, 0, rows);
-    /* converted in two parts, as two threads would */
-    amx_act_convert(xb, x, K, T, K, 0, T / 2);
-    amx_act_convert(xb, x, K, T, K, T / 2, T);
+    /* converted in two parts at a tile edge, as two threads would */
+    int half = T / 32 * 16;
+    amx_act_convert(xb, x, K, T, K, 0, half);
+    amx_act_convert(xb, x, K, T, K, half, T);
     int ldy = rows + 3;
     float *y = malloc((size_t)T * ldy * sizeof(float));
     for (int i = 0; i < T * ldy; i++) y[i] = accumulate ? 0.5f : NAN;

@@ -1,0 +1,153 @@
+/* test_qpack.c: packed Q8_0 and Q4_0 weights (kernels.h, "Packed quantized
+ * weights"): matmul_qp on qpack's copy against matmul_q_ref on the original
+ * blocks, over row ranges split as the backend splits them, and packing in
+ * parts against packing at once. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../kernels/cpu/kernels.h"
+#include "../../kernels/quant.h"
+#include "test_util.h"
+
+static const enum dtype PTYPES[] = {DTYPE_Q8_0, DTYPE_Q4_0};
+
+static void require_packed(enum dtype wt)
+{
+    if (!qpack_available(wt)) cr_skip_test("%s is not packed on this CPU", dtype_name(wt));
+}
+
+/* Random blocks with finite f16 scales of either sign, a few zero. */
+static void fill_blocks(void *w, enum dtype wt, size_t nb, uint64_t *rng)
+{
+    unsigned char *p = w;
+    size_t bb = dtype_block_bytes(wt);
+    for (size_t i = 0; i < nb * bb; i++) p[i] = (unsigned char)rng_next(rng);
+    for (size_t b = 0; b < nb; b++) {
+        float m = 1.0f + (float)(rng_next(rng) % 1024) / 1024.0f;
+        float d = ldexpf(m, -12 + (int)(rng_next(rng) % 10)) * (rng_next(rng) & 1 ? -1.0f : 1.0f);
+        if (rng_next(rng) % 32 == 0) d = 0.0f;
+        uint16_t h = f32_to_f16(d);
+        memcpy(p + b * bb, &h, 2);
+    }
+}
+
+/* mag[t, n] = sum_k |w[n, k] a[t, k]|, the scale of float rounding errors. */
+static void magnitudes(float *mag, const void *w, enum dtype wt, const char *xq, int T, int K, int N)
+{
+    size_t rb = qact_row_bytes(wt, K), wrow = dtype_row_bytes(wt, K);
+    float *wf = malloc(sizeof(float) * K);
+    for (int n = 0; n < N; n++) {
+        dequantize_row(wt, (const char *)w + wrow * n, wf, K);
+        for (int t = 0; t < T; t++) {
+            const int8_t *q = (const int8_t *)(xq + rb * t);
+            const float *d = (const float *)(xq + rb * t + K);
+            double m = 0;
+            for (int k = 0; k < K; k++) m += fabs((double)wf[k] * q[k] * d[k / 32]);
+            mag[(size_t)t * N + n] = (float)m;
+        }
+    }
+    free(wf);
+}
+
+/* |a - b| <= rel * mag + tiny everywhere in rows [n0, N) of [T, ldy]; the
+ * rest of each row of a as it was (fill). */
+static bool check(const float *a, const float *b, const float *mag, int T, int N, int ldy, int n0, float rel,
+                  const char *label)
+{
+    for (int t = 0; t < T; t++)
+        for (int n = 0; n < ldy; n++) {
+            size_t i = (size_t)t * ldy + n;
+            bool ok = n >= n0 && n < N ? fabsf(a[i] - b[i]) <= rel * mag[(size_t)t * N + n] + 1e-30f
+                                       : a[i] == (float)i;
+            if (!ok) {
+                fprintf(stderr, "%s: t=%d n=%d: %.9g vs %.9g\n", label, t, n, a[i], b[i]);
+                return false;
+            }
+        }
+    return true;
+}
+
+/* Rows [n0, N) in tasks of `chunk` groups (the last ends at N), into y of
+ * row stride ldy > N, then accumulating into it; against matmul_q_ref. */
+static void check_case(enum dtype wt, int T, int K, int N, int n0, int chunk, uint64_t *rng)
+{
+    int ldy = N + 5, groups = (N + QPACK_ROWS - 1) / QPACK_ROWS;
+    size_t nb = (size_t)N * K / 32, rb = qact_row_bytes(wt, K), ny = (size_t)T * ldy;
+    void *w = malloc(nb * dtype_block_bytes(wt));
+    void *wp = aligned_alloc(64, (size_t)groups * qpack_group_bytes(wt, K));
+    float *x = malloc(sizeof(float) * T * K), *mag = malloc(sizeof(float) * T * N);
+    float *y0 = malloc(sizeof(float) * ny), *y1 = malloc(sizeof(float) * ny);
+    char *xq = aligned_alloc(64, rb * T);
+    fill_blocks(w, wt, nb, rng);
+    for (int t = 0; t < T; t++)
+        for (int k = 0; k < K; k += 32) {
+            float s = rng_next(rng) % 16 == 0 ? 0.0f : ldexpf(1.0f, (int)(rng_next(rng) % 12) - 6);
+            fill_uniform(x + (size_t)t * K + k, 32, -s, s, rng);
+        }
+    qact_quantize_ref(xq, x, K, wt, K, 0, T);
+    qpack(wp, w, wt, N, K, 0, groups);
+    magnitudes(mag, w, wt, xq, T, K, N);
+    char label[128];
+    snprintf(label, sizeof(label), "%s T=%d K=%d N=%d n0=%d chunk=%d", dtype_name(wt), T, K, N, n0, chunk);
+    for (int acc = 0; acc < 2; acc++) {
+        if (!acc)
+            for (size_t i = 0; i < ny; i++) y0[i] = y1[i] = (float)i;
+        matmul_q_ref(y0, ldy, xq, w, wt, T, K, n0, N, acc);
+        for (int a = n0; a < N; a += chunk * QPACK_ROWS) {
+            int b = a + chunk * QPACK_ROWS < N ? a + chunk * QPACK_ROWS : N;
+            matmul_qp(y1, ldy, xq, wp, wt, T, K, a, b, acc);
+        }
+        if (acc)
+            for (size_t i = 0; i < (size_t)T * N; i++) mag[i] *= 2;
+        cr_assert(check(y1, y0, mag, T, N, ldy, n0, 1e-5f, label), "%s%s", label, acc ? ", accumulating" : "");
+    }
+    free(w), free(wp), free(x), free(mag), free(y0), free(y1), free(xq);
+}
+
+Test(qpack, matmul_qp_matches_reference)
+{
+    static const int Ns[] = {1, 15, 16, 17, 40, 100};
+    static const int Ks[] = {32, 64, 544, 2048}; /* 544: 17 blocks, past a vector of block sums */
+    static const int Ts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 33, 64};
+    uint64_t rng = 21;
+    for (size_t a = 0; a < sizeof(PTYPES) / sizeof(*PTYPES); a++) {
+        require_packed(PTYPES[a]);
+        for (size_t i = 0; i < sizeof(Ns) / sizeof(*Ns); i++)
+            for (size_t k = 0; k < sizeof(Ks) / sizeof(*Ks); k++)
+                for (size_t t = 0; t < sizeof(Ts) / sizeof(*Ts); t++) {
+                    int N = Ns[i], chunk = 1 + (int)(t % 3);
+                    /* a task that starts past row 0 leaves the rows before it alone */
+                    int n0 = N > 16 && t % 2 ? 16 : 0;
+                    check_case(PTYPES[a], Ts[t], Ks[k], N, n0, chunk, &rng);
+                }
+    }
+}
+
+Test(qpack, packing_in_parts_is_packing_at_once)
+{
+    static const int Ns[] = {1, 17, 100};
+    uint64_t rng = 22;
+    for (size_t a = 0; a < sizeof(PTYPES) / sizeof(*PTYPES); a++) {
+        enum dtype wt = PTYPES[a];
+        require_packed(wt);
+        for (size_t i = 0; i < sizeof(Ns) / sizeof(*Ns); i++) {
+            int N = Ns[i], K = 96, groups = (N + QPACK_ROWS - 1) / QPACK_ROWS;
+            size_t nb = (size_t)N * K / 32, bytes = (size_t)groups * qpack_group_bytes(wt, K);
+            cr_assert(qpack_group_bytes(wt, K) >= (size_t)QPACK_ROWS * dtype_row_bytes(wt, K));
+            void *w = malloc(nb * dtype_block_bytes(wt));
+            unsigned char *p0 = malloc(bytes), *p1 = malloc(bytes);
+            fill_blocks(w, wt, nb, &rng);
+            memset(p0, 0x5a, bytes);
+            memset(p1, 0xa5, bytes);
+            qpack(p0, w, wt, N, K, 0, groups);
+            int mid = groups / 2;
+            qpack(p1, w, wt, N, K, mid, groups);
+            qpack(p1, w, wt, N, K, 0, mid);
+            cr_assert(memcmp(p0, p1, bytes) == 0, "%s N=%d: parts differ", dtype_name(wt), N);
+            free(w), free(p0), free(p1);
+        }
+    }
+}

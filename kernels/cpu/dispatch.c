@@ -48,8 +48,9 @@ void matmul(float *y, int ldy, const float *x, int ldx, const void *w, enum dtyp
                                                                                    n0, n1, accumulate);
 }
 
-/* The quantized matmul needs AVX-512 VNNI (vpdpbusd, vpdpwssd) on top of
- * F/BW/VL; without it, the references. */
+/* The quantized matmul's AVX-512 kernels need VNNI (vpdpbusd, vpdpwssd) on
+ * top of F/BW/VL; without it, the AVX2 ones (avx2_quant.c), else the
+ * references. */
 static bool vnni(void)
 {
     static int v = -1;
@@ -61,16 +62,19 @@ static bool fast_q(void) { return in_use() >= KCPU_AVX512 && vnni(); }
 
 void qact_quantize(void *xq, const float *x, int ldx, enum dtype wt, int K, int t0, int t1)
 {
-    (in_use() >= KCPU_AVX512 ? qact_quantize_avx512 : qact_quantize_ref)(xq, x, ldx, wt, K, t0, t1);
+    int l = in_use();
+    (l >= KCPU_AVX512 ? qact_quantize_avx512 : l == KCPU_AVX2 ? qact_quantize_avx2 : qact_quantize_ref)(
+        xq, x, ldx, wt, K, t0, t1);
 }
 
 void matmul_q(float *y, int ldy, const void *xq, const void *w, enum dtype wt,
               int T, int K, int n0, int n1, bool accumulate)
 {
-    (fast_q() ? matmul_q_avx512 : matmul_q_ref)(y, ldy, xq, w, wt, T, K, n0, n1, accumulate);
+    (fast_q() ? matmul_q_avx512 : fast() ? matmul_q_avx2 : matmul_q_ref)(y, ldy, xq, w, wt, T, K, n0, n1,
+                                                                        accumulate);
 }
 
-int matmul_q_row_align(void) { return fast_q() ? 4 : 1; }
+int matmul_q_row_align(void) { return fast() ? 4 : 1; } /* both fast paths decode in tiles of 4 rows */
 
 static bool is_k(enum dtype wt) { return wt == DTYPE_Q4_K || wt == DTYPE_Q6_K; }
 

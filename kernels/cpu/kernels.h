@@ -183,6 +183,11 @@ void attention_avx2(float *out, const float *q, const struct kv_layer *kv,
 void qact_quantize_avx512(void *xq, const float *x, int ldx, enum dtype wt, int K, int t0, int t1);
 void matmul_q_avx512(float *y, int ldy, const void *xq, const void *w, enum dtype wt,
                      int T, int K, int n0, int n1, bool accumulate);
+/* AVX2 (no VNNI: vpmaddubsw + vpmaddwd) on ggml's layout, for CPUs without
+ * AVX-512 VNNI; call only when kcpu_have_avx2(). */
+void qact_quantize_avx2(void *xq, const float *x, int ldx, enum dtype wt, int K, int t0, int t1);
+void matmul_q_avx2(float *y, int ldy, const void *xq, const void *w, enum dtype wt,
+                   int T, int K, int n0, int n1, bool accumulate);
 /* Packed layouts and their kernels (AVX-512 VNNI): Q8_0 and Q4_0 in
  * avx512_qpack.c, Q4_K and Q6_K in avx512_qpack_k.c. */
 size_t qpack_group_bytes_q8q4(enum dtype wt, int K);

@@ -30,35 +30,6 @@ static void require_fast_q(void)
 // ---------------------------------------------------------------------------
 // random weights, and their decoding (ggml's formats, written out here)
 
-/* A half float of magnitude in [2^lo, 2^hi), random sign unless positive. */
-static uint16_t rand_half(uint64_t *rng, int lo, int hi, bool positive)
-{
-    float m = 1.0f + (float)(rng_next(rng) % 1024) / 1024.0f;
-    float v = ldexpf(m, lo + (int)(rng_next(rng) % (uint64_t)(hi - lo)));
-    if (!positive && (rng_next(rng) & 1)) v = -v;
-    return f32_to_f16(v);
-}
-
-/* nb random blocks of type wt: random bytes, sane scale fields. */
-static void fill_blocks(void *w, enum dtype wt, size_t nb, uint64_t *rng)
-{
-    unsigned char *p = w;
-    size_t bytes = nb * dtype_block_bytes(wt);
-    for (size_t i = 0; i < bytes; i++) p[i] = (unsigned char)rng_next(rng);
-    for (size_t b = 0; b < nb; b++) {
-        void *blk = p + b * dtype_block_bytes(wt);
-        switch (wt) {
-        case DTYPE_Q8_0: ((struct blk_q8_0 *)blk)->d = rand_half(rng, -12, -4, false); break;
-        case DTYPE_Q4_0: ((struct blk_q4_0 *)blk)->d = rand_half(rng, -10, -2, false); break;
-        case DTYPE_Q4_K:
-            ((struct blk_q4_k *)blk)->d = rand_half(rng, -14, -6, true);
-            ((struct blk_q4_k *)blk)->dmin = rand_half(rng, -14, -6, true);
-            break;
-        case DTYPE_Q6_K: ((struct blk_q6_k *)blk)->d = rand_half(rng, -14, -8, false); break;
-        default: break;
-        }
-    }
-}
 
 /* Q4_K's 6-bit scale and min of group j, from the bit layout as ggml packs it:
  * bytes 0..3 hold sc 0..3 (low 6 bits) and the top 2 bits of sc 4..7, bytes
@@ -221,7 +192,7 @@ static struct qcase make_case(enum dtype wt, int T, int K, int N, uint64_t *rng)
     struct qcase c = {wt, T, K, N, NULL, NULL, NULL};
     size_t nb = (size_t)N * K / dtype_block(wt);
     c.w = malloc(nb * dtype_block_bytes(wt));
-    fill_blocks(c.w, wt, nb, rng);
+    fill_qblocks(c.w, wt, nb, rng);
     c.x = malloc(sizeof(float) * T * K);
     fill_acts(c.x, T, K, rng);
     c.xq = malloc(qact_row_bytes(wt, K) * T);

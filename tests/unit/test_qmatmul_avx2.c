@@ -20,36 +20,6 @@ static void require_avx2(void)
     if (!kcpu_have_avx2()) cr_skip_test("this CPU has no AVX2: only the references run here");
 }
 
-/* A half float of magnitude in [2^lo, 2^hi), random sign unless positive. */
-static uint16_t rand_half(uint64_t *rng, int lo, int hi, bool positive)
-{
-    float m = 1.0f + (float)(rng_next(rng) % 1024) / 1024.0f;
-    float v = ldexpf(m, lo + (int)(rng_next(rng) % (uint64_t)(hi - lo)));
-    if (!positive && (rng_next(rng) & 1)) v = -v;
-    return f32_to_f16(v);
-}
-
-/* nb random blocks of type wt: random bytes (so every quant and scale bit
- * pattern, Q8_0's -128 included), sane scale fields. */
-static void fill_blocks(void *w, enum dtype wt, size_t nb, uint64_t *rng)
-{
-    unsigned char *p = w;
-    size_t bytes = nb * dtype_block_bytes(wt);
-    for (size_t i = 0; i < bytes; i++) p[i] = (unsigned char)rng_next(rng);
-    for (size_t b = 0; b < nb; b++) {
-        void *blk = p + b * dtype_block_bytes(wt);
-        switch (wt) {
-        case DTYPE_Q8_0: ((struct blk_q8_0 *)blk)->d = rand_half(rng, -12, -4, false); break;
-        case DTYPE_Q4_0: ((struct blk_q4_0 *)blk)->d = rand_half(rng, -10, -2, false); break;
-        case DTYPE_Q4_K:
-            ((struct blk_q4_k *)blk)->d = rand_half(rng, -14, -6, true);
-            ((struct blk_q4_k *)blk)->dmin = rand_half(rng, -14, -6, true);
-            break;
-        case DTYPE_Q6_K: ((struct blk_q6_k *)blk)->d = rand_half(rng, -14, -8, false); break;
-        default: break;
-        }
-    }
-}
 
 /* Random activations: groups of every scale, a few all zero. */
 static void fill_acts(float *x, int T, int ldx, uint64_t *rng)
@@ -145,7 +115,7 @@ static void check_avx2(enum dtype wt, int T, int K, int N, int n0, uint64_t *rng
     void *w = malloc(nb * dtype_block_bytes(wt));
     float *x = malloc(sizeof(float) * T * K);
     char *xq = malloc(rb * T);
-    fill_blocks(w, wt, nb, rng);
+    fill_qblocks(w, wt, nb, rng);
     fill_acts(x, T, K, rng);
     qact_quantize_ref(xq, x, K, wt, K, 0, T);
     float *y0 = malloc(4 * n), *y1 = malloc(4 * n), *mag = malloc(4 * n);
@@ -194,7 +164,7 @@ Test(qmatmul_avx2, extreme_quants)
         int T = 3, K = 512, N = 6;
         size_t nb = (size_t)N * K / dtype_block(wt), bb = dtype_block_bytes(wt), rb = qact_row_bytes(wt, K);
         unsigned char *w = malloc(nb * bb);
-        fill_blocks(w, wt, nb, &rng);
+        fill_qblocks(w, wt, nb, &rng);
         for (size_t b = 0; b < nb; b++) {
             unsigned char *blk = w + b * bb;
             unsigned char v = b % 3 == 0 ? 0x80 : b % 3 == 1 ? 0x7f : 0xff;
@@ -233,7 +203,7 @@ Test(qmatmul_avx2, dispatch_at_avx2)
         int T = 5, K = 512, N = 9;
         size_t nb = (size_t)N * K / dtype_block(wt), rb = qact_row_bytes(wt, K), n = (size_t)T * N;
         void *w = malloc(nb * dtype_block_bytes(wt));
-        fill_blocks(w, wt, nb, &rng);
+        fill_qblocks(w, wt, nb, &rng);
         float *x = malloc(sizeof(float) * T * K);
         fill_acts(x, T, K, &rng);
         char *q0 = malloc(rb * T), *q1 = malloc(rb * T);

@@ -19,21 +19,6 @@ static void require_packed(enum dtype wt)
     if (!qpack_available(wt)) cr_skip_test("%s is not packed on this CPU", dtype_name(wt));
 }
 
-/* Random blocks with finite f16 scales of either sign, a few zero. */
-static void fill_blocks(void *w, enum dtype wt, size_t nb, uint64_t *rng)
-{
-    unsigned char *p = w;
-    size_t bb = dtype_block_bytes(wt);
-    for (size_t i = 0; i < nb * bb; i++) p[i] = (unsigned char)rng_next(rng);
-    for (size_t b = 0; b < nb; b++) {
-        float m = 1.0f + (float)(rng_next(rng) % 1024) / 1024.0f;
-        float d = ldexpf(m, -12 + (int)(rng_next(rng) % 10)) * (rng_next(rng) & 1 ? -1.0f : 1.0f);
-        if (rng_next(rng) % 32 == 0) d = 0.0f;
-        uint16_t h = f32_to_f16(d);
-        memcpy(p + b * bb, &h, 2);
-    }
-}
-
 /* mag[t, n] = sum_k |w[n, k] a[t, k]|, the scale of float rounding errors. */
 static void magnitudes(float *mag, const void *w, enum dtype wt, const char *xq, int T, int K, int N)
 {
@@ -52,24 +37,6 @@ static void magnitudes(float *mag, const void *w, enum dtype wt, const char *xq,
     free(wf);
 }
 
-/* |a - b| <= rel * mag + tiny everywhere in rows [n0, N) of [T, ldy]; the
- * rest of each row of a as it was (fill). */
-static bool check(const float *a, const float *b, const float *mag, int T, int N, int ldy, int n0, float rel,
-                  const char *label)
-{
-    for (int t = 0; t < T; t++)
-        for (int n = 0; n < ldy; n++) {
-            size_t i = (size_t)t * ldy + n;
-            bool ok = n >= n0 && n < N ? fabsf(a[i] - b[i]) <= rel * mag[(size_t)t * N + n] + 1e-30f
-                                       : a[i] == (float)i;
-            if (!ok) {
-                fprintf(stderr, "%s: t=%d n=%d: %.9g vs %.9g\n", label, t, n, a[i], b[i]);
-                return false;
-            }
-        }
-    return true;
-}
-
 /* Rows [n0, N) in tasks of `chunk` groups (the last ends at N), into y of
  * row stride ldy > N, then accumulating into it; against matmul_q_ref. */
 static void check_case(enum dtype wt, int T, int K, int N, int n0, int chunk, uint64_t *rng)
@@ -81,7 +48,7 @@ static void check_case(enum dtype wt, int T, int K, int N, int n0, int chunk, ui
     float *x = malloc(sizeof(float) * T * K), *mag = malloc(sizeof(float) * T * N);
     float *y0 = malloc(sizeof(float) * ny), *y1 = malloc(sizeof(float) * ny);
     char *xq = aligned_alloc(64, rb * T);
-    fill_blocks(w, wt, nb, rng);
+    fill_qblocks(w, wt, nb, rng);
     for (int t = 0; t < T; t++)
         for (int k = 0; k < K; k += 32) {
             float s = rng_next(rng) % 16 == 0 ? 0.0f : ldexpf(1.0f, (int)(rng_next(rng) % 12) - 6);
@@ -102,7 +69,7 @@ static void check_case(enum dtype wt, int T, int K, int N, int n0, int chunk, ui
         }
         if (acc)
             for (size_t i = 0; i < (size_t)T * N; i++) mag[i] *= 2;
-        cr_assert(check(y1, y0, mag, T, N, ldy, n0, 1e-5f, label), "%s%s", label, acc ? ", accumulating" : "");
+        cr_assert(qmatmul_close(y1, y0, mag, T, N, ldy, n0, 1e-5f, label), "%s%s", label, acc ? ", accumulating" : "");
     }
     free(w), free(wp), free(x), free(mag), free(y0), free(y1), free(xq);
 }
@@ -139,7 +106,7 @@ Test(qpack, packing_in_parts_is_packing_at_once)
             cr_assert(qpack_group_bytes(wt, K) >= (size_t)QPACK_ROWS * dtype_row_bytes(wt, K));
             void *w = malloc(nb * dtype_block_bytes(wt));
             unsigned char *p0 = malloc(bytes), *p1 = malloc(bytes);
-            fill_blocks(w, wt, nb, &rng);
+            fill_qblocks(w, wt, nb, &rng);
             memset(p0, 0x5a, bytes);
             memset(p1, 0xa5, bytes);
             qpack(p0, w, wt, N, K, 0, groups);

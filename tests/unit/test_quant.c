@@ -11,7 +11,7 @@
 #include "test_util.h"
 
 /* A finite half of sane magnitude (2^-20 .. 4, either sign). */
-static uint16_t rand_half(uint64_t *rng)
+static uint16_t rand_scale(uint64_t *rng)
 {
     float mag = ldexpf(1.0f + (float)(rng_next(rng) % 1024) / 1024.0f, (int)(rng_next(rng) % 23) - 20);
     return f32_to_f16(rng_next(rng) & 1 ? -mag : mag);
@@ -25,7 +25,7 @@ static void *rand_blocks(enum dtype t, int nb, uint64_t *rng)
     for (size_t i = 0; i < bytes; i++) p[i] = (uint8_t)rng_next(rng);
     for (int b = 0; b < nb; b++) {
         uint8_t *blk = p + (size_t)b * dtype_block_bytes(t);
-        uint16_t d = rand_half(rng), dmin = rand_half(rng);
+        uint16_t d = rand_scale(rng), dmin = rand_scale(rng);
         if (t == DTYPE_Q8_0 || t == DTYPE_Q4_0 || t == DTYPE_Q4_K) memcpy(blk, &d, 2);
         if (t == DTYPE_Q4_K) memcpy(blk + 2, &dmin, 2);
         if (t == DTYPE_Q6_K) memcpy(blk + 208, &d, 2);

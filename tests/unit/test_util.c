@@ -179,3 +179,51 @@ bool golden_close(const struct golden_ref *g, const float *got, float atol, cons
     free(picked);
     return ok;
 }
+
+uint16_t rand_half(uint64_t *rng, int lo, int hi, bool positive)
+{
+    float m = 1.0f + (float)(rng_next(rng) % 1024) / 1024.0f;
+    float v = ldexpf(m, lo + (int)(rng_next(rng) % (uint64_t)(hi - lo)));
+    if (!positive && (rng_next(rng) & 1)) v = -v;
+    return f32_to_f16(v);
+}
+
+void fill_qblocks(void *w, enum dtype wt, size_t nb, uint64_t *rng)
+{
+    unsigned char *p = w;
+    size_t bb = dtype_block_bytes(wt);
+    for (size_t i = 0; i < nb * bb; i++) p[i] = (unsigned char)rng_next(rng);
+    for (size_t b = 0; b < nb; b++) {
+        unsigned char *blk = p + b * bb;
+        bool zero = rng_next(rng) % 32 == 0;
+        uint16_t d = 0, dmin = 0;
+        switch (wt) {
+        case DTYPE_Q8_0: d = rand_half(rng, -12, -4, false); break;
+        case DTYPE_Q4_0: d = rand_half(rng, -10, -2, false); break;
+        case DTYPE_Q4_K: d = rand_half(rng, -14, -6, false), dmin = rand_half(rng, -14, -6, false); break;
+        case DTYPE_Q6_K: d = rand_half(rng, -14, -8, false); break;
+        default: return;
+        }
+        if (zero) d = 0;
+        /* d leads every block but Q6_K's, which ends with it (kernels/quant.h) */
+        memcpy(blk + (wt == DTYPE_Q6_K ? bb - 2 : 0), &d, 2);
+        if (wt == DTYPE_Q4_K) memcpy(blk + 2, &dmin, 2);
+    }
+}
+
+bool qmatmul_close(const float *a, const float *b, const float *mag, int T, int N, int ldy, int n0, float rel,
+                   const char *label)
+{
+    for (int t = 0; t < T; t++)
+        for (int n = 0; n < ldy; n++) {
+            size_t i = (size_t)t * ldy + n;
+            bool ok = n >= n0 && n < N ? fabsf(a[i] - b[i]) <= rel * mag[(size_t)t * N + n] + 1e-30f
+                                       : a[i] == (float)i;
+            if (!ok) {
+                fprintf(stderr, "%s: t=%d n=%d: %.9g vs %.9g (mag %g)\n", label, t, n, a[i], b[i],
+                        n >= n0 && n < N ? mag[(size_t)t * N + n] : 0.0);
+                return false;
+            }
+        }
+    return true;
+}

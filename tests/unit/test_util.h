@@ -30,6 +30,17 @@ struct test_tensor {
 };
 void write_safetensors(const char *path, const struct test_tensor *t, int n);
 
+/* A half float of magnitude in [2^lo, 2^hi), random sign unless positive. */
+uint16_t rand_half(uint64_t *rng, int lo, int hi, bool positive);
+/* nb random blocks of a quantized type (kernels/quant.h): random bytes,
+ * finite scales of a sane magnitude, about one block in 32 with d = 0. */
+void fill_qblocks(void *w, enum dtype wt, size_t nb, uint64_t *rng);
+/* Quantized kernel outputs: |a - b| <= rel * mag + tiny at rows [0, T),
+ * columns [n0, N) of [T, ldy] (mag: [T, N]), and every other element as it
+ * was filled (y[i] = i). Prints the first miss with label. */
+bool qmatmul_close(const float *a, const float *b, const float *mag, int T, int N, int ldy, int n0, float rel,
+                   const char *label);
+
 /* Deterministic uniform floats in [lo, hi). */
 void fill_uniform(float *x, size_t n, float lo, float hi, uint64_t *state);
 uint64_t rng_next(uint64_t *state);

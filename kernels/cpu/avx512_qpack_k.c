@@ -163,19 +163,29 @@ INLINE QAVX void q4k_tile(int RT, const struct ktile *q, __m512 facc[8])
         for (int c = 0; c < RT; c++) F[c] = _mm512_setzero_ps();
 #pragma GCC unroll 4
         for (int i = 0; i < 4; i++) {
-            __m512i lo[8], hi[8];
+            __m512i lo[8], hi[8], lo1 = _mm512_setzero_si512(), hi1 = lo1;
 #pragma GCC unroll 8
             for (int c = 0; c < RT; c++) lo[c] = hi[c] = _mm512_setzero_si512();
 #pragma GCC unroll 8
             for (int v = 0; v < 8; v++) {
                 __m512i V = _mm512_loadu_si512(ch + 64 * (8 * i + v));
                 __m512i wl = _mm512_and_si512(V, lo4), wh = _mm512_and_si512(V, hi4);
+                if (RT == 1 && (v & 1)) { /* one token: two chains each, not one of 8 dependent vpdpbusd */
+                    const char *a = q->a + 256 * (size_t)s + 64 * i + 4 * v;
+                    lo1 = _mm512_dpbusd_epi32(lo1, wl, bcast4(a));
+                    hi1 = _mm512_dpbusd_epi32(hi1, wh, bcast4(a + 32));
+                    continue;
+                }
 #pragma GCC unroll 8
                 for (int c = 0; c < RT; c++) {
                     const char *a = q->a + c * q->arow + 256 * (size_t)s + 64 * i + 4 * v;
                     lo[c] = _mm512_dpbusd_epi32(lo[c], wl, bcast4(a));
                     hi[c] = _mm512_dpbusd_epi32(hi[c], wh, bcast4(a + 32));
                 }
+            }
+            if (RT == 1) {
+                lo[0] = _mm512_add_epi32(lo[0], lo1);
+                hi[0] = _mm512_add_epi32(hi[0], hi1);
             }
             /* d sc_2i, and d / 16 sc_2i+1 for the high nibbles' 16 q */
             __m512i se = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ch + Q4K_SC + 32 * i)));

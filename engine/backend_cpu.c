@@ -247,9 +247,9 @@ static const void *quantize_input(struct backend_cpu *c, const float *x, const s
 
 /* Steps of at least this many tokens take the AMX path (its panels cost a
  * dequantization of the weights per matmul, paid back over the tokens).
- * TinyLlama Q4_0, 2 threads: 16 decoding sequences ran 118-120 tok/s on AMX
- * against 125-153 on the packed VNNI kernels; a 128-token prompt 205-227
- * against 153-183 tok/s. */
+ * TinyLlama Q4_0, 2 threads, run alone, 2 alternating pairs: 16 decoding
+ * sequences ran 120-127 tok/s with AMX from 16 tokens against 176-181 on the
+ * packed VNNI kernels; a 128-token prompt 346-391 on AMX against 202-252. */
 #define AMX_MIN_TOKENS 32
 
 static void cpu_matmul(struct backend *b, float *y, const float *x, const struct tensor *w, int T)

@@ -13,7 +13,14 @@ int err_set(int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
     va_end(ap);
+    err_one_line(last_msg);
     return code;
+}
+
+void err_one_line(char *msg)
+{
+    for (; *msg; msg++)
+        if ((unsigned char)*msg < 0x20 || *msg == 0x7f) *msg = '?';
 }
 
 const char *err_msg(void) { return last_msg; }

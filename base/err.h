@@ -19,8 +19,12 @@ enum {
     ERR_INVALID = -6,  /* bad argument from a caller or user */
 };
 
-/* Sets the thread's message (printf-style) and returns code. */
+/* Sets the thread's message (printf-style, made one line by err_one_line)
+ * and returns code. */
 int err_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Control bytes in msg become '?': a message that echoes a name read from a
+ * file or request stays one line. */
+void err_one_line(char *msg);
 const char *err_msg(void);
 const char *err_str(int code);
 

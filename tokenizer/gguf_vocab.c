@@ -61,6 +61,7 @@ __attribute__((format(printf, 3, 4))) static int fail(const struct src *s, int c
     va_start(ap, fmt);
     if (n >= 0 && (size_t)n < s->cap) vsnprintf(s->err + n, s->cap - (size_t)n, fmt, ap);
     va_end(ap);
+    err_one_line(s->err);
     return code;
 }
 

@@ -23,6 +23,7 @@ __attribute__((format(printf, 2, 3))) static int fail(const struct loader *L, co
     va_start(ap, fmt);
     if (n >= 0 && (size_t)n < L->cap) vsnprintf(L->err + n, L->cap - (size_t)n, fmt, ap);
     va_end(ap);
+    err_one_line(L->err);
     return -1;
 }
 

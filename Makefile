@@ -161,8 +161,8 @@ $(BUILD)/tessera-cuda: $(LIB_OBJ) $(APP_REST_OBJ) $(CUDA_OBJ) $(LLHTTP_OBJ)
 	$(Q)$(CXX) -pthread $^ -o $@ $(LIBS) $(CUDA_LIBS) $(LDFLAGS)
 
 # the emulated kernel and backend tests, natively on a GPU
-CUDA_TEST_OBJ := $(patsubst %.c,$(BUILD)/cuda/%.o,tests/emu/test_cuda_kernels.c tests/emu/test_backend_cuda.c \
-  tests/emu/test_golden_cuda.c)
+CUDA_TEST_OBJ := $(patsubst %.c,$(BUILD)/cuda/%.o,tests/emu/test_cuda_kernels.c tests/emu/test_cuda_quant.c \
+  tests/emu/test_backend_cuda.c tests/emu/test_golden_cuda.c)
 $(CUDA_TEST_OBJ): CFLAGS += -DTESSERA_NATIVE_CUDA
 $(BUILD)/test_cuda: $(LIB_OBJ) $(filter-out $(BUILD)/cuda/server/launch.o,$(CUDA_OBJ)) $(CUDA_TEST_OBJ) \
   $(BUILD)/obj/tests/unit/test_util.o $(LLHTTP_OBJ)
@@ -376,7 +376,7 @@ test-quant: $(BUILD)/quant-tool $(VENV)/.ok
 	$(VENV)/bin/python -m pytest -q tests/quant
 
 # the HTTP server through the official openai package and raw sockets
-test-server: $(BUILD)/tessera $(BUILD)/tessera-emu $(BUILD)/golden-ranks demo $(VENV)/.grammar-ok
+test-server: $(BUILD)/tessera $(BUILD)/tessera-emu $(BUILD)/golden-ranks demo $(VENV)/.grammar-ok $(GGUF_TEST)
 	$(VENV)/bin/python -m pytest -q tests/server
 
 # soak and load, bounded (~15 s): 2,000 requests cut at random points, 1,000

@@ -131,6 +131,22 @@ int main(int argc, char **argv)
             cudaFree(k), cudaFree(v), cudaFree(q), cudaFree(out);
             free_batch(a);
         }
+    for (enum dtype dt : {DTYPE_Q8_0, DTYPE_Q4_0, DTYPE_Q4_K, DTYPE_Q6_K}) { /* quantized weights, 4096 x 14336 */
+        const int N = 14336, K = 4096;
+        size_t wb = (size_t)N * dtype_row_bytes(dt, K);
+        void *w = dalloc(wb), *deq = dalloc((size_t)N * K * 2);
+        float *x = (float *)dalloc((size_t)KC_QGEMV_MAX_T * K * 4), *y = (float *)dalloc((size_t)KC_QGEMV_MAX_T * N * 4);
+        char name[64];
+        for (int T : {1, KC_QGEMV_MAX_T}) {
+            double us = time_us([&] { kc_qgemv(0, y, x, w, dt, N, K, T); }, 50);
+            snprintf(name, sizeof(name), "qgemv %s T=%d %dx%d", dtype_name(dt), T, N, K);
+            report(name, (double)wb, us, peak);
+        }
+        double us = time_us([&] { kc_dequant_bf16(0, deq, w, dt, N, K); }, 20);
+        snprintf(name, sizeof(name), "dequant %s -> bf16 %dx%d", dtype_name(dt), N, K);
+        report(name, (double)wb + 2.0 * N * K, us, peak);
+        cudaFree(w), cudaFree(deq), cudaFree(x), cudaFree(y);
+    }
     printf("the decode step at batch 1: build/tessera generate MODEL --device cuda reports decode tokens/s;\n"
            "compare with weights bytes / peak (benchmarks/README.md)\n");
     return 0;

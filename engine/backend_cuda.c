@@ -2,11 +2,14 @@
  * everything but the GEMMs, cuBLAS for those, NCCL for the tensor-parallel
  * all-reduce.
  *
- * Weights and the KV cache are stored in the backend's dtype (float32,
- * float16 or bfloat16); activations between ops are fp32. A GEMM with half
- * or bf16 weights first rounds its input to the same type (kc_cast), then
- * multiplies with fp32 accumulation and fp32 output, so the residual stream,
- * norms, softmax and logits stay fp32. One stream; host<->device copies go
+ * Float weights and the KV cache are stored in the backend's dtype
+ * (float32, float16 or bfloat16); activations between ops are fp32. A GEMM
+ * with half or bf16 weights first rounds its input to the same type
+ * (kc_cast), then multiplies with fp32 accumulation and fp32 output, so the
+ * residual stream, norms, softmax and logits stay fp32. Quantized GGUF
+ * weights (Q8_0, Q4_0, Q4_K, Q6_K) stay in their blocks: steps of up to
+ * KC_QGEMV_MAX_T tokens use the dequantizing GEMV, longer ones dequantize
+ * DEQ_CHUNK weights at a time to bf16 for cuBLAS. One stream; host<->device copies go
  * through a pinned staging buffer; greedy steps bring back one argmax per
  * row, others the logits, sampled on the host (the sampler's penalties,
  * logit_bias and logprobs live there). Built with nvcc for a GPU (make
@@ -17,9 +20,11 @@
 #include <string.h>
 
 #include "../kernels/cuda/kernels.h"
-#include "../kernels/quant.h"
 #ifdef TESSERA_EMU
 #include "../kernels/emu/emu.h"
+#define DEQ_CHUNK ((int64_t)1 << 12) /* small: the tests cross chunk boundaries */
+#else
+#define DEQ_CHUNK ((int64_t)1 << 24) /* weights dequantized per GEMM: 32 MiB of bf16 */
 #endif
 #include "backend.h"
 #include "comm.h"
@@ -47,6 +52,8 @@ struct backend_cuda {
     const float *cast_of;        /* whose rounding cast holds; NULL once any op writes */
     int64_t cast_n;
     enum dtype cast_dt;
+    void *deq;                   /* quantized weights dequantized to bf16, DEQ_CHUNK at a time */
+    size_t deq_bytes;
     void *attn_tmp;              /* split-K partial results */
     size_t attn_tmp_bytes;
     unsigned char *staging;      /* pinned host buffer for copies */
@@ -142,25 +149,20 @@ static void cuda_to_host(struct backend *b, void *dst, const void *src, size_t b
     c->staging_used = 0;
 }
 
-/* Converts to the backend's dtype on the host (quantized weights are
- * dequantized: no quantized kernels on the GPU yet), then one copy. */
+/* Quantized weights go as they are; float ones are converted to the
+ * backend's dtype on the host first. One copy. */
 static void cuda_upload_weight(struct backend *b, const struct tensor *host, struct tensor *dev,
                                enum weight_use use)
 {
     (void)use; /* one layout for both */
-    enum dtype dt = b->kv_dtype;
-    size_t n = (size_t)host->rows * host->cols, bytes = n * dtype_size(dt);
+    enum dtype dt = dtype_is_quant(host->dtype) ? host->dtype : b->kv_dtype;
+    size_t bytes = (size_t)host->rows * dtype_row_bytes(dt, host->cols);
     const void *src = host->data;
     void *conv = NULL;
     if (host->dtype != dt) {
         conv = xmalloc(bytes);
-        float *row = xmalloc((size_t)host->cols * sizeof(float));
-        size_t in_row = dtype_row_bytes(host->dtype, host->cols);
-        for (int64_t r = 0; r < host->rows; r++) {
-            dequantize_row(host->dtype, (const char *)host->data + r * in_row, row, host->cols);
-            for (int64_t i = 0; i < host->cols; i++) dtype_set(conv, dt, (size_t)(r * host->cols + i), row[i]);
-        }
-        free(row);
+        size_t n = (size_t)host->rows * host->cols;
+        for (size_t i = 0; i < n; i++) dtype_set(conv, dt, i, dtype_get(host->data, host->dtype, i));
         src = conv;
     }
     void *d = cuda_alloc(b, bytes);
@@ -172,7 +174,9 @@ static void cuda_upload_weight(struct backend *b, const struct tensor *host, str
 
 static void cuda_embed(struct backend *b, float *out, const struct tensor *table, const int32_t *ids, int T)
 {
-    kc_embed(cu_write(b)->stream, out, table->data, table->dtype, ids, T, (int)table->cols);
+    cudaStream_t s = cu_write(b)->stream;
+    if (dtype_is_quant(table->dtype)) kc_qembed(s, out, table->data, table->dtype, ids, T, (int)table->cols);
+    else kc_embed(s, out, table->data, table->dtype, ids, T, (int)table->cols);
 }
 
 static void cuda_rmsnorm(struct backend *b, float *out, float *x, const float *residual, const float *w, int T,
@@ -181,26 +185,51 @@ static void cuda_rmsnorm(struct backend *b, float *out, float *x, const float *r
     kc_rmsnorm(cu_write(b)->stream, out, x, residual, w, T, H, eps);
 }
 
+/* x[T, K] rounded to dt (F32: x itself), kept for the next GEMM on x. */
+static const void *gemm_input(struct backend_cuda *c, const float *x, int T, int K, enum dtype dt)
+{
+    int64_t n = (int64_t)T * K;
+    if (dt == DTYPE_F32) return x;
+    if (c->cast_of != x || c->cast_n != n || c->cast_dt != dt) {
+        grow(&c->base, &c->cast, &c->cast_bytes, (size_t)n * dtype_size(dt), "a GEMM input");
+        kc_cast(c->stream, c->cast, dt, x, n);
+        c->cast_of = x, c->cast_n = n, c->cast_dt = dt;
+    }
+    return c->cast;
+}
+
+/* Row-major y[T, N] (row stride ldy) = x[T, K] W[N, K]^T: in cuBLAS's
+ * column-major terms y^T = W^T' x^T, with inputs of type dt. */
+static void gemm(struct backend_cuda *c, float *y, int ldy, const void *w, const void *in, enum dtype dt, int N,
+                 int K, int T)
+{
+    const float one = 1.0f, zero = 0.0f;
+    BLAS_OK(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, N, T, K, &one, w, cuda_type(dt), K, in, cuda_type(dt),
+                         K, &zero, y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
 static void cuda_matmul(struct backend *b, float *y, const float *x, const struct tensor *w, int T)
 {
     struct backend_cuda *c = cu(b);
+    int N = (int)w->rows, K = (int)w->cols;
     if (T <= 0) return;
-    const void *in = x;
-    int64_t n = (int64_t)T * w->cols;
-    if (w->dtype != DTYPE_F32) {
-        if (c->cast_of != x || c->cast_n != n || c->cast_dt != w->dtype) {
-            grow(b, &c->cast, &c->cast_bytes, (size_t)n * dtype_size(w->dtype), "a GEMM input");
-            kc_cast(c->stream, c->cast, w->dtype, x, n);
-            c->cast_of = x, c->cast_n = n, c->cast_dt = w->dtype;
+    if (dtype_is_quant(w->dtype) && T <= KC_QGEMV_MAX_T) {
+        kc_qgemv(c->stream, y, x, w->data, w->dtype, N, K, T);
+    } else if (dtype_is_quant(w->dtype)) {
+        const void *in = gemm_input(c, x, T, K, DTYPE_BF16);
+        int64_t rows = DEQ_CHUNK / K > 0 ? DEQ_CHUNK / K : 1;
+        if (rows > N) rows = N;
+        grow(b, &c->deq, &c->deq_bytes, (size_t)(rows * K) * dtype_size(DTYPE_BF16), "dequantized weights");
+        for (int r0 = 0; r0 < N; r0 += (int)rows) {
+            int n = N - r0 < rows ? N - r0 : (int)rows;
+            kc_dequant_bf16(c->stream, c->deq, (const char *)w->data + (size_t)r0 * dtype_row_bytes(w->dtype, K),
+                            w->dtype, n, K);
+            gemm(c, y + r0, N, c->deq, in, DTYPE_BF16, n, K, T);
         }
-        in = c->cast;
+    } else {
+        gemm(c, y, N, w->data, gemm_input(c, x, T, K, w->dtype), w->dtype, N, K, T);
     }
     if (c->cast_of == y) c->cast_of = NULL;
-    /* row-major y[T, N] = x[T, K] W[N, K]^T is column-major y^T = W^T' x^T */
-    const float one = 1.0f, zero = 0.0f;
-    int N = (int)w->rows, K = (int)w->cols;
-    BLAS_OK(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, N, T, K, &one, w->data, cuda_type(w->dtype), K, in,
-                         cuda_type(w->dtype), K, &zero, y, CUDA_R_32F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 static void cuda_add_bias(struct backend *b, float *y, const float *bias, int T, int n)
@@ -272,6 +301,7 @@ static void cuda_destroy(struct backend *b)
     if (!c) return;
     if (c->nccl) ncclCommAbort(c->nccl); /* destroy would wait for the other ranks: a rank that fails hangs */
     cuda_free(b, c->cast);
+    cuda_free(b, c->deq);
     cuda_free(b, c->attn_tmp);
     if (c->staging) cudaFreeHost(c->staging);
     cublasDestroy(c->blas);

@@ -70,6 +70,18 @@ void kc_attention_decode(cudaStream_t s, float *out, const float *q, const void 
 void kc_attention_prefill(cudaStream_t s, float *out, const float *q, const void *k_cache, const void *v_cache,
                           enum dtype dt, const struct kc_attn *a, int min_q);
 
+/* Quantized weights (dt: Q8_0, Q4_0, Q4_K or Q6_K; rows of K weights, K a
+ * multiple of the type's block), in ggml's block layouts (quant.cu). */
+#define KC_QGEMV_MAX_T 8
+/* y[T, N] = x[T, K] W^T, W [N, K] dequantized as it is read; T <=
+ * KC_QGEMV_MAX_T (decode steps: each weight is read once for all T). */
+void kc_qgemv(cudaStream_t s, float *y, const float *x, const void *w, enum dtype dt, int N, int K, int T);
+/* out[rows, K] (bf16) = W's rows dequantized and rounded to bf16: the
+ * input of a cuBLAS GEMM for longer steps. */
+void kc_dequant_bf16(cudaStream_t s, void *out, const void *w, enum dtype dt, int64_t rows, int K);
+/* out[T, H] = table[ids[t]] dequantized to fp32 (kc_embed's quantized twin). */
+void kc_qembed(cudaStream_t s, float *out, const void *table, enum dtype dt, const int32_t *ids, int T, int H);
+
 #ifdef __cplusplus
 }
 #endif

@@ -132,8 +132,11 @@ template <class T> static inline T atomicCAS(T *p, T cmp, T v)
     return old;
 }
 
-/* __expf and __logf: glibc has them */
+/* __expf and __logf: glibc has them; the _rn operations round each
+ * result (the host compiler, in ISO C++ mode, never fuses them) */
 static inline float __fdividef(float a, float b) { return a / b; }
+static inline float __fmul_rn(float a, float b) { return a * b; }
+static inline float __fsub_rn(float a, float b) { return a - b; }
 static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 template <class T> static inline T __ldg(const T *p) { return *p; }
 

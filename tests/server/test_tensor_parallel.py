@@ -63,10 +63,14 @@ def test_generated_model(demo, ranks):
 
 
 def test_emulated_cuda_over_two_ranks(demo):
-    """The CUDA backend's NCCL all-reduce, whose emulated stand-in goes through MPI."""
+    """The CUDA backend's NCCL all-reduce, whose emulated stand-in goes through MPI; and a Q8_0 GGUF, its
+    quantized tensors cut at whole blocks (attn_output: one block of 32 columns a rank), through the
+    dequantizing GEMV, against one emulated rank."""
     emu = ("--device", "cuda", "--dtype", "float32")
     assert generate(STORIES, 2, *emu, binary=EMU, n=24) == generate(STORIES, 1, n=24)
     assert generate(demo, 4, *emu, binary=EMU, n=24) == generate(demo, 1, n=24)
+    q8 = ROOT / "build" / "gguf" / "stories260K-q8_0"
+    assert generate(q8, 2, *emu, binary=EMU, n=24) == generate(q8, 1, *emu, binary=EMU, n=24)
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])

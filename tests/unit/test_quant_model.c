@@ -73,36 +73,11 @@ static void prompt(int32_t *ids, int n, int vocab)
     for (int i = 0; i < n; i++) ids[i] = 3 + (int32_t)(rng_next(&st) % (uint64_t)(vocab - 3));
 }
 
-static int argmax(const float *x, int n)
-{
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
-/* got against want ([n, V]): RMS of the difference <= rel x RMS of want,
- * no value off by more than 10 x that, and the greedy choice the same at
- * agree_pct % of the positions (near-ties may flip). */
+/* logits_near (test_util), as an expectation */
 static void expect_near_agree(const float *got, const float *want, int n, int V, double rel, int agree_pct,
                               const char *what)
 {
-    double ss = 0, sd = 0, worst = 0;
-    int same = 0;
-    size_t count = (size_t)n * V;
-    for (size_t i = 0; i < count; i++) {
-        double d = (double)got[i] - want[i];
-        ss += (double)want[i] * want[i];
-        sd += d * d;
-        worst = fmax(worst, fabs(d));
-    }
-    double rms = sqrt(ss / count), rms_diff = sqrt(sd / count);
-    for (int t = 0; t < n; t++) same += argmax(got + (size_t)t * V, V) == argmax(want + (size_t)t * V, V);
-    cr_log_info("%s: rms diff %.4f = %.4f x rms %.3f, max %.4f = %.3f x rms; greedy agrees %d/%d", what, rms_diff,
-                rms_diff / rms, rms, worst, worst / rms, same, n);
-    cr_expect(rms_diff <= rel * rms, "%s: rms diff %.4g > %.3g x rms %.4g", what, rms_diff, rel, rms);
-    cr_expect(worst <= 10 * rel * rms, "%s: max diff %.4g > %.3g x rms %.4g", what, worst, 10 * rel, rms);
-    cr_expect(same * 100 >= n * agree_pct, "%s: greedy choice agrees on %d of %d positions", what, same, n);
+    cr_expect(logits_near(got, want, n, V, rel, agree_pct, what), "%s", what);
 }
 
 static void expect_near(const float *got, const float *want, int n, int V, double rel, const char *what)

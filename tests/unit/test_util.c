@@ -227,3 +227,32 @@ bool qmatmul_close(const float *a, const float *b, const float *mag, int T, int 
         }
     return true;
 }
+
+static int argmax_of(const float *x, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+bool logits_near(const float *got, const float *want, int n, int V, double rel, int agree_pct, const char *label)
+{
+    double ss = 0, sd = 0, worst = 0;
+    int same = 0;
+    size_t count = (size_t)n * V;
+    for (size_t i = 0; i < count; i++) {
+        double d = (double)got[i] - want[i];
+        ss += (double)want[i] * want[i];
+        sd += d * d;
+        worst = fmax(worst, fabs(d));
+    }
+    double rms = sqrt(ss / count), rms_diff = sqrt(sd / count);
+    for (int t = 0; t < n; t++) same += argmax_of(got + (size_t)t * V, V) == argmax_of(want + (size_t)t * V, V);
+    fprintf(stderr, "%s: rms diff %.4g = %.4g x rms %.3f, max %.4g = %.3g x rms; greedy agrees %d/%d\n", label,
+            rms_diff, rms_diff / rms, rms, worst, worst / rms, same, n);
+    bool ok = rms_diff <= rel * rms && worst <= 10 * rel * rms && same * 100 >= n * agree_pct;
+    if (!ok) fprintf(stderr, "%s: beyond the bound (rms diff <= %.3g x rms, max <= %.3g x rms, %d%% agree)\n", label,
+                     rel, 10 * rel, agree_pct);
+    return ok;
+}

@@ -41,6 +41,12 @@ void fill_qblocks(void *w, enum dtype wt, size_t nb, uint64_t *rng);
 bool qmatmul_close(const float *a, const float *b, const float *mag, int T, int N, int ldy, int n0, float rel,
                    const char *label);
 
+/* Logits got against want ([n, V]): the RMS of the difference <= rel x the
+ * RMS of want, no value off by more than 10 x that, and the same argmax at
+ * agree_pct % of the rows or more (near-ties may flip). Prints the measures
+ * under label, and what failed. */
+bool logits_near(const float *got, const float *want, int n, int V, double rel, int agree_pct, const char *label);
+
 /* Deterministic uniform floats in [lo, hi). */
 void fill_uniform(float *x, size_t n, float lo, float hi, uint64_t *state);
 uint64_t rng_next(uint64_t *state);

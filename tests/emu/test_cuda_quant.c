@@ -1,0 +1,149 @@
+/* test_cuda_quant.c: the quantized-weight kernels (kernels/cuda/quant.cu)
+ * against the CPU reference dequantization (kernels/quant.c), each type on
+ * odd shapes, random blocks (test_util's fill_qblocks: some with d = 0).
+ *   bf16 dequantization and the embedding gather: bit for bit (the same
+ *     values, rounded to bf16 round-to-nearest-even, or kept in fp32).
+ *   GEMV: the dot products of x with the reference's dequantized rows in
+ *     fp64, to 1e-5 of sum |w x| (fp32 sums in another order).
+ * Emulated under `make test`; natively with `make test-cuda`. */
+#include <criterion/criterion.h>
+#include <cuda_runtime_api.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../kernels/cuda/kernels.h"
+#include "../../kernels/quant.h"
+#include "../unit/test_util.h"
+
+#define CK(call) cr_assert_eq((call), cudaSuccess, "%s", #call)
+
+static const enum dtype QTYPES[] = {DTYPE_Q8_0, DTYPE_Q4_0, DTYPE_Q4_K, DTYPE_Q6_K};
+
+static void *to_dev(const void *h, size_t n)
+{
+    void *d = NULL;
+    CK(cudaMalloc(&d, n ? n : 1));
+    CK(cudaMemcpy(d, h, n, cudaMemcpyHostToDevice));
+    return d;
+}
+
+static void *to_host(const void *d, size_t n)
+{
+    void *h = malloc(n ? n : 1);
+    CK(cudaMemcpy(h, d, n, cudaMemcpyDeviceToHost));
+    return h;
+}
+
+/* A random quantized matrix [rows, K] and its reference dequantization. */
+struct qmat {
+    enum dtype dt;
+    int rows, K;
+    size_t row_bytes;
+    void *blocks;
+    float *ref;
+};
+
+static struct qmat qmat_make(enum dtype dt, int rows, int K, uint64_t *rng)
+{
+    struct qmat m = {dt, rows, K, dtype_row_bytes(dt, K), NULL, NULL};
+    m.blocks = malloc(m.row_bytes * rows);
+    fill_qblocks(m.blocks, dt, (size_t)rows * K / dtype_block(dt), rng);
+    m.ref = malloc(sizeof(float) * rows * K);
+    for (int r = 0; r < rows; r++)
+        dequantize_row(dt, (const char *)m.blocks + r * m.row_bytes, m.ref + (size_t)r * K, K);
+    return m;
+}
+
+static void qmat_free(struct qmat *m)
+{
+    free(m->blocks);
+    free(m->ref);
+}
+
+/* K: a super-block and a half would not be whole; 3 of 256 and 5 of 32 are */
+static int k_of(enum dtype dt, int i) { return dtype_block(dt) == 256 ? 256 * (i + 1) : 32 * (2 * i + 1); }
+
+Test(cuda_quant, dequant_to_bf16_bit_exact)
+{
+    uint64_t rng = 11;
+    for (int d = 0; d < 4; d++)
+        for (int i = 0; i < 3; i++) {
+            struct qmat m = qmat_make(QTYPES[d], 7, k_of(QTYPES[d], i), &rng);
+            size_t n = (size_t)m.rows * m.K;
+            void *dw = to_dev(m.blocks, m.row_bytes * m.rows), *dout = NULL;
+            CK(cudaMalloc(&dout, n * 2));
+            kc_dequant_bf16(0, dout, dw, m.dt, m.rows, m.K);
+            uint16_t *got = to_host(dout, n * 2), *want = malloc(n * 2);
+            for (size_t j = 0; j < n; j++) dtype_set(want, DTYPE_BF16, j, m.ref[j]);
+            size_t bad = 0;
+            while (bad < n && got[bad] == want[bad]) bad++;
+            cr_expect_eq(bad, n, "%s K=%d: value %zu is bf16 %04x, the reference rounds to %04x",
+                         dtype_name(m.dt), m.K, bad, bad < n ? got[bad] : 0, bad < n ? want[bad] : 0);
+            free(got), free(want);
+            cudaFree(dw), cudaFree(dout);
+            qmat_free(&m);
+        }
+}
+
+Test(cuda_quant, embedding_gather_bit_exact)
+{
+    uint64_t rng = 12;
+    const int32_t ids[] = {4, 0, 8, 4, 1};
+    int T = 5;
+    int32_t *d_ids = to_dev(ids, sizeof(ids));
+    for (int d = 0; d < 4; d++) {
+        struct qmat m = qmat_make(QTYPES[d], 9, k_of(QTYPES[d], 2), &rng);
+        void *dw = to_dev(m.blocks, m.row_bytes * m.rows);
+        float *dout = NULL;
+        CK(cudaMalloc((void **)&dout, sizeof(float) * T * m.K));
+        kc_qembed(0, dout, dw, m.dt, d_ids, T, m.K);
+        float *got = to_host(dout, sizeof(float) * T * m.K);
+        for (int t = 0; t < T; t++)
+            cr_expect(!memcmp(got + (size_t)t * m.K, m.ref + (size_t)ids[t] * m.K, sizeof(float) * m.K),
+                      "%s: token %d (row %d) differs", dtype_name(m.dt), t, ids[t]);
+        free(got);
+        cudaFree(dw), cudaFree(dout);
+        qmat_free(&m);
+    }
+    cudaFree(d_ids);
+}
+
+Test(cuda_quant, gemv_one_to_eight_tokens)
+{
+    uint64_t rng = 13;
+    static const int Ns[] = {1, 6, 37};
+    for (int d = 0; d < 4; d++)
+        for (int ni = 0; ni < 3; ni++) {
+            int N = Ns[ni];
+            struct qmat m = qmat_make(QTYPES[d], N, k_of(QTYPES[d], ni), &rng);
+            int K = m.K;
+            float *x = malloc(sizeof(float) * KC_QGEMV_MAX_T * K);
+            fill_uniform(x, (size_t)KC_QGEMV_MAX_T * K, -1, 1, &rng);
+            void *dw = to_dev(m.blocks, m.row_bytes * N);
+            float *dx = to_dev(x, sizeof(float) * KC_QGEMV_MAX_T * K), *dy = NULL;
+            CK(cudaMalloc((void **)&dy, sizeof(float) * KC_QGEMV_MAX_T * N));
+            for (int T = 1; T <= KC_QGEMV_MAX_T; T += (T < 3 ? 1 : 5)) {
+                kc_qgemv(0, dy, dx, dw, m.dt, N, K, T);
+                float *got = to_host(dy, sizeof(float) * T * N), *ref = malloc(sizeof(float) * T * N),
+                      *mag = malloc(sizeof(float) * T * N);
+                for (int t = 0; t < T; t++)
+                    for (int n = 0; n < N; n++) {
+                        double s = 0, a = 0;
+                        for (int k = 0; k < K; k++) {
+                            double p = (double)x[(size_t)t * K + k] * m.ref[(size_t)n * K + k];
+                            s += p, a += fabs(p);
+                        }
+                        ref[t * N + n] = (float)s, mag[t * N + n] = (float)a;
+                    }
+                char label[64];
+                snprintf(label, sizeof(label), "%s N=%d K=%d T=%d", dtype_name(m.dt), N, K, T);
+                cr_expect(qmatmul_close(got, ref, mag, T, N, N, 0, 1e-5f, label), "%s", label);
+                free(got), free(ref), free(mag);
+            }
+            free(x);
+            cudaFree(dw), cudaFree(dx), cudaFree(dy);
+            qmat_free(&m);
+        }
+}

@@ -2,12 +2,14 @@
 """Golden greedy tokens from llama.cpp, for tests; and the GGUF files to get them from.
 
     llama_cpp_greedy.py MODEL.gguf -n N [-p PROMPT ...] [--prompts-file F] [-o OUT.json] [--stop-at-eos]
+                        [--kv-f32]
         Tokenizes each prompt with llama.cpp's own tokenizer (the vocabulary stored in the GGUF; BOS added
         when the file's tokenizer.ggml.add_bos_token says so, as llama_tokenize does), then decodes N tokens
         greedily (argmax of the raw logits: temperature 0, top_k 1, no repetition penalty), one
         llama_decode per token with only the last position's logits. EOS does not stop it unless
-        --stop-at-eos. Writes JSON (to OUT or stdout):
-          {"model": ..., "llama_cpp_python": VERSION, "n": N, "add_bos": bool, "eos_id": ID,
+        --stop-at-eos. llama.cpp's KV cache is F16 unless --kv-f32 (tessera's CPU cache is F32). Writes
+        JSON (to OUT or stdout):
+          {"model": ..., "llama_cpp_python": VERSION, "n": N, "add_bos": bool, "eos_id": ID, "kv_cache": TYPE,
            "results": [{"prompt": TEXT, "prompt_ids": [...], "tokens": [...], "text": DECODED,
                         "top2_gap": [top1 - top2 logit at each step, ...]}, ...]}
         A small top2_gap flags a step where another engine may fairly pick a different token.
@@ -161,11 +163,12 @@ def print_types(path):
 
 # ------------------------------------------------------------------ greedy decoding
 
-def greedy(model_path, prompts, n, stop_at_eos=False, n_ctx=None):
+def greedy(model_path, prompts, n, stop_at_eos=False, n_ctx=None, kv_f32=False):
     import numpy as np
     L = import_llama_cpp()
+    kv = dict(type_k=L.GGML_TYPE_F32, type_v=L.GGML_TYPE_F32) if kv_f32 else {}
     llm = L.Llama(model_path=str(model_path), n_ctx=n_ctx or 0, n_threads=2, n_threads_batch=2,
-                  n_batch=512, logits_all=False, verbose=False, seed=0)
+                  n_batch=512, logits_all=False, verbose=False, seed=0, **kv)
     n_vocab = llm.n_vocab()
     eos = llm.token_eos()
     add_bos = bool(llm._model.add_bos_token())
@@ -193,7 +196,7 @@ def greedy(model_path, prompts, n, stop_at_eos=False, n_ctx=None):
         results.append({"prompt": prompt, "prompt_ids": [int(i) for i in ids], "tokens": toks, "text": text,
                         "top2_gap": gaps})
     out = {"model": str(model_path), "llama_cpp_python": L.__version__, "n": n, "add_bos": add_bos,
-           "eos_id": int(eos), "results": results}
+           "eos_id": int(eos), "kv_cache": "f32" if kv_f32 else "f16", "results": results}
     del llm
     return out
 
@@ -206,6 +209,7 @@ def main():
     ap.add_argument("--prompts-file", help="a JSON list of prompts, or text with one prompt per line")
     ap.add_argument("-o", "--out", help="JSON output file (default stdout)")
     ap.add_argument("--stop-at-eos", action="store_true")
+    ap.add_argument("--kv-f32", action="store_true", help="llama.cpp's KV cache in F32 (default F16)")
     ap.add_argument("--make-gguf", nargs=2, metavar=("SRC_DIR", "OUT.gguf"))
     ap.add_argument("--outtype", choices=["same", "f32", "f16", "q8_0", "q4_0"], default="same")
     ap.add_argument("--quantize", default="", help="with --make-gguf: comma list of llama-quantize types")
@@ -235,7 +239,7 @@ def main():
             prompts += [l for l in txt.splitlines() if l.strip()]
     if not prompts:
         ap.error("no prompts: give -p or --prompts-file")
-    res = greedy(a.model, prompts, a.n, a.stop_at_eos)
+    res = greedy(a.model, prompts, a.n, a.stop_at_eos, kv_f32=a.kv_f32)
     text = json.dumps(res, indent=1) + "\n"
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,8 @@
  * model.c is written once against these ops. A backend owns its memory:
  * buffers come from alloc() and may live on a device; model.c never reads or
  * writes their contents except through to_device()/to_host(). All activations
- * are fp32; weights are struct tensor in F32/F16/BF16. Shapes are noted as
+ * are fp32; weights are struct tensor in F32/F16/BF16 or in GGUF's
+ * quantized blocks (Q8_0, Q4_0, Q4_K, Q6_K). Shapes are noted as
  * [rows, cols] with T = tokens in the step. */
 #ifndef TESSERA_BACKEND_H
 #define TESSERA_BACKEND_H

@@ -2,8 +2,9 @@
  * a tensor table under Hugging Face names (safetensors.h), so that
  * weights.c slices and checks GGUF weights exactly as it does safetensors.
  *
- * Architectures llama, qwen2, qwen3; tensor types F32, F16, BF16 (the
- * quantized ones are recognised and refused). llama.cpp's converter permutes
+ * Architectures llama, qwen2, qwen3; tensor types F32, F16, BF16, Q8_0,
+ * Q4_0, Q4_K and Q6_K (other quantized types are refused by name).
+ * llama.cpp's converter permutes
  * the rows of llama's q and k weights (HF's rotate-half RoPE layout ->
  * ggml's interleaved one); the table undoes it, so the forward is the same
  * one and the tokens are those of the safetensors folder. */

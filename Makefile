@@ -323,7 +323,7 @@ $(VENV)/.ok: tests/requirements.txt
 	$(VENV)/bin/pip install -q -r tests/requirements.txt
 	touch $@
 
-test-cli: $(BUILD)/tessera $(BUILD)/tessera-emu demo $(VENV)/.tok-ok
+test-cli: $(BUILD)/tessera $(BUILD)/tessera-emu demo $(VENV)/.tok-ok $(GGUF_TEST)
 	$(VENV)/bin/python -m pytest -q tests/cli
 
 # tokenizer.json against the Hugging Face tokenizers package: the folders of

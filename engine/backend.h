@@ -59,9 +59,9 @@ struct backend_ops {
     void (*argmax)(struct backend *b, int32_t *out, const float *x, int rows, int n);
     /* Sum over tensor-parallel ranks, in place; a no-op with one rank. */
     void (*all_reduce)(struct backend *b, float *buf, int64_t n);
-    /* Bytes the KV cache may take by default once n_params weights are
-     * loaded; NULL: a quarter of the host's available memory. */
-    int64_t (*kv_budget)(struct backend *b, int64_t n_params);
+    /* Bytes the KV cache may take by default once weights of weight_bytes
+     * are loaded; NULL: a quarter of the host's available memory. */
+    int64_t (*kv_budget)(struct backend *b, int64_t weight_bytes);
     void (*destroy)(struct backend *b);
 };
 

@@ -286,12 +286,12 @@ static void cuda_all_reduce(struct backend *b, float *buf, int64_t n)
 
 /* What the KV cache may take: the --gpu-memory-utilization share of the
  * device, less what is in use, the weights and a margin for activations. */
-static int64_t cuda_kv_budget(struct backend *b, int64_t n_params)
+static int64_t cuda_kv_budget(struct backend *b, int64_t weight_bytes)
 {
     size_t free_b = 0, total = 0;
     CUDA_OK(cudaMemGetInfo(&free_b, &total));
-    int64_t budget = (int64_t)(cu(b)->mem_util * (double)total) - (int64_t)(total - free_b) -
-                     n_params * (int64_t)dtype_size(b->kv_dtype) - ((int64_t)256 << 20);
+    int64_t budget = (int64_t)(cu(b)->mem_util * (double)total) - (int64_t)(total - free_b) - weight_bytes -
+                     ((int64_t)256 << 20);
     return budget > 0 ? budget : 0;
 }
 

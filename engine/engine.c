@@ -34,7 +34,7 @@ int engine_create(engine **out, const char *dir, struct backend *b, const struct
                        max_len, cfg.max_pos);
 
     struct kv_budget kb;
-    if ((rc = kv_budget(&kb, &cfg, b, c, max_len))) return rc;
+    if ((rc = kv_budget(&kb, &cfg, dir, b, c, max_len))) return rc;
     int world = comm_world();
     int64_t num_blocks = kb.num_blocks;
 

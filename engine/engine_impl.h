@@ -95,13 +95,14 @@ void engine__grammar_ref(engine *e, grammar *g);
  * loads its slice with rank 0's limits, then checks it read rank 0's model. */
 int engine__load_on_every_rank(model **m, const char *dir, struct backend *b, struct model_params *mp);
 
-/* kv_budget.c: the KV pool's blocks for c's limits on b. */
+/* kv_budget.c: the KV pool's blocks for c's limits on b, for the model at
+ * dir (its weights' size on the backend counts against a GPU's memory). */
 struct kv_budget {
     int64_t per_block;       /* bytes of K and V of one block, this rank's KV heads */
     int64_t blocks_per_seq;  /* blocks of one full context */
     int64_t num_blocks;
 };
-int kv_budget(struct kv_budget *kb, const struct model_config *cfg, struct backend *b,
+int kv_budget(struct kv_budget *kb, const struct model_config *cfg, const char *dir, struct backend *b,
               const struct engine_config *c, int max_len);
 
 #endif

@@ -5,6 +5,9 @@
  * tensor-parallel ranks). */
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
+
+#include "gguf_model.h"
 
 #include "comm.h"
 #include "engine_impl.h"
@@ -23,7 +26,25 @@ static int64_t mem_available(void)
     return kb * 1024;
 }
 
-int kv_budget(struct kv_budget *kb, const struct model_config *cfg, struct backend *b,
+/* What the weights of this rank take on b: params (its share) at the
+ * backend's dtype, less where they stay quantized there: a GGUF file's
+ * bytes per parameter, or --quantization's for the layers (the embedding
+ * and LM head counted at the dtype). */
+static int64_t weight_bytes(int64_t params, int64_t shared, const char *dir, struct backend *b,
+                            const struct engine_config *c, int64_t total)
+{
+    double bpp = (double)dtype_size(b->kv_dtype);
+    char file[4096];
+    struct stat st;
+    if (gguf_model_path(dir, file, sizeof(file)) == 1 && !stat(file, &st) && total > 0 &&
+        (double)st.st_size / (double)total < bpp)
+        bpp = (double)st.st_size / (double)total;
+    if (c->quantization != DTYPE_F32 && (double)dtype_block_bytes(c->quantization) / 32 < bpp)
+        return (int64_t)((double)(params - shared) * dtype_block_bytes(c->quantization) / 32 + (double)shared * bpp);
+    return (int64_t)((double)params * bpp);
+}
+
+int kv_budget(struct kv_budget *kb, const struct model_config *cfg, const char *dir, struct backend *b,
               const struct engine_config *c, int max_len)
 {
     /* K and V, every layer, in the backend's cache type, of this rank's KV heads */
@@ -36,9 +57,10 @@ int kv_budget(struct kv_budget *kb, const struct model_config *cfg, struct backe
         want = blocks_per_seq * c->max_num_seqs * per_block;
         /* this rank's weights: a slice of the layers, the whole embedding and LM head */
         int64_t shared = (int64_t)cfg->vocab_size * cfg->hidden_size * (cfg->tie_word_embeddings ? 1 : 2);
-        int64_t params = (model_config_num_params(cfg) - shared) / world + shared;
+        int64_t total = model_config_num_params(cfg), params = (total - shared) / world + shared;
         /* CPU: the ranks may share the machine's memory */
-        int64_t avail = b->ops->kv_budget ? b->ops->kv_budget(b, params) : mem_available() / 4 / world;
+        int64_t avail = b->ops->kv_budget ? b->ops->kv_budget(b, weight_bytes(params, shared, dir, b, c, total))
+                                          : mem_available() / 4 / world;
         if (avail > 0 && want > avail) want = avail;
         if (b->ops->kv_budget && avail <= 0) want = 0;
     }

@@ -81,13 +81,32 @@ static int64_t block_cols(const struct tensor *w)
 
 /* A quantized weight's packed copy for matmul_qp (the rows stay a view for
  * embedding lookups). */
+struct pack_job {
+    void *dst;
+    const struct tensor *w;
+    int64_t groups;
+    int n_tasks;
+};
+
+static void pack_task(void *ctx, int i, int thread)
+{
+    (void)thread;
+    struct pack_job *j = ctx;
+    int64_t g0, g1;
+    split(j->groups, j->n_tasks, i, 1, &g0, &g1);
+    qpack(j->dst, j->w->data, j->w->dtype, (int)j->w->rows, (int)j->w->cols, (int)g0, (int)g1);
+}
+
+/* dev->packed: dev's rows in qpack's 16-row groups, packed by every thread. */
 static void pack_quantized(struct backend *b, struct tensor *dev)
 {
     int64_t groups = (dev->rows + QPACK_ROWS - 1) / QPACK_ROWS;
     size_t bytes = (size_t)groups * qpack_group_bytes(dev->dtype, (int)dev->cols);
     void *dst = cpu_alloc(b, bytes);
     CHECKF(dst, "cpu: cannot allocate %zu bytes for a weight", bytes);
-    qpack(dst, dev->data, dev->dtype, (int)dev->rows, (int)dev->cols, 0, (int)groups);
+    int n = 4 * cpu(b)->n_threads;
+    struct pack_job j = {dst, dev, groups, groups < n ? (int)groups : n};
+    threadpool_run(cpu(b)->pool, pack_task, &j, j.n_tasks);
     dev->packed = dst;
 }
 

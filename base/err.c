@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "utf8.h"
+
 static _Thread_local char last_msg[1024];
 
 int err_set(int code, const char *fmt, ...)
@@ -19,8 +21,12 @@ int err_set(int code, const char *fmt, ...)
 
 void err_one_line(char *msg)
 {
-    for (; *msg; msg++)
-        if ((unsigned char)*msg < 0x20 || *msg == 0x7f) *msg = '?';
+    size_t n = strlen(msg);
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_char_len(msg + i, n - i);
+        if (k <= 1 && ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f || !k)) msg[i] = '?';
+        i += k ? k : 1;
+    }
 }
 
 const char *err_msg(void) { return last_msg; }

@@ -22,8 +22,9 @@ enum {
 /* Sets the thread's message (printf-style, made one line by err_one_line)
  * and returns code. */
 int err_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Control bytes in msg become '?': a message that echoes a name read from a
- * file or request stays one line. */
+/* Control bytes and bytes that are not valid UTF-8 in msg become '?' (in
+ * place): a message that echoes a name read from a file or request stays
+ * one line of valid UTF-8, even when cut inside a character. */
 void err_one_line(char *msg);
 const char *err_msg(void);
 const char *err_str(int code);

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../base/utf8.h"
+
 typedef struct tokenizer tokenizer;
 
 /* Which implementation tok_load_as() uses: TOK_AUTO picks tokenizer.json
@@ -130,11 +132,5 @@ long detok_flush(struct detok *d, const char **text);
 /* Length of the longest prefix of s[0..n) that ends on a UTF-8 character
  * boundary (drops a trailing incomplete sequence only). */
 size_t utf8_complete_prefix(const char *s, size_t n);
-/* Length of the longest prefix of s[0..n) that is valid UTF-8 (RFC 3629). */
-size_t utf8_valid_prefix(const char *s, size_t n);
-/* s[0..n) into out[cap] as valid UTF-8, NUL-terminated: each invalid byte
- * becomes U+FFFD, and a text too long is cut before a whole character.
- * Returns the bytes written (< cap; 0 when cap is 0). */
-size_t utf8_sanitize(char *out, size_t cap, const char *s, size_t n);
 
 #endif

@@ -25,6 +25,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * aborts, so that libFuzzer records the input as a crash. */
 #define FUZZ_ASSERT(cond, ...) CHECKF(cond, __VA_ARGS__)
 
+/* An error message that echoes input: one line of valid UTF-8. */
+static inline bool one_utf8_line(const char *s)
+{
+    return !strchr(s, '\n') && utf8_valid_prefix(s, strlen(s)) == strlen(s);
+}
+
 /* Carving the fuzzer's bytes into parameters: every read succeeds, past the
  * end with zeros (or nothing), so targets need no length checks. */
 struct carve {

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../base/err.h"
+#include "../../base/utf8.h"
 #include "../../server/chat_template.h"
 #include "../../server/oai_render.h"
 #include "../../server/sse.h"
@@ -234,4 +236,19 @@ Test(oai, error_messages_are_valid_utf8_when_cut)
     free(json);
     oai_fail(&e, 404, NULL, NULL, "no route GET %s", "/\xE2\x82");
     cr_assert_str_eq(e.message, "no route GET /\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+/* err_set's message names echoed from a file: one line of valid UTF-8 */
+Test(err, messages_are_one_line_of_valid_utf8)
+{
+    err_set(ERR_INVALID, "model \"%s\" is not supported", "B\nP\x7f" "E\xC3\xA9\xE2\x82\xF0\x9F\x98\x80\x80");
+    cr_assert_str_eq(err_msg(), "model \"B?P?E\xC3\xA9??\xF0\x9F\x98\x80?\" is not supported");
+    char name[2000];
+    for (int i = 0; i < 999; i++) memcpy(name + 2 * i, "\xC3\xA9", 2);
+    name[1998] = '\0';
+    err_set(ERR_INVALID, "%s", name); /* 1,023 bytes kept: cut inside an "é" */
+    size_t n = strlen(err_msg());
+    cr_assert_eq(n, 1023);
+    cr_assert_eq(utf8_valid_prefix(err_msg(), n), n);
+    cr_assert_eq(err_msg()[n - 1], '?');
 }

@@ -124,13 +124,6 @@ static float *all_logits(struct backend *b, const int32_t *seq, int n, int *voca
     return logits;
 }
 
-static int argmax(const float *x, int n)
-{
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
 
 Test(backend_cuda, bfloat16_logits_within_tolerance)
 {
@@ -148,7 +141,7 @@ Test(backend_cuda, bfloat16_logits_within_tolerance)
     for (int t = 0; t < N; t++) {
         const float *a = ref + (size_t)t * V, *b = got + (size_t)t * V;
         for (int i = 0; i < V; i++) worst = fmaxf(worst, fabsf(a[i] - b[i]));
-        int ia = argmax(a, V), ib = argmax(b, V);
+        int ia = argmax_of(a, V), ib = argmax_of(b, V);
         cr_assert(ia == ib || a[ia] - a[ib] <= 2 * tol, "position %d: argmax %d vs %d, CPU gap %.3f", t, ia, ib,
                   a[ia] - a[ib]);
     }

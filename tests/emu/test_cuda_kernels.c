@@ -18,6 +18,7 @@
 #include "../../kernels/cpu/kernels.h"
 #include "../../kernels/cuda/kernels.h"
 #include "../unit/test_util.h"
+#include "cuda_test.h"
 
 #ifdef TESSERA_NATIVE_CUDA
 #define emu_set_seed(s) ((void)(s)) /* on a GPU the hardware picks the interleaving */
@@ -25,28 +26,6 @@
 #include "../../kernels/emu/emu.h"
 #endif
 
-#define CK(call) cr_assert_eq((call), cudaSuccess, "%s", #call)
-
-static void *dev_alloc(size_t n)
-{
-    void *d = NULL;
-    CK(cudaMalloc(&d, n ? n : 1));
-    return d;
-}
-
-static void *dev_copy(const void *h, size_t n)
-{
-    void *d = dev_alloc(n);
-    CK(cudaMemcpy(d, h, n, cudaMemcpyHostToDevice));
-    return d;
-}
-
-static void *host_copy(const void *d, size_t n)
-{
-    void *h = malloc(n ? n : 1);
-    CK(cudaMemcpy(h, d, n, cudaMemcpyDeviceToHost));
-    return h;
-}
 
 /* Stores x as dt in dst[i] and returns the stored value as fp32. */
 static float put(void *dst, enum dtype dt, size_t i, float x)

@@ -16,25 +16,9 @@
 #include "../../kernels/cuda/kernels.h"
 #include "../../kernels/quant.h"
 #include "../unit/test_util.h"
-
-#define CK(call) cr_assert_eq((call), cudaSuccess, "%s", #call)
+#include "cuda_test.h"
 
 static const enum dtype QTYPES[] = {DTYPE_Q8_0, DTYPE_Q4_0, DTYPE_Q4_K, DTYPE_Q6_K};
-
-static void *to_dev(const void *h, size_t n)
-{
-    void *d = NULL;
-    CK(cudaMalloc(&d, n ? n : 1));
-    CK(cudaMemcpy(d, h, n, cudaMemcpyHostToDevice));
-    return d;
-}
-
-static void *to_host(const void *d, size_t n)
-{
-    void *h = malloc(n ? n : 1);
-    CK(cudaMemcpy(h, d, n, cudaMemcpyDeviceToHost));
-    return h;
-}
 
 /* A random quantized matrix [rows, K] and its reference dequantization. */
 struct qmat {
@@ -72,10 +56,9 @@ Test(cuda_quant, dequant_to_bf16_bit_exact)
         for (int i = 0; i < 3; i++) {
             struct qmat m = qmat_make(QTYPES[d], 7, k_of(QTYPES[d], i), &rng);
             size_t n = (size_t)m.rows * m.K;
-            void *dw = to_dev(m.blocks, m.row_bytes * m.rows), *dout = NULL;
-            CK(cudaMalloc(&dout, n * 2));
+            void *dw = dev_copy(m.blocks, m.row_bytes * m.rows), *dout = dev_alloc(n * 2);
             kc_dequant_bf16(0, dout, dw, m.dt, m.rows, m.K);
-            uint16_t *got = to_host(dout, n * 2), *want = malloc(n * 2);
+            uint16_t *got = host_copy(dout, n * 2), *want = malloc(n * 2);
             for (size_t j = 0; j < n; j++) dtype_set(want, DTYPE_BF16, j, m.ref[j]);
             size_t bad = 0;
             while (bad < n && got[bad] == want[bad]) bad++;
@@ -92,14 +75,13 @@ Test(cuda_quant, embedding_gather_bit_exact)
     uint64_t rng = 12;
     const int32_t ids[] = {4, 0, 8, 4, 1};
     int T = 5;
-    int32_t *d_ids = to_dev(ids, sizeof(ids));
+    int32_t *d_ids = dev_copy(ids, sizeof(ids));
     for (int d = 0; d < 4; d++) {
         struct qmat m = qmat_make(QTYPES[d], 9, k_of(QTYPES[d], 2), &rng);
-        void *dw = to_dev(m.blocks, m.row_bytes * m.rows);
-        float *dout = NULL;
-        CK(cudaMalloc((void **)&dout, sizeof(float) * T * m.K));
+        void *dw = dev_copy(m.blocks, m.row_bytes * m.rows);
+        float *dout = dev_alloc(sizeof(float) * T * m.K);
         kc_qembed(0, dout, dw, m.dt, d_ids, T, m.K);
-        float *got = to_host(dout, sizeof(float) * T * m.K);
+        float *got = host_copy(dout, sizeof(float) * T * m.K);
         for (int t = 0; t < T; t++)
             cr_expect(!memcmp(got + (size_t)t * m.K, m.ref + (size_t)ids[t] * m.K, sizeof(float) * m.K),
                       "%s: token %d (row %d) differs", dtype_name(m.dt), t, ids[t]);
@@ -121,12 +103,12 @@ Test(cuda_quant, gemv_one_to_eight_tokens)
             int K = m.K;
             float *x = malloc(sizeof(float) * KC_QGEMV_MAX_T * K);
             fill_uniform(x, (size_t)KC_QGEMV_MAX_T * K, -1, 1, &rng);
-            void *dw = to_dev(m.blocks, m.row_bytes * N);
-            float *dx = to_dev(x, sizeof(float) * KC_QGEMV_MAX_T * K), *dy = NULL;
-            CK(cudaMalloc((void **)&dy, sizeof(float) * KC_QGEMV_MAX_T * N));
+            void *dw = dev_copy(m.blocks, m.row_bytes * N);
+            float *dx = dev_copy(x, sizeof(float) * KC_QGEMV_MAX_T * K),
+                  *dy = dev_alloc(sizeof(float) * KC_QGEMV_MAX_T * N);
             for (int T = 1; T <= KC_QGEMV_MAX_T; T += (T < 3 ? 1 : 5)) {
                 kc_qgemv(0, dy, dx, dw, m.dt, N, K, T);
-                float *got = to_host(dy, sizeof(float) * T * N), *ref = malloc(sizeof(float) * T * N),
+                float *got = host_copy(dy, sizeof(float) * T * N), *ref = malloc(sizeof(float) * T * N),
                       *mag = malloc(sizeof(float) * T * N);
                 for (int t = 0; t < T; t++)
                     for (int n = 0; n < N; n++) {

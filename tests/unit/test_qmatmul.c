@@ -30,7 +30,6 @@ static void require_fast_q(void)
 // ---------------------------------------------------------------------------
 // random weights, and their decoding (ggml's formats, written out here)
 
-
 /* Q4_K's 6-bit scale and min of group j, from the bit layout as ggml packs it:
  * bytes 0..3 hold sc 0..3 (low 6 bits) and the top 2 bits of sc 4..7, bytes
  * 4..7 the same for the mins, bytes 8..11 the low 4 bits of sc 4..7 (low
@@ -78,18 +77,6 @@ static void decode_block(const void *blk, enum dtype wt, float *out)
     }
 }
 
-/* Random activations: groups of every scale, a few all zero. */
-static void fill_acts(float *x, int T, int ldx, uint64_t *rng)
-{
-    for (int t = 0; t < T; t++)
-        for (int k = 0; k < ldx; k += 32) {
-            float s = ldexpf(1.0f, (int)(rng_next(rng) % 12) - 6);
-            int n = ldx - k < 32 ? ldx - k : 32;
-            if (rng_next(rng) % 16 == 0) s = 0.0f;
-            fill_uniform(x + (size_t)t * ldx + k, (size_t)n, -s, s, rng);
-        }
-}
-
 // ---------------------------------------------------------------------------
 // quantized activations
 
@@ -98,7 +85,7 @@ static void fill_special(float *x, int T, int ldx, uint64_t *rng)
 {
     static const float specials[] = {0.0f, -0.0f, 3.0e38f, -3.0e38f, 1.0e30f, 1.0e-38f, 1.0e-40f,
                                      -1.0e-45f, 0.5f, -2.5f, 127.0f, FLT_MIN};
-    fill_acts(x, T, ldx, rng);
+    fill_qacts(x, T, ldx, rng);
     for (int t = 0; t < T; t++) {
         float *xt = x + (size_t)t * ldx;
         int mode = t % 4;
@@ -194,7 +181,7 @@ static struct qcase make_case(enum dtype wt, int T, int K, int N, uint64_t *rng)
     c.w = malloc(nb * dtype_block_bytes(wt));
     fill_qblocks(c.w, wt, nb, rng);
     c.x = malloc(sizeof(float) * T * K);
-    fill_acts(c.x, T, K, rng);
+    fill_qacts(c.x, T, K, rng);
     c.xq = malloc(qact_row_bytes(wt, K) * T);
     qact_quantize_ref(c.xq, c.x, K, wt, K, 0, T);
     return c;

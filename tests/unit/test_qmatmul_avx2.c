@@ -20,26 +20,13 @@ static void require_avx2(void)
     if (!kcpu_have_avx2()) cr_skip_test("this CPU has no AVX2: only the references run here");
 }
 
-
-/* Random activations: groups of every scale, a few all zero. */
-static void fill_acts(float *x, int T, int ldx, uint64_t *rng)
-{
-    for (int t = 0; t < T; t++)
-        for (int k = 0; k < ldx; k += 32) {
-            float s = ldexpf(1.0f, (int)(rng_next(rng) % 12) - 6);
-            int n = ldx - k < 32 ? ldx - k : 32;
-            if (rng_next(rng) % 16 == 0) s = 0.0f;
-            fill_uniform(x + (size_t)t * ldx + k, (size_t)n, -s, s, rng);
-        }
-}
-
 /* Rows with all-zero groups, huge and tiny (subnormal) values, exact ties,
  * and activations at +-127 d exactly (the int8 extremes). */
 static void fill_special(float *x, int T, int ldx, uint64_t *rng)
 {
     static const float specials[] = {0.0f, -0.0f, 3.0e38f, -3.0e38f, 1.0e30f, 1.0e-38f, 1.0e-40f,
                                      -1.0e-45f, 0.5f, -2.5f, 127.0f, FLT_MIN};
-    fill_acts(x, T, ldx, rng);
+    fill_qacts(x, T, ldx, rng);
     for (int t = 0; t < T; t++) {
         float *xt = x + (size_t)t * ldx;
         int mode = t % 5;
@@ -116,7 +103,7 @@ static void check_avx2(enum dtype wt, int T, int K, int N, int n0, uint64_t *rng
     float *x = malloc(sizeof(float) * T * K);
     char *xq = malloc(rb * T);
     fill_qblocks(w, wt, nb, rng);
-    fill_acts(x, T, K, rng);
+    fill_qacts(x, T, K, rng);
     qact_quantize_ref(xq, x, K, wt, K, 0, T);
     float *y0 = malloc(4 * n), *y1 = malloc(4 * n), *mag = malloc(4 * n);
     magnitude(w, wt, xq, T, K, N, mag);
@@ -205,7 +192,7 @@ Test(qmatmul_avx2, dispatch_at_avx2)
         void *w = malloc(nb * dtype_block_bytes(wt));
         fill_qblocks(w, wt, nb, &rng);
         float *x = malloc(sizeof(float) * T * K);
-        fill_acts(x, T, K, &rng);
+        fill_qacts(x, T, K, &rng);
         char *q0 = malloc(rb * T), *q1 = malloc(rb * T);
         float *y0 = malloc(4 * n), *y1 = malloc(4 * n);
         kcpu_cap(KCPU_AVX2);

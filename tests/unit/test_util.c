@@ -228,7 +228,18 @@ bool qmatmul_close(const float *a, const float *b, const float *mag, int T, int 
     return true;
 }
 
-static int argmax_of(const float *x, int n)
+void fill_qacts(float *x, int T, int ldx, uint64_t *rng)
+{
+    for (int t = 0; t < T; t++)
+        for (int k = 0; k < ldx; k += 32) {
+            float s = ldexpf(1.0f, (int)(rng_next(rng) % 12) - 6);
+            int n = ldx - k < 32 ? ldx - k : 32;
+            if (rng_next(rng) % 16 == 0) s = 0.0f;
+            fill_uniform(x + (size_t)t * ldx + k, (size_t)n, -s, s, rng);
+        }
+}
+
+int argmax_of(const float *x, int n)
 {
     int best = 0;
     for (int i = 1; i < n; i++)

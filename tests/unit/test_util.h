@@ -35,6 +35,11 @@ uint16_t rand_half(uint64_t *rng, int lo, int hi, bool positive);
 /* nb random blocks of a quantized type (kernels/quant.h): random bytes,
  * finite scales of a sane magnitude, about one block in 32 with d = 0. */
 void fill_qblocks(void *w, enum dtype wt, size_t nb, uint64_t *rng);
+/* Activations x[T, ldx] for the quantized kernels: random in groups of 32
+ * of every scale (2^-6 .. 2^5), about one group in 16 all zero. */
+void fill_qacts(float *x, int T, int ldx, uint64_t *rng);
+/* The first index of the largest of x[0..n). */
+int argmax_of(const float *x, int n);
 /* Quantized kernel outputs: |a - b| <= rel * mag + tiny at rows [0, T),
  * columns [n0, N) of [T, ldy] (mag: [T, N]), and every other element as it
  * was filled (y[i] = i). Prints the first miss with label. */

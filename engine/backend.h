@@ -9,6 +9,7 @@
 #ifndef TESSERA_BACKEND_H
 #define TESSERA_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +63,16 @@ struct backend_ops {
     /* Bytes the KV cache may take by default once weights of weight_bytes
      * are loaded; NULL: a quarter of the host's available memory. */
     int64_t (*kv_budget)(struct backend *b, int64_t weight_bytes);
+    /* Graphs (all four NULL: not offered, or turned off): between
+     * graph_begin and graph_end the ops are recorded, not run (no to_host,
+     * to_device, alloc or free in between); graph_end returns the
+     * recording, graph_launch replays it on the same buffers, or returns
+     * false when a buffer the backend uses inside ops was reallocated since
+     * (record it again); graph_free frees one. */
+    void (*graph_begin)(struct backend *b);
+    void *(*graph_end)(struct backend *b);
+    bool (*graph_launch)(struct backend *b, void *graph);
+    void (*graph_free)(struct backend *b, void *graph);
     void (*destroy)(struct backend *b);
 };
 
@@ -75,9 +86,10 @@ struct backend {
 struct backend *backend_cpu_create(int n_threads);
 
 /* The CUDA backend on GPU `device`, weights and KV cache stored as dt, the
- * KV cache sized by default to gpu_mem_util of the device's memory. NULL
- * with err_msg() set when there is no such device. Only in builds with CUDA
- * (make CUDA=1, or the emulated make emu). */
-struct backend *backend_cuda_create(int device, enum dtype dt, double gpu_mem_util);
+ * KV cache sized by default to gpu_mem_util of the device's memory; decode
+ * steps replayed as CUDA graphs unless enforce_eager. NULL with err_msg()
+ * set when there is no such device. Only in builds with CUDA (make CUDA=1,
+ * or the emulated make emu). */
+struct backend *backend_cuda_create(int device, enum dtype dt, double gpu_mem_util, bool enforce_eager);
 
 #endif

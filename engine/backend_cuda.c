@@ -12,8 +12,11 @@
  * DEQ_CHUNK weights at a time to bf16 for cuBLAS. One stream; host<->device copies go
  * through a pinned staging buffer; greedy steps bring back one argmax per
  * row, others the logits, sampled on the host (the sampler's penalties,
- * logit_bias and logprobs live there). Built with nvcc for a GPU (make
- * CUDA=1) or against kernels/emu for tests (make emu). */
+ * logit_bias and logprobs live there). Graphs are stream captures
+ * (cudaStreamCaptureModeGlobal) instantiated once and replayed; cuBLAS
+ * gets a workspace of its own so that it allocates nothing while captured.
+ * Built with nvcc for a GPU (make CUDA=1) or against kernels/emu for tests
+ * (make emu). */
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 #include <nccl.h>
@@ -23,8 +26,10 @@
 #ifdef TESSERA_EMU
 #include "../kernels/emu/emu.h"
 #define DEQ_CHUNK ((int64_t)1 << 12) /* small: the tests cross chunk boundaries */
+#define BLAS_WORKSPACE ((size_t)1 << 12) /* the emulated cuBLAS needs none */
 #else
 #define DEQ_CHUNK ((int64_t)1 << 24) /* weights dequantized per GEMM: 32 MiB of bf16 */
+#define BLAS_WORKSPACE ((size_t)32 << 20) /* what cuBLAS asks for on Hopper */
 #endif
 #include "backend.h"
 #include "comm.h"
@@ -43,8 +48,10 @@
 
 struct backend_cuda {
     struct backend base;
+    struct backend_ops ops;      /* cuda_ops, less the graph ops with --enforce-eager */
     cudaStream_t stream;
     cublasHandle_t blas;
+    void *blas_ws;               /* cuBLAS's workspace */
     double mem_util;
     int device, n_sm;            /* its GPU; multiprocessors: sizes split-K attention */
     void *cast;                  /* a GEMM's input rounded to the weights' type */
@@ -58,6 +65,7 @@ struct backend_cuda {
     size_t attn_tmp_bytes;
     unsigned char *staging;      /* pinned host buffer for copies */
     size_t staging_cap, staging_used;
+    unsigned buffers_gen;        /* bumped when cast, deq or attn_tmp is reallocated */
     ncclComm_t nccl;             /* tensor parallelism: the ranks' communicator; NULL: one rank */
 };
 
@@ -95,6 +103,7 @@ static void cuda_free(struct backend *b, void *p)
 static void *grow(struct backend *b, void **buf, size_t *cap, size_t bytes, const char *what)
 {
     if (bytes > *cap) {
+        cu(b)->buffers_gen++; /* graphs recorded on the old buffer are stale */
         cuda_free(b, *buf);
         *buf = cuda_alloc(b, bytes);
         CHECKF(*buf, "cuda: cannot allocate %zu bytes for %s", bytes, what);
@@ -295,6 +304,47 @@ static int64_t cuda_kv_budget(struct backend *b, int64_t weight_bytes)
     return budget > 0 ? budget : 0;
 }
 
+/* A graph: the instantiated capture and the buffers it was recorded on. */
+struct cuda_graph {
+    cudaGraphExec_t exec;
+    unsigned buffers_gen;
+};
+
+static void cuda_graph_begin(struct backend *b)
+{
+    CUDA_OK(cudaStreamBeginCapture(cu_write(b)->stream, cudaStreamCaptureModeGlobal));
+}
+
+static void *cuda_graph_end(struct backend *b)
+{
+    struct backend_cuda *c = cu_write(b);
+    cudaGraph_t g;
+    CUDA_OK(cudaStreamEndCapture(c->stream, &g));
+    struct cuda_graph *h = xmalloc(sizeof(*h));
+    CUDA_OK(cudaGraphInstantiate(&h->exec, g, 0));
+    CUDA_OK(cudaGraphDestroy(g));
+    h->buffers_gen = c->buffers_gen;
+    return h;
+}
+
+static bool cuda_graph_launch(struct backend *b, void *graph)
+{
+    struct backend_cuda *c = cu_write(b);
+    struct cuda_graph *h = graph;
+    if (h->buffers_gen != c->buffers_gen) return false;
+    CUDA_OK(cudaGraphLaunch(h->exec, c->stream));
+    return true;
+}
+
+static void cuda_graph_free(struct backend *b, void *graph)
+{
+    (void)b;
+    struct cuda_graph *h = graph;
+    if (!h) return;
+    CUDA_OK(cudaGraphExecDestroy(h->exec));
+    free(h);
+}
+
 static void cuda_destroy(struct backend *b)
 {
     struct backend_cuda *c = cu(b);
@@ -303,6 +353,7 @@ static void cuda_destroy(struct backend *b)
     cuda_free(b, c->cast);
     cuda_free(b, c->deq);
     cuda_free(b, c->attn_tmp);
+    cuda_free(b, c->blas_ws);
     if (c->staging) cudaFreeHost(c->staging);
     cublasDestroy(c->blas);
     cudaStreamDestroy(c->stream);
@@ -327,10 +378,14 @@ static const struct backend_ops cuda_ops = {
     .silu_mul = cuda_silu_mul,
     .all_reduce = cuda_all_reduce,
     .kv_budget = cuda_kv_budget,
+    .graph_begin = cuda_graph_begin,
+    .graph_end = cuda_graph_end,
+    .graph_launch = cuda_graph_launch,
+    .graph_free = cuda_graph_free,
     .destroy = cuda_destroy,
 };
 
-struct backend *backend_cuda_create(int device, enum dtype dt, double gpu_mem_util)
+struct backend *backend_cuda_create(int device, enum dtype dt, double gpu_mem_util, bool enforce_eager)
 {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
@@ -344,12 +399,18 @@ struct backend *backend_cuda_create(int device, enum dtype dt, double gpu_mem_ut
         return NULL;
     }
     struct backend_cuda *c = xcalloc(1, sizeof(*c));
-    c->base.ops = &cuda_ops;
+    c->ops = cuda_ops;
+    if (enforce_eager) c->ops.graph_begin = NULL, c->ops.graph_end = NULL, c->ops.graph_launch = NULL,
+                       c->ops.graph_free = NULL;
+    c->base.ops = &c->ops;
     c->base.kv_dtype = dt;
     c->mem_util = gpu_mem_util;
     CUDA_OK(cudaStreamCreate(&c->stream));
     BLAS_OK(cublasCreate(&c->blas));
     BLAS_OK(cublasSetStream(c->blas, c->stream));
+    c->blas_ws = cuda_alloc(&c->base, BLAS_WORKSPACE);
+    CHECKF(c->blas_ws, "cuda: cannot allocate cuBLAS's workspace");
+    BLAS_OK(cublasSetWorkspace(c->blas, c->blas_ws, BLAS_WORKSPACE));
     c->device = device;
     CUDA_OK(cudaDeviceGetAttribute(&c->n_sm, cudaDevAttrMultiProcessorCount, device));
     if (comm_world() > 1) { /* rank 0 makes the NCCL id, MPI carries it */

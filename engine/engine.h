@@ -77,6 +77,7 @@ struct engine_event {
 struct engine_stats {
     int running, waiting;
     int64_t preemptions, prefill_chunks, steps;
+    int64_t graph_steps;        /* steps replayed from a CUDA graph */
     int kv_blocks_total, kv_blocks_used, kv_blocks_cached;
     int64_t prefix_queries, prefix_hits;  /* in tokens */
     int64_t prompt_tokens, generation_tokens; /* computed so far */

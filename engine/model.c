@@ -20,29 +20,7 @@
 #include "comm.h"
 #include "../base/err.h"
 #include "gguf_model.h"
-#include "safetensors.h"
-#include "weights.h"
-
-struct model {
-    struct model_config cfg;
-    struct model_params p;
-    struct backend *b;
-    safetensors *st;
-    struct weights host;         /* views into the mapping */
-    struct weights dev;          /* the same, usable by the backend */
-    struct kv_layer *kv;         /* [n_layers] */
-    float *inv_freq;             /* host [hd/2] */
-    int max_blocks;
-    /* host staging for rope tables and sequence starts */
-    float *h_cos, *h_sin;
-    int32_t *h_seq_start;
-    /* device activations, sized for max_step_tokens */
-    float *x, *xn, *q, *k, *v, *att, *res, *gate, *up, *xo, *logits, *cos, *sin;
-    int32_t *d_ids, *d_pos, *d_tok_seq, *d_bt, *d_out, *d_seq_start, *d_argmax;
-    int64_t *d_slots;
-    unsigned char *plan_buf;     /* tensor parallelism: a step plan on the wire */
-    size_t plan_cap;
-};
+#include "model_impl.h"
 
 /* What rank 0 sends before each step (then the arrays), or stop. */
 struct plan_header {
@@ -184,6 +162,7 @@ int model_load(model **out, const char *dir, struct backend *b, const struct mod
     model_config_rope_inv_freq(&m->cfg, m->inv_freq);
     upload_weights(m);
     alloc_buffers(m);
+    m->graphs = model__graphs_create(m);
     *out = m;
     return 0;
 }
@@ -203,6 +182,7 @@ void model_destroy(model *m)
         comm_bcast_idle(&h, sizeof(h));
     }
     struct backend *b = m->b;
+    model__graphs_free(m);
     void *bufs[] = {m->x, m->xn, m->res, m->q, m->att, m->k, m->v, m->gate, m->up, m->xo,
                     m->logits, m->cos, m->sin, m->d_ids, m->d_pos, m->d_tok_seq, m->d_out,
                     m->d_slots, m->d_bt, m->d_seq_start, m->d_argmax, m->dev.final_norm};
@@ -238,9 +218,7 @@ void model_destroy(model *m)
 const struct model_config *model_get_config(const model *m) { return &m->cfg; }
 int model_max_blocks_per_seq(const model *m) { return m->max_blocks; }
 
-/* Copies the step plan to the device, fills the rope tables and the
- * per-sequence part of ab. */
-static void upload_plan(model *m, const struct step_batch *sb, struct attn_batch *ab)
+void model__upload_plan(model *m, const struct step_batch *sb, struct attn_batch *ab)
 {
     struct backend *b = m->b;
     int T = sb->n_tokens, half = m->cfg.head_dim / 2;
@@ -386,19 +364,14 @@ static void qkv(model *m, const struct layer_weights *L, int T)
     }
 }
 
-/* One step on this rank's slice; only rank 0 computes the logits. */
-static void forward(model *m, const struct step_batch *sb, float *logits, int32_t *argmax)
+void model__step_ops(model *m, const struct attn_batch *ab, int T, int n_outputs, bool want_argmax)
 {
     struct backend *b = m->b;
     const struct backend_ops *o = b->ops;
     const struct model_config *c = &m->cfg;
     const struct weights *w = &m->dev;
-    int T = sb->n_tokens, H = c->hidden_size, hd = c->head_dim;
+    int H = c->hidden_size, hd = c->head_dim;
     float eps = c->rms_norm_eps;
-    struct attn_batch ab = {.n_tokens = T, .n_heads = w->n_heads, .tok_seq = m->d_tok_seq, .positions = m->d_pos,
-                            .block_tables = m->d_bt, .max_blocks = sb->max_blocks, .scale = 1.0f / sqrtf((float)hd)};
-    upload_plan(m, sb, &ab);
-
     o->embed(b, m->x, &w->embed, m->d_ids, T);
     const float *pending = NULL; /* residual not yet added into x */
     for (int l = 0; l < c->n_layers; l++) {
@@ -408,7 +381,7 @@ static void forward(model *m, const struct step_batch *sb, float *logits, int32_
         o->rope(b, m->q, T, w->n_heads, hd, m->cos, m->sin);
         o->rope(b, m->k, T, w->n_kv_heads, hd, m->cos, m->sin);
         o->kv_write(b, &m->kv[l], m->k, m->v, m->d_slots, T);
-        o->attention(b, m->att, m->q, &m->kv[l], &ab);
+        o->attention(b, m->att, m->q, &m->kv[l], ab);
         o->matmul(b, m->res, m->att, &L->wo, T);
         o->all_reduce(b, m->res, (int64_t)T * H);
         if (L->bo) o->add_bias(b, m->res, L->bo, T, H); /* after the sum: once, on every rank */
@@ -420,15 +393,28 @@ static void forward(model *m, const struct step_batch *sb, float *logits, int32_
         o->all_reduce(b, m->res, (int64_t)T * H);
         pending = m->res;
     }
-    if (sb->n_outputs == 0 || m->p.rank != 0) return;
+    if (n_outputs == 0 || m->p.rank != 0) return;
     /* x += residual over all rows, then only the output rows go on */
     o->rmsnorm(b, m->xn, m->x, pending, w->final_norm, T, H, eps);
     struct tensor rows = {.dtype = DTYPE_F32, .rows = T, .cols = H, .data = m->xn};
-    o->embed(b, m->xo, &rows, m->d_out, sb->n_outputs);
-    o->matmul(b, m->logits, m->xo, &w->lm_head, sb->n_outputs);
-    if (logits) o->to_host(b, logits, m->logits, (size_t)sb->n_outputs * c->vocab_size * sizeof(float));
-    if (argmax) {
-        o->argmax(b, m->d_argmax, m->logits, sb->n_outputs, c->vocab_size);
-        o->to_host(b, argmax, m->d_argmax, sb->n_outputs * sizeof(int32_t));
+    o->embed(b, m->xo, &rows, m->d_out, n_outputs);
+    o->matmul(b, m->logits, m->xo, &w->lm_head, n_outputs);
+    if (want_argmax) o->argmax(b, m->d_argmax, m->logits, n_outputs, c->vocab_size);
+}
+
+/* One step on this rank's slice; only rank 0 computes the logits. */
+static void forward(model *m, const struct step_batch *sb, float *logits, int32_t *argmax)
+{
+    struct backend *b = m->b;
+    int hd = m->cfg.head_dim;
+    struct attn_batch ab = {.n_tokens = sb->n_tokens, .n_heads = m->dev.n_heads, .tok_seq = m->d_tok_seq,
+                            .positions = m->d_pos, .block_tables = m->d_bt, .max_blocks = sb->max_blocks,
+                            .scale = 1.0f / sqrtf((float)hd)};
+    if (!model__graph_step(m, sb, &ab)) {
+        model__upload_plan(m, sb, &ab);
+        model__step_ops(m, &ab, sb->n_tokens, sb->n_outputs, argmax != NULL);
     }
+    if (sb->n_outputs == 0 || m->p.rank != 0) return;
+    if (logits) b->ops->to_host(b, logits, m->logits, (size_t)sb->n_outputs * m->cfg.vocab_size * sizeof(float));
+    if (argmax) b->ops->to_host(b, argmax, m->d_argmax, sb->n_outputs * sizeof(int32_t));
 }

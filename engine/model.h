@@ -52,6 +52,10 @@ int model_max_blocks_per_seq(const model *m);
  * Returns 0 or ERR_INVALID for a batch that exceeds the limits given at load. */
 int model_forward(model *m, const struct step_batch *sb, float *logits, int32_t *argmax);
 
+/* Decode steps replayed from a graph so far (decode_graph.c; 0 on backends
+ * without graphs). */
+int64_t model_graph_replays(const model *m);
+
 /* Tensor parallelism (comm.h): with world > 1, model_forward on rank 0 first
  * broadcasts the plan, and the other ranks run model_serve_worker: each
  * plan, the same forward on their slice (its all-reduces meet rank 0's),

@@ -111,6 +111,7 @@ void engine__publish(engine *e)
     st->preemptions = ss.preemptions;
     st->prefill_chunks = ss.prefill_chunks;
     st->steps = ss.steps;
+    st->graph_steps = model_graph_replays(e->m);
     st->kv_blocks_used = kv_pool_num_used(e->pool);
     st->kv_blocks_cached = kv_pool_num_cached(e->pool);
     st->prefix_queries = ps.queries;

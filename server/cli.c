@@ -15,6 +15,7 @@ const char CLI_BACKEND_HELP[] =
     "  --threads N                CPU compute threads (default: the cores this process may use)\n"
     "  --dtype T                  CUDA weights and KV cache: bfloat16 (default), float16, float32\n"
     "  --gpu-memory-utilization F CUDA: share of the GPU memory for weights and KV cache (default 0.9)\n"
+    "  --enforce-eager            CUDA: run decode steps op by op, not replayed from CUDA graphs\n"
     "  --tensor-parallel-size N   ranks the model is split over: must be the number that mpirun\n"
     "                             started (mpirun -np N tessera ...); default: that number\n";
 
@@ -42,7 +43,8 @@ int cli_backend_opts(struct cli_backend *bk, struct cli_opt *o)
     o[2] = (struct cli_opt){"dtype", 0, CLI_DTYPE, &bk->dtype, 0, 0, NULL};
     o[3] = (struct cli_opt){"gpu-memory-utilization", 0, CLI_DOUBLE, &bk->gpu_mem_util, 0.05, 1.0, NULL};
     o[4] = (struct cli_opt){"tensor-parallel-size", 0, CLI_RANKS, NULL, 1, 4096, NULL};
-    return 5;
+    o[5] = (struct cli_opt){"enforce-eager", 0, CLI_SET, &bk->enforce_eager, 0, 0, NULL};
+    return 6;
 }
 
 int cli_engine_opts(struct engine_config *c, struct cli_opt *o)

@@ -58,12 +58,14 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts
 int cli_parse_n(const char *cmd, int argc, char **argv, const struct cli_opt *opts, int n, const char **positional,
                 int n_positional, void (*help)(FILE *f));
 
-/* Where the model runs: --device, --threads, --dtype, --gpu-memory-utilization. */
+/* Where the model runs: --device, --threads, --dtype, --gpu-memory-utilization,
+ * --enforce-eager. */
 struct cli_backend {
     int threads;         /* CPU: compute threads; 0 = the cores this process may use */
     bool cuda;           /* --device cuda */
     enum dtype dtype;    /* CUDA: weights and KV cache (bfloat16) */
     double gpu_mem_util; /* CUDA: share of the GPU's memory to use (0.9) */
+    bool enforce_eager;  /* CUDA: no graphs for decode steps */
 };
 struct cli_backend cli_backend_default(void);
 extern const char CLI_BACKEND_HELP[];

@@ -194,8 +194,9 @@ static void report(const struct bench_opts *o, struct tally *t, const struct eng
            a.p90 * 1e3, a.p99 * 1e3);
     printf("TPOT ms:            mean %.2f  p50 %.2f  p90 %.2f  p99 %.2f\n", p.mean * 1e3, p.p50 * 1e3,
            p.p90 * 1e3, p.p99 * 1e3);
-    printf("engine:             %lld steps, %lld preemptions, %lld prompt chunks, prefix hits %lld of %lld "
-           "tokens\n", (long long)st->steps, (long long)st->preemptions, (long long)st->prefill_chunks,
+    printf("engine:             %lld steps (%lld replayed from graphs), %lld preemptions, %lld prompt chunks, "
+           "prefix hits %lld of %lld tokens\n", (long long)st->steps, (long long)st->graph_steps,
+           (long long)st->preemptions, (long long)st->prefill_chunks,
            (long long)st->prefix_hits, (long long)st->prefix_queries);
     if (st->steps)
         printf("step ms:            schedule %.3f  forward %.3f  sample %.3f (engine thread, mean per step)\n",

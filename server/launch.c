@@ -17,7 +17,8 @@ static struct backend *backend_of(const struct cli_backend *o)
 {
     if (!o->cuda) return backend_cpu_create((int)o->threads);
 #ifdef TESSERA_CUDA
-    return backend_cuda_create(comm_local_rank(), o->dtype, o->gpu_mem_util); /* a GPU per rank of the node */
+    /* a GPU per rank of the node */
+    return backend_cuda_create(comm_local_rank(), o->dtype, o->gpu_mem_util, o->enforce_eager);
 #else
     err_set(ERR_UNSUPPORTED, "this build has no CUDA backend: build with make CUDA=1 (or make emu for the "
             "emulated one)");

@@ -1,10 +1,12 @@
 /* cublas.c: the cuBLAS calls Tessera makes, as a reference GEMM on the host.
- * Column-major like cuBLAS; products summed in fp32 in k order. */
+ * Column-major like cuBLAS; products summed in fp32 in k order. A GEMM is
+ * stream work (emu.h): run at once, or recorded while its stream captures. */
 #include <cublas_v2.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "../dtype.h"
+#include "emu.h"
 
 struct cublasContext {
     cudaStream_t stream;
@@ -28,6 +30,12 @@ cublasStatus_t cublasSetStream_v2(cublasHandle_t h, cudaStream_t s)
     return CUBLAS_STATUS_SUCCESS;
 }
 
+cublasStatus_t cublasSetWorkspace_v2(cublasHandle_t h, void *workspace, size_t bytes)
+{
+    (void)h, (void)workspace, (void)bytes;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
 cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode)
 {
     (void)h, (void)mode;
@@ -44,33 +52,48 @@ static int to_dtype(cudaDataType t, enum dtype *out)
     }
 }
 
+struct gemm {
+    cublasOperation_t ta, tb;
+    int m, n, k, lda, ldb, ldc;
+    float alpha, beta;            /* read at the call, as cuBLAS's host pointer mode does */
+    const void *A, *B;
+    void *C;
+    enum dtype a_t, b_t, c_t;
+};
+
+static void run_gemm(void *arg)
+{
+    const struct gemm *g = arg;
+    for (int j = 0; j < g->n; j++) {
+        for (int i = 0; i < g->m; i++) {
+            float acc = 0.0f;
+            for (int l = 0; l < g->k; l++) {
+                size_t ai = g->ta == CUBLAS_OP_N ? i + (size_t)l * g->lda : l + (size_t)i * g->lda;
+                size_t bi = g->tb == CUBLAS_OP_N ? l + (size_t)j * g->ldb : j + (size_t)l * g->ldb;
+                acc += dtype_get(g->A, g->a_t, ai) * dtype_get(g->B, g->b_t, bi);
+            }
+            size_t ci = i + (size_t)j * g->ldc;
+            float c = g->alpha * acc;
+            if (g->beta != 0.0f) c += g->beta * dtype_get(g->C, g->c_t, ci);
+            dtype_set(g->C, g->c_t, ci, c);
+        }
+    }
+}
+
 /* C = alpha op(A) op(B) + beta C with alpha, beta fp32 host scalars. */
 cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                             const void *alpha, const void *A, cudaDataType at, int lda, const void *B,
                             cudaDataType bt, int ldb, const void *beta, void *C, cudaDataType ct, int ldc,
                             cublasComputeType_t compute, cublasGemmAlgo_t algo)
 {
-    (void)h, (void)algo;
-    enum dtype a_t, b_t, c_t;
-    if (!to_dtype(at, &a_t) || !to_dtype(bt, &b_t) || !to_dtype(ct, &c_t) ||
+    (void)algo;
+    struct gemm g = {ta, tb, m, n, k, lda, ldb, ldc, *(const float *)alpha, *(const float *)beta, A, B, C,
+                     DTYPE_F32, DTYPE_F32, DTYPE_F32};
+    if (!to_dtype(at, &g.a_t) || !to_dtype(bt, &g.b_t) || !to_dtype(ct, &g.c_t) ||
         (compute != CUBLAS_COMPUTE_32F && compute != CUBLAS_COMPUTE_32F_PEDANTIC) ||
         (ta != CUBLAS_OP_N && ta != CUBLAS_OP_T) || (tb != CUBLAS_OP_N && tb != CUBLAS_OP_T))
         return CUBLAS_STATUS_NOT_SUPPORTED;
     if (m < 0 || n < 0 || k < 0) return CUBLAS_STATUS_INVALID_VALUE;
-    float al = *(const float *)alpha, be = *(const float *)beta;
-    for (int j = 0; j < n; j++) {
-        for (int i = 0; i < m; i++) {
-            float acc = 0.0f;
-            for (int l = 0; l < k; l++) {
-                size_t ai = ta == CUBLAS_OP_N ? i + (size_t)l * lda : l + (size_t)i * lda;
-                size_t bi = tb == CUBLAS_OP_N ? l + (size_t)j * ldb : j + (size_t)l * ldb;
-                acc += dtype_get(A, a_t, ai) * dtype_get(B, b_t, bi);
-            }
-            size_t ci = i + (size_t)j * ldc;
-            float c = al * acc;
-            if (be != 0.0f) c += be * dtype_get(C, c_t, ci);
-            dtype_set(C, c_t, ci, c);
-        }
-    }
+    emu_stream_work(h->stream, run_gemm, &g, sizeof(g), NULL, NULL);
     return CUBLAS_STATUS_SUCCESS;
 }

@@ -17,6 +17,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <tuple>
+
 #include "emu.h"
 
 #undef __launch_bounds__
@@ -143,13 +145,33 @@ template <class T> static inline T __ldg(const T *p) { return *p; }
 static inline struct emu_dim emu_dim_of(dim3 d) { return emu_dim{d.x, d.y, d.z}; }
 template <class F> static void emu_call(void *f) { (*(F *)f)(); }
 
-/* KLAUNCH(kernel, grid, block, smem_bytes, stream, args...) */
+/* A launch as stream work: the kernel and its arguments by value. */
+template <class K, class Args> struct emu_launch_rec {
+    const char *name;
+    struct emu_dim grid, block;
+    size_t smem;
+    K kernel;
+    Args args;
+};
+template <class R> static void emu_run_launch(void *p)
+{
+    R *r = (R *)p;
+    auto body = [r] { std::apply(r->kernel, r->args); };
+    emu_launch(r->name, r->grid, r->block, r->smem, emu_call<decltype(body)>, &body);
+}
+template <class R> static void *emu_clone(const void *p) { return new R(*(const R *)p); }
+template <class R> static void emu_drop(void *p) { delete (R *)p; }
+
+/* KLAUNCH(kernel, grid, block, smem_bytes, stream, args...): the arguments
+ * are evaluated and copied here, as <<<>>> does */
 #define KLAUNCH(kernel, grid, block, smem, stream, ...)                                    \
     do {                                                                                   \
-        (void)(stream);                                                                    \
-        auto emu_body_ = [&] { kernel(__VA_ARGS__); };                                     \
-        emu_launch(__func__, emu_dim_of(dim3(grid)), emu_dim_of(dim3(block)), (smem),       \
-                   emu_call<decltype(emu_body_)>, &emu_body_);                             \
+        auto emu_k_ = kernel;                                                              \
+        auto emu_args_ = std::make_tuple(__VA_ARGS__);                                     \
+        emu_launch_rec<decltype(emu_k_), decltype(emu_args_)> emu_r_ = {                   \
+            __func__, emu_dim_of(dim3(grid)), emu_dim_of(dim3(block)), (size_t)(smem), emu_k_, emu_args_}; \
+        emu_stream_work((cudaStream_t)(stream), emu_run_launch<decltype(emu_r_)>, &emu_r_, 0,            \
+                        emu_clone<decltype(emu_r_)>, emu_drop<decltype(emu_r_)>);          \
     } while (0)
 
 /* KSHARED(float, red, [32]) declares the block's float red[32]. */

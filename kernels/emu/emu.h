@@ -26,6 +26,7 @@
 #ifndef TESSERA_EMU_H
 #define TESSERA_EMU_H
 
+#include <cuda_runtime_api.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +72,14 @@ void *emu_shared_dynamic(void);
 
 /* Seed of the in-block interleaving (default: EMU_SEED or 1). */
 void emu_set_seed(uint64_t seed);
+
+/* Work on stream s (a launch, a copy, a GEMM, an all-reduce): run(arg) at
+ * once, or, while s is captured into a graph, a copy of arg kept for each
+ * replay of the graph: clone(arg) (freed with drop), or with clone NULL its
+ * `bytes` plain bytes. So a captured launch keeps its argument values, as
+ * CUDA's does, and pointers are read again at each replay. */
+void emu_stream_work(cudaStream_t s, void (*run)(void *), const void *arg, size_t bytes,
+                     void *(*clone)(const void *), void (*drop)(void *));
 
 #ifdef __cplusplus
 }

@@ -37,13 +37,26 @@ ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int
     return ncclSuccess;
 }
 
+struct all_reduce {
+    const void *send;
+    void *recv;
+    size_t count;
+};
+
+static void run_all_reduce(void *arg)
+{
+    const struct all_reduce *a = arg;
+    if (a->send != a->recv) memcpy(a->recv, a->send, a->count * sizeof(float));
+    all_reduce_sum(a->recv, (int64_t)a->count);
+}
+
+/* Stream work (emu.h): at once, or recorded while the stream captures. */
 ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count, ncclDataType_t datatype,
                            ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream)
 {
-    (void)stream; /* emulated streams run in order, at once */
     if (!comm || datatype != ncclFloat32 || op != ncclSum) return ncclInvalidArgument;
-    if (sendbuff != recvbuff) memcpy(recvbuff, sendbuff, count * sizeof(float));
-    all_reduce_sum(recvbuff, (int64_t)count);
+    struct all_reduce a = {sendbuff, recvbuff, count};
+    emu_stream_work(stream, run_all_reduce, &a, sizeof(a), NULL, NULL);
     return ncclSuccess;
 }
 

@@ -29,17 +29,22 @@ struct req {
     int n_out;
 };
 
-static struct backend *make_backend(bool cuda, enum dtype dt)
+/* Where a run goes: the CPU, or the CUDA backend with or without graphs. */
+enum where { CPU, GPU, GPU_EAGER };
+
+static struct backend *make_backend(enum where w, enum dtype dt)
 {
-    struct backend *b = cuda ? backend_cuda_create(0, dt, 0.9) : backend_cpu_create(2);
+    struct backend *b = w == CPU ? backend_cpu_create(2) : backend_cuda_create(0, dt, 0.9, w == GPU_EAGER);
     cr_assert(b, "%s", err_msg());
     return b;
 }
 
-/* Runs reqs[0..n) together (greedy, eos ignored) and fills their outputs. */
-static void run(bool cuda, struct req *reqs, int n, int budget)
+/* Runs reqs[0..n) together (greedy, eos ignored; request i stops after
+ * max_out[i] tokens, or MAX_OUT when max_out is NULL) and fills their
+ * outputs. Returns the steps replayed from CUDA graphs. */
+static int64_t run(enum where w, struct req *reqs, int n, int budget, const int *max_out)
 {
-    struct backend *b = make_backend(cuda, DTYPE_F32);
+    struct backend *b = make_backend(w, DTYPE_F32);
     struct engine_config c = engine_config_default();
     c.max_num_batched_tokens = budget;
     c.max_num_seqs = 16;
@@ -50,7 +55,8 @@ static void run(bool cuda, struct req *reqs, int n, int budget)
     int64_t ids[N_REQ];
     for (int i = 0; i < n; i++) {
         struct engine_request q = {.prompt = reqs[i].prompt, .n_prompt = reqs[i].n_prompt,
-                                   .sampling = sampling_params_default(), .max_tokens = MAX_OUT,
+                                   .sampling = sampling_params_default(),
+                                   .max_tokens = max_out ? max_out[i] : MAX_OUT,
                                    .ignore_eos = true, .logprobs = -1};
         q.sampling.temperature = 0;
         reqs[i].n_out = 0;
@@ -70,8 +76,10 @@ static void run(bool cuda, struct req *reqs, int n, int budget)
                 if (ev[j].finish) left--;
             }
     }
+    int64_t replays = engine_stats(e).graph_steps;
     engine_destroy(e);
     b->ops->destroy(b);
+    return replays;
 }
 
 static void make_requests(struct req *reqs, int n)
@@ -92,15 +100,83 @@ Test(backend_cuda, float32_greedy_tokens_equal_cpu)
     struct req cpu[N_REQ], gpu[N_REQ];
     make_requests(cpu, N_REQ);
     memcpy(gpu, cpu, sizeof(cpu));
-    run(false, cpu, N_REQ, 512);
-    for (int i = 0; i < 3; i++) run(true, &gpu[i], 1, 512); /* alone */
+    run(CPU, cpu, N_REQ, 512, NULL);
+    for (int i = 0; i < 3; i++) run(GPU, &gpu[i], 1, 512, NULL); /* alone */
     for (int i = 0; i < 3; i++)
         cr_assert(!memcmp(cpu[i].out, gpu[i].out, sizeof(cpu[i].out)), "request %d alone", i);
-    run(true, gpu, N_REQ, 40); /* together, prompts chunked by a 40-token budget */
+    run(GPU, gpu, N_REQ, 40, NULL); /* together, prompts chunked by a 40-token budget */
     for (int i = 0; i < N_REQ; i++) {
         cr_assert_eq(gpu[i].n_out, MAX_OUT);
         cr_assert(!memcmp(cpu[i].out, gpu[i].out, sizeof(cpu[i].out)), "request %d in the batch", i);
     }
+}
+
+/* Decode steps replayed from graphs: requests that stop after 48, 44, ...,
+ * 4 tokens shrink the batch through the buckets (12 -> 16, 8, 4, 2, 1)
+ * while chunked prompts join and contexts cross the 64-token bound; the
+ * tokens are the eager run's and the CPU's, and most decode steps were
+ * replays. */
+Test(backend_cuda, graph_replays_give_the_eager_tokens)
+{
+    struct req cpu[N_REQ], eager[N_REQ], graph[N_REQ];
+    int max_out[N_REQ];
+    make_requests(cpu, N_REQ);
+    for (int i = 0; i < N_REQ; i++) max_out[i] = MAX_OUT - 4 * i;
+    memcpy(eager, cpu, sizeof(cpu));
+    memcpy(graph, cpu, sizeof(cpu));
+    run(CPU, cpu, N_REQ, 512, max_out);
+    cr_assert_eq(run(GPU_EAGER, eager, N_REQ, 40, max_out), 0);
+    int64_t replays = run(GPU, graph, N_REQ, 40, max_out);
+    cr_log_info("graph replays: %lld", (long long)replays);
+    /* most decode steps: all but each bucket's first (34 of the longest request's 48 steps, with the
+     * contexts crossing 64 tokens: a second context bound) */
+    cr_assert_geq(replays, MAX_OUT / 2, "decode steps were meant to be replayed (%lld)", (long long)replays);
+    for (int i = 0; i < N_REQ; i++) {
+        cr_assert_eq(graph[i].n_out, max_out[i]);
+        cr_assert(!memcmp(eager[i].out, graph[i].out, max_out[i] * sizeof(int32_t)), "request %d: graph vs eager", i);
+        cr_assert(!memcmp(cpu[i].out, graph[i].out, max_out[i] * sizeof(int32_t)), "request %d: graph vs CPU", i);
+    }
+}
+
+/* The backend's graph contract: ops between graph_begin and graph_end are
+ * recorded, not run; a launch runs them on the buffers' contents then; once
+ * a longer step has reallocated the GEMM input buffer the recording is
+ * refused. */
+Test(backend_cuda, graph_records_replays_and_goes_stale)
+{
+    enum { N = 64, K = 32, T = 2 };
+    struct backend *b = make_backend(GPU, DTYPE_BF16);
+    const struct backend_ops *o = b->ops;
+    float wh[N * K], xh[N * K], want[T * N], got[T * N];
+    uint64_t rng = 7;
+    fill_uniform(wh, N * K, -0.5f, 0.5f, &rng);
+    fill_uniform(xh, N * K, -0.5f, 0.5f, &rng);
+    struct tensor host = {.dtype = DTYPE_F32, .rows = N, .cols = K, .data = wh}, w;
+    o->upload_weight(b, &host, &w, WEIGHT_MATMUL);
+    float *x = o->alloc(b, sizeof(xh)), *y = o->alloc(b, sizeof(float) * N * N);
+    o->to_device(b, x, xh, sizeof(float) * T * K);
+    o->matmul(b, y, x, &w, T); /* eagerly: sizes the GEMM input buffer */
+    o->to_host(b, want, y, sizeof(want));
+    float nan = NAN;
+    for (int i = 0; i < T * N; i++) o->to_device(b, y + i, &nan, sizeof(float));
+    o->graph_begin(b);
+    o->matmul(b, y, x, &w, T);
+    void *g = o->graph_end(b);
+    o->to_host(b, got, y, sizeof(got));
+    cr_assert(isnan(got[0]) && isnan(got[T * N - 1]), "recorded ops do not run");
+    cr_assert(o->graph_launch(b, g));
+    o->to_host(b, got, y, sizeof(got));
+    cr_assert(!memcmp(got, want, sizeof(want)));
+    for (int i = 0; i < T * K; i++) xh[i] = -xh[i];
+    o->to_device(b, x, xh, sizeof(float) * T * K);
+    cr_assert(o->graph_launch(b, g));
+    o->to_host(b, got, y, sizeof(got));
+    for (int i = 0; i < T * N; i++) cr_assert_eq(got[i], -want[i], "a replay reads x again (%d)", i);
+    o->matmul(b, y, x, &w, N); /* a longer step: the GEMM input buffer grows */
+    cr_assert_not(o->graph_launch(b, g), "a recording on a freed buffer must be refused");
+    o->graph_free(b, g);
+    o->free(b, x), o->free(b, y), o->free(b, (void *)w.data);
+    o->destroy(b);
 }
 
 /* Logits of every position of seq[0..n) in one forward on b. */
@@ -131,11 +207,11 @@ Test(backend_cuda, bfloat16_logits_within_tolerance)
     enum { N = 160 };
     int32_t seq[N];
     struct req r = {.n_prompt = 4, .prompt = {1, 403, 407, 261}};
-    run(false, &r, 1, 512); /* a natural sequence: the CPU's greedy continuation */
+    run(CPU, &r, 1, 512, NULL); /* a natural sequence: the CPU's greedy continuation */
     memcpy(seq, r.prompt, sizeof(int32_t) * 4);
     for (int t = 4; t < N; t++) seq[t] = r.out[(t - 4) % MAX_OUT];
     int V;
-    struct backend *cpu = make_backend(false, DTYPE_F32), *gpu = make_backend(true, DTYPE_BF16);
+    struct backend *cpu = make_backend(CPU, DTYPE_F32), *gpu = make_backend(GPU, DTYPE_BF16);
     float *ref = all_logits(cpu, seq, N, &V), *got = all_logits(gpu, seq, N, &V);
     float worst = 0;
     for (int t = 0; t < N; t++) {

@@ -95,3 +95,45 @@ Test(emu, geometry_dynamic_shared_and_atomics)
     for (int b = 0; b < 6; b++)
         for (int t = 0; t < 32; t++) cr_assert_eq(ids[b * 32 + t], 31 - t + 1000 * b);
 }
+
+/* Stream capture: work on the stream is recorded, not run, and each graph
+ * launch runs it again with the values the buffers hold then; an
+ * allocation or a synchronisation during a capture fails and spoils it, as
+ * in CUDA's global capture mode. */
+Test(emu, stream_capture_records_and_replays)
+{
+    cudaStream_t s;
+    cr_assert_eq(cudaStreamCreate(&s), cudaSuccess);
+    float *src, *dst;
+    cr_assert_eq(cudaMalloc((void **)&src, 4 * sizeof(float)), cudaSuccess);
+    cr_assert_eq(cudaMalloc((void **)&dst, 4 * sizeof(float)), cudaSuccess);
+    float h[4] = {1, 2, 3, 4};
+    cr_assert_eq(cudaMemcpy(src, h, sizeof(h), cudaMemcpyHostToDevice), cudaSuccess);
+    cr_assert_eq(cudaMemset(dst, 0, sizeof(h)), cudaSuccess);
+    cr_assert_eq(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), cudaSuccess);
+    cr_assert_eq(cudaMemcpyAsync(dst, src, sizeof(h), cudaMemcpyDeviceToDevice, s), cudaSuccess);
+    cudaGraph_t g;
+    cr_assert_eq(cudaStreamEndCapture(s, &g), cudaSuccess);
+    cr_assert_eq(dst[0], 0.0f, "a captured copy does not run");
+    cudaGraphExec_t x;
+    cr_assert_eq(cudaGraphInstantiate(&x, g, 0), cudaSuccess);
+    cr_assert_eq(cudaGraphDestroy(g), cudaSuccess);
+    cr_assert_eq(cudaGraphLaunch(x, s), cudaSuccess);
+    cr_assert_eq(dst[3], 4.0f);
+    src[3] = 40.0f;
+    cr_assert_eq(cudaGraphLaunch(x, s), cudaSuccess);
+    cr_assert_eq(dst[3], 40.0f, "a replay reads the buffers again");
+    cr_assert_eq(cudaGraphExecDestroy(x), cudaSuccess);
+
+    void *p;
+    cr_assert_eq(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), cudaSuccess);
+    cr_assert_eq(cudaMalloc(&p, 16), cudaErrorStreamCaptureUnsupported);
+    cr_assert_eq(cudaStreamSynchronize(s), cudaErrorStreamCaptureUnsupported);
+    cr_assert_eq(cudaStreamEndCapture(s, &g), cudaErrorStreamCaptureInvalidated);
+    cr_assert_null(g);
+    cr_assert_eq(cudaMalloc(&p, 16), cudaSuccess, "outside a capture it works again");
+    cudaFree(p);
+    cudaFree(src);
+    cudaFree(dst);
+    cudaStreamDestroy(s);
+}

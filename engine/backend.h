@@ -51,6 +51,19 @@ struct backend_ops {
     /* k, v: [T, n_kv_heads * hd] into their paged slots. */
     void (*kv_write)(struct backend *b, const struct kv_layer *kv, const float *k, const float *v,
                      const int64_t *slots, int T);
+
+    /* Stacked projections (all three NULL: not offered; the model then
+     * multiplies q, k, v and gate, up apart). upload_stacked: the rows of
+     * hosts[0..n) (one dtype, one width) one under the other as one matmul
+     * weight, so that q/k/v (gate/up) take one GEMM. rope_kv_write: from
+     * qkv [T, (n_heads + 2 kv->n_kv_heads) hd], rows of q's heads, k's and
+     * v's: q [T, n_heads hd] = rope(q part), and rope(k part) and the v
+     * part into their slots as kv_write. silu_mul_stacked: out [T, inter] =
+     * silu(gate) * up from gate_up [T, 2 inter]. */
+    void (*upload_stacked)(struct backend *b, const struct tensor *const *hosts, int n, struct tensor *dev);
+    void (*rope_kv_write)(struct backend *b, float *q, const float *qkv, int T, int n_heads, const float *cos,
+                          const float *sin, const struct kv_layer *kv, const int64_t *slots);
+    void (*silu_mul_stacked)(struct backend *b, float *out, const float *gate_up, int T, int inter);
     /* out, q: [T, n_heads * hd]; causal over each token's own sequence. */
     void (*attention)(struct backend *b, float *out, const float *q, const struct kv_layer *kv,
                       const struct attn_batch *ab);

@@ -158,13 +158,16 @@ static void cuda_to_host(struct backend *b, void *dst, const void *src, size_t b
     c->staging_used = 0;
 }
 
-/* Quantized weights go as they are; float ones are converted to the
- * backend's dtype on the host first. One copy. */
-static void cuda_upload_weight(struct backend *b, const struct tensor *host, struct tensor *dev,
-                               enum weight_use use)
+/* The type a host weight is stored in on the device: quantized ones as
+ * they are, float ones in the backend's dtype. */
+static enum dtype stored_type(struct backend *b, const struct tensor *host)
 {
-    (void)use; /* one layout for both */
-    enum dtype dt = dtype_is_quant(host->dtype) ? host->dtype : b->kv_dtype;
+    return dtype_is_quant(host->dtype) ? host->dtype : b->kv_dtype;
+}
+
+/* host's rows to device memory at d, as dt (converted on the host first). */
+static void copy_rows(void *d, const struct tensor *host, enum dtype dt)
+{
     size_t bytes = (size_t)host->rows * dtype_row_bytes(dt, host->cols);
     const void *src = host->data;
     void *conv = NULL;
@@ -174,11 +177,37 @@ static void cuda_upload_weight(struct backend *b, const struct tensor *host, str
         for (size_t i = 0; i < n; i++) dtype_set(conv, dt, i, dtype_get(host->data, host->dtype, i));
         src = conv;
     }
-    void *d = cuda_alloc(b, bytes);
-    CHECKF(d, "cuda: cannot allocate %zu bytes for a weight", bytes);
     CUDA_OK(cudaMemcpy(d, src, bytes, cudaMemcpyHostToDevice));
     free(conv);
-    *dev = (struct tensor){.dtype = dt, .rows = host->rows, .cols = host->cols, .data = d};
+}
+
+/* The rows of hosts[0..n) (one type, one width), one under the other. */
+static void cuda_upload_stacked(struct backend *b, const struct tensor *const *hosts, int n, struct tensor *dev)
+{
+    enum dtype dt = stored_type(b, hosts[0]);
+    int64_t rows = 0, cols = hosts[0]->cols;
+    for (int i = 0; i < n; i++) {
+        CHECKF(hosts[i]->cols == cols && stored_type(b, hosts[i]) == dt, "cuda: weights of different types or "
+               "widths cannot be stacked");
+        rows += hosts[i]->rows;
+    }
+    size_t row_bytes = dtype_row_bytes(dt, cols);
+    unsigned char *d = cuda_alloc(b, (size_t)rows * row_bytes);
+    CHECKF(d, "cuda: cannot allocate %zu bytes for a weight", (size_t)rows * row_bytes);
+    *dev = (struct tensor){.dtype = dt, .rows = rows, .cols = cols, .data = d};
+    for (int i = 0; i < n; i++) {
+        copy_rows(d, hosts[i], dt);
+        d += (size_t)hosts[i]->rows * row_bytes;
+    }
+}
+
+/* Quantized weights go as they are; float ones are converted to the
+ * backend's dtype on the host first. One copy. */
+static void cuda_upload_weight(struct backend *b, const struct tensor *host, struct tensor *dev,
+                               enum weight_use use)
+{
+    (void)use; /* one layout for both */
+    cuda_upload_stacked(b, &host, 1, dev);
 }
 
 static void cuda_embed(struct backend *b, float *out, const struct tensor *table, const int32_t *ids, int T)
@@ -188,10 +217,23 @@ static void cuda_embed(struct backend *b, float *out, const struct tensor *table
     else kc_embed(s, out, table->data, table->dtype, ids, T, (int)table->cols);
 }
 
+/* The rounded copy of out[0..n) that the next GEMM on out reads, made by
+ * the op that writes out (NULL with fp32 weights: GEMMs read out itself). */
+static void *cast_for(struct backend_cuda *c, const float *out, int64_t n)
+{
+    enum dtype dt = c->base.kv_dtype;
+    if (dt == DTYPE_F32) return NULL;
+    grow(&c->base, &c->cast, &c->cast_bytes, (size_t)n * dtype_size(dt), "a GEMM input");
+    c->cast_of = out, c->cast_n = n, c->cast_dt = dt;
+    return c->cast;
+}
+
 static void cuda_rmsnorm(struct backend *b, float *out, float *x, const float *residual, const float *w, int T,
                          int H, float eps)
 {
-    kc_rmsnorm(cu_write(b)->stream, out, x, residual, w, T, H, eps);
+    struct backend_cuda *c = cu_write(b);
+    void *cast = cast_for(c, out, (int64_t)T * H);
+    kc_rmsnorm_cast(c->stream, out, cast, b->kv_dtype, x, residual, w, T, H, eps);
 }
 
 /* x[T, K] rounded to dt (F32: x itself), kept for the next GEMM on x. */
@@ -257,6 +299,13 @@ static void cuda_kv_write(struct backend *b, const struct kv_layer *kv, const fl
     kc_kv_write(cu_write(b)->stream, kv->k, kv->v, b->kv_dtype, k, v, slots, T, kv->n_kv_heads * kv->head_dim);
 }
 
+static void cuda_rope_kv_write(struct backend *b, float *q, const float *qkv, int T, int n_heads,
+                               const float *cos, const float *sin, const struct kv_layer *kv, const int64_t *slots)
+{
+    kc_rope_kv_write(cu_write(b)->stream, q, qkv, T, n_heads, kv->n_kv_heads, kv->head_dim, cos, sin, kv->k, kv->v,
+                     b->kv_dtype, slots);
+}
+
 /* Prompt chunks go to the prefill kernel, single-token steps (decodes) to
  * the decode kernel, split over enough partitions to fill the GPU. */
 static void cuda_attention(struct backend *b, float *out, const float *q, const struct kv_layer *kv,
@@ -276,6 +325,13 @@ static void cuda_attention(struct backend *b, float *out, const float *q, const 
 static void cuda_silu_mul(struct backend *b, float *out, const float *gate, const float *up, int64_t n)
 {
     kc_silu_mul(cu_write(b)->stream, out, gate, up, n);
+}
+
+/* Also rounds out for the down projection that reads it next. */
+static void cuda_silu_mul_stacked(struct backend *b, float *out, const float *gate_up, int T, int inter)
+{
+    struct backend_cuda *c = cu_write(b);
+    kc_silu_mul_stacked(c->stream, out, cast_for(c, out, (int64_t)T * inter), b->kv_dtype, gate_up, T, inter);
 }
 
 static void cuda_argmax(struct backend *b, int32_t *out, const float *x, int rows, int n)
@@ -373,6 +429,9 @@ static const struct backend_ops cuda_ops = {
     .add_bias = cuda_add_bias,
     .rope = cuda_rope,
     .kv_write = cuda_kv_write,
+    .upload_stacked = cuda_upload_stacked,
+    .rope_kv_write = cuda_rope_kv_write,
+    .silu_mul_stacked = cuda_silu_mul_stacked,
     .attention = cuda_attention,
     .argmax = cuda_argmax,
     .silu_mul = cuda_silu_mul,

@@ -3,13 +3,14 @@
  *   x = embed(ids)
  *   for each layer:
  *     h = rmsnorm(x)                       (fused: x += residual first)
- *     q, k, v = h Wq, h Wk, h Wv           (+ biases: Qwen2)
+ *     q, k, v = h Wq, h Wk, h Wv           (+ biases: Qwen2; one stacked GEMM
+ *                                           where the backend stacks them)
  *     q, k = rmsnorm of each head          (Qwen3)
- *     rope(q, k); kv_write(k, v)
+ *     rope(q, k); kv_write(k, v)           (one op after a stacked GEMM)
  *     a = attention(q, paged K/V)          (causal, GQA, varlen)
  *     residual = all_reduce(a Wo)          (+ bias: Qwen3 with attention_bias)
  *     h = rmsnorm(x += residual)
- *     residual = all_reduce((silu(h Wgate) * h Wup) Wdown)
+ *     residual = all_reduce((silu(h Wgate) * h Wup) Wdown)  (gate|up stacked too)
  *   logits = rmsnorm(x += residual)[output rows] Wlm
  */
 #include "model.h"
@@ -36,11 +37,16 @@ static void *balloc(struct backend *b, size_t n)
 
 /* One weight to the backend; the mapped file pages of a weight it copied go
  * back to the kernel (a CPU view keeps them). */
+/* The mapped pages of a host weight the backend has copied go back. */
+static void release(model *m, const struct tensor *host)
+{
+    st_release(m->st, host->data, (size_t)host->rows * dtype_row_bytes(host->dtype, host->cols));
+}
+
 static void upload(model *m, const struct tensor *host, struct tensor *dev, enum weight_use use)
 {
     m->b->ops->upload_weight(m->b, host, dev, use);
-    if (dev->data != host->data)
-        st_release(m->st, host->data, (size_t)host->rows * dtype_row_bytes(host->dtype, host->cols));
+    if (dev->data != host->data) release(m, host);
 }
 
 /* The seven matmul weights of a layer, in one order for uploading and freeing. */
@@ -72,6 +78,28 @@ static float *upload_vec(model *m, const float *host, size_t n)
     return d;
 }
 
+/* On backends that stack projections: q/k/v in one weight unless biases or
+ * per-head norms come between the GEMM and RoPE, gate/up in one; either only
+ * when its parts share a type (GGUF files may mix them). The parts of a
+ * stacked weight are not uploaded again. */
+static void upload_stacked(model *m, const struct layer_weights *hl, struct layer_weights *dl)
+{
+    const struct backend_ops *o = m->b->ops;
+    if (!o->upload_stacked || !o->rope_kv_write || !o->silu_mul_stacked) return;
+    if (!hl->bq && !hl->q_norm && hl->wq.dtype == hl->wk.dtype && hl->wq.dtype == hl->wv.dtype) {
+        const struct tensor *qkv[] = {&hl->wq, &hl->wk, &hl->wv};
+        o->upload_stacked(m->b, qkv, 3, &dl->wqkv);
+        for (int i = 0; i < 3; i++) release(m, qkv[i]);
+        dl->wq = dl->wk = dl->wv = (struct tensor){0};
+    }
+    if (hl->w_gate.dtype == hl->w_up.dtype) {
+        const struct tensor *gu[] = {&hl->w_gate, &hl->w_up};
+        o->upload_stacked(m->b, gu, 2, &dl->w_gate_up);
+        for (int i = 0; i < 2; i++) release(m, gu[i]);
+        dl->w_gate = dl->w_up = (struct tensor){0};
+    }
+}
+
 static void upload_weights(model *m)
 {
     struct weights *h = &m->host, *d = &m->dev;
@@ -88,10 +116,12 @@ static void upload_weights(model *m)
     for (int l = 0; l < h->n_layers; l++) {
         struct layer_weights *hl = &h->layers[l], *dl = &d->layers[l];
         *dl = *hl;
+        upload_stacked(m, hl, dl);
         struct tensor *src[7], *dst[7];
         layer_matmuls(hl, src);
         layer_matmuls(dl, dst);
-        for (int i = 0; i < 7; i++) upload(m, src[i], dst[i], WEIGHT_MATMUL);
+        for (int i = 0; i < 7; i++)
+            if (dst[i]->data == src[i]->data) upload(m, src[i], dst[i], WEIGHT_MATMUL); /* not stacked */
         /* norms and biases are small fp32 arrays: copy them to the device */
         float **hv[LAYER_VECS], **dv[LAYER_VECS];
         size_t n[LAYER_VECS];
@@ -109,6 +139,10 @@ static void alloc_buffers(model *m)
     size_t T = m->p.max_step_tokens, H = c->hidden_size, hd = c->head_dim;
     size_t nq = (size_t)m->dev.n_heads * hd, nkv = (size_t)m->dev.n_kv_heads * hd, I = m->dev.inter;
     size_t f = sizeof(float);
+    bool qkv = false, gate_up = false; /* any layer's stacked */
+    for (int l = 0; l < m->dev.n_layers; l++)
+        qkv |= m->dev.layers[l].wqkv.data != NULL, gate_up |= m->dev.layers[l].w_gate_up.data != NULL;
+    m->qkv = qkv ? balloc(b, T * (nq + 2 * nkv) * f) : NULL;
     m->x = balloc(b, T * H * f);
     m->xn = balloc(b, T * H * f);
     m->res = balloc(b, T * H * f);
@@ -116,7 +150,7 @@ static void alloc_buffers(model *m)
     m->att = balloc(b, T * nq * f);
     m->k = balloc(b, T * nkv * f);
     m->v = balloc(b, T * nkv * f);
-    m->gate = balloc(b, T * I * f);
+    m->gate = balloc(b, T * I * (gate_up ? 2 : 1) * f);
     m->up = balloc(b, T * I * f);
     m->xo = balloc(b, T * H * f);
     m->logits = m->p.rank == 0 ? balloc(b, T * (size_t)c->vocab_size * f) : NULL; /* workers: no logits */
@@ -185,7 +219,7 @@ void model_destroy(model *m)
     model__graphs_free(m);
     void *bufs[] = {m->x, m->xn, m->res, m->q, m->att, m->k, m->v, m->gate, m->up, m->xo,
                     m->logits, m->cos, m->sin, m->d_ids, m->d_pos, m->d_tok_seq, m->d_out,
-                    m->d_slots, m->d_bt, m->d_seq_start, m->d_argmax, m->dev.final_norm};
+                    m->d_slots, m->d_bt, m->d_seq_start, m->d_argmax, m->dev.final_norm, m->qkv};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) b->ops->free(b, bufs[i]);
     for (int l = 0; l < m->cfg.n_layers; l++) {
         struct layer_weights *dl = &m->dev.layers[l], *hl = &m->host.layers[l];
@@ -200,6 +234,8 @@ void model_destroy(model *m)
         layer_matmuls(dl, dev);
         layer_matmuls(hl, host);
         for (int i = 0; i < 7; i++) free_weight(m, dev[i], host[i]);
+        free_weight(m, &dl->wqkv, &hl->wqkv);
+        free_weight(m, &dl->w_gate_up, &hl->w_gate_up);
     }
     if (m->dev.lm_head.data != m->dev.embed.data) free_weight(m, &m->dev.lm_head, &m->host.lm_head);
     free_weight(m, &m->dev.embed, &m->host.embed);
@@ -364,33 +400,66 @@ static void qkv(model *m, const struct layer_weights *L, int T)
     }
 }
 
+/* m->res = all_reduce(attention(normed m->xn) Wo) (+ bias), writing this
+ * step's K/V into layer l's cache: q, k, v from one stacked GEMM where the
+ * backend stacked them, RoPE fused with the KV write there. */
+static void attention_block(model *m, const struct layer_weights *L, int l, const struct attn_batch *ab, int T)
+{
+    struct backend *b = m->b;
+    const struct backend_ops *o = b->ops;
+    int H = m->cfg.hidden_size, hd = m->cfg.head_dim, nq = m->dev.n_heads;
+    if (L->wqkv.data) {
+        o->matmul(b, m->qkv, m->xn, &L->wqkv, T);
+        o->rope_kv_write(b, m->q, m->qkv, T, nq, m->cos, m->sin, &m->kv[l], m->d_slots);
+    } else {
+        qkv(m, L, T);
+        o->rope(b, m->q, T, nq, hd, m->cos, m->sin);
+        o->rope(b, m->k, T, m->dev.n_kv_heads, hd, m->cos, m->sin);
+        o->kv_write(b, &m->kv[l], m->k, m->v, m->d_slots, T);
+    }
+    o->attention(b, m->att, m->q, &m->kv[l], ab);
+    o->matmul(b, m->res, m->att, &L->wo, T);
+    o->all_reduce(b, m->res, (int64_t)T * H);
+    if (L->bo) o->add_bias(b, m->res, L->bo, T, H); /* after the sum: once, on every rank */
+}
+
+/* m->res = all_reduce((silu(m->xn Wgate) * m->xn Wup) Wdown): gate and up
+ * from one stacked GEMM where the backend stacked them. */
+static void mlp_block(model *m, const struct layer_weights *L, int T)
+{
+    struct backend *b = m->b;
+    const struct backend_ops *o = b->ops;
+    int I = m->dev.inter;
+    float *h = m->gate;
+    if (L->w_gate_up.data) {
+        o->matmul(b, m->gate, m->xn, &L->w_gate_up, T); /* [T, 2I] */
+        o->silu_mul_stacked(b, m->up, m->gate, T, I);
+        h = m->up;
+    } else {
+        o->matmul(b, m->gate, m->xn, &L->w_gate, T);
+        o->matmul(b, m->up, m->xn, &L->w_up, T);
+        o->silu_mul(b, m->gate, m->gate, m->up, (int64_t)T * I);
+    }
+    o->matmul(b, m->res, h, &L->w_down, T);
+    o->all_reduce(b, m->res, (int64_t)T * m->cfg.hidden_size);
+}
+
 void model__step_ops(model *m, const struct attn_batch *ab, int T, int n_outputs, bool want_argmax)
 {
     struct backend *b = m->b;
     const struct backend_ops *o = b->ops;
     const struct model_config *c = &m->cfg;
     const struct weights *w = &m->dev;
-    int H = c->hidden_size, hd = c->head_dim;
+    int H = c->hidden_size;
     float eps = c->rms_norm_eps;
     o->embed(b, m->x, &w->embed, m->d_ids, T);
     const float *pending = NULL; /* residual not yet added into x */
     for (int l = 0; l < c->n_layers; l++) {
         const struct layer_weights *L = &w->layers[l];
         o->rmsnorm(b, m->xn, m->x, pending, L->attn_norm, T, H, eps);
-        qkv(m, L, T);
-        o->rope(b, m->q, T, w->n_heads, hd, m->cos, m->sin);
-        o->rope(b, m->k, T, w->n_kv_heads, hd, m->cos, m->sin);
-        o->kv_write(b, &m->kv[l], m->k, m->v, m->d_slots, T);
-        o->attention(b, m->att, m->q, &m->kv[l], ab);
-        o->matmul(b, m->res, m->att, &L->wo, T);
-        o->all_reduce(b, m->res, (int64_t)T * H);
-        if (L->bo) o->add_bias(b, m->res, L->bo, T, H); /* after the sum: once, on every rank */
+        attention_block(m, L, l, ab, T);
         o->rmsnorm(b, m->xn, m->x, m->res, L->mlp_norm, T, H, eps);
-        o->matmul(b, m->gate, m->xn, &L->w_gate, T);
-        o->matmul(b, m->up, m->xn, &L->w_up, T);
-        o->silu_mul(b, m->gate, m->gate, m->up, (int64_t)T * w->inter);
-        o->matmul(b, m->res, m->gate, &L->w_down, T);
-        o->all_reduce(b, m->res, (int64_t)T * H);
+        mlp_block(m, L, T);
         pending = m->res;
     }
     if (n_outputs == 0 || m->p.rank != 0) return;

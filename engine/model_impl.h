@@ -25,6 +25,7 @@ struct model {
     int32_t *h_seq_start;
     /* device activations, sized for max_step_tokens */
     float *x, *xn, *q, *k, *v, *att, *res, *gate, *up, *xo, *logits, *cos, *sin;
+    float *qkv;                  /* stacked q/k/v projections (NULL: none); gate then holds gate|up */
     int32_t *d_ids, *d_pos, *d_tok_seq, *d_bt, *d_out, *d_seq_start, *d_argmax;
     int64_t *d_slots;
     unsigned char *plan_buf;     /* tensor parallelism: a step plan on the wire */

@@ -39,6 +39,9 @@ struct layer_weights {
     struct tensor wo;                  /* [hidden, local heads * hd] */
     struct tensor w_gate, w_up;        /* [local inter, hidden] */
     struct tensor w_down;              /* [hidden, local inter] */
+    /* a backend's stacked copies (backend.h, upload_stacked): wq|wk|wv and
+     * w_gate|w_up rows; data NULL: multiplied apart (the host's always) */
+    struct tensor wqkv, w_gate_up;
 };
 
 struct weights {

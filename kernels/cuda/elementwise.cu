@@ -1,6 +1,8 @@
-/* elementwise.cu: embedding gather, RMSNorm (with the residual add fused;
- * also the per-head norm of q and k, rows of head_dim, in place), the bias
- * add, RoPE, SiLU-and-mul, the fp32 -> half/bf16 cast and the paged KV write. */
+/* elementwise.cu: embedding gather, RMSNorm (with the residual add fused,
+ * and optionally the cast of its output to a GEMM's input type; also the
+ * per-head norm of q and k, rows of head_dim, in place), the bias add, RoPE
+ * (alone, or fused with the paged KV write), SiLU-and-mul (optionally with
+ * the cast), the fp32 -> half/bf16 cast and the paged KV write. */
 #include <limits.h>
 
 #include "common.cuh"
@@ -18,8 +20,11 @@ __global__ void embed_kernel(float *out, const T *table, const int32_t *ids, int
     for (int i = threadIdx.x; i < H; i += blockDim.x) out[(int64_t)t * H + i] = to_float(row[i]);
 }
 
-/* one block per token: x += residual; out = x / rms(x) * w */
-__global__ void rmsnorm_kernel(float *out, float *x, const float *residual, const float *w, int H, float eps)
+/* one block per token: x += residual; out = x / rms(x) * w; cast (unless
+ * NULL) = out rounded to E */
+template <class E>
+__global__ void rmsnorm_kernel(float *out, E *cast, float *x, const float *residual, const float *w, int H,
+                               float eps)
 {
     int64_t base = (int64_t)blockIdx.x * H;
     float ss = 0.0f;
@@ -32,7 +37,11 @@ __global__ void rmsnorm_kernel(float *out, float *x, const float *residual, cons
         ss += v * v;
     }
     float inv = 1.0f / sqrtf(block_sum(ss) / H + eps);
-    for (int i = threadIdx.x; i < H; i += blockDim.x) out[base + i] = x[base + i] * inv * w[i];
+    for (int i = threadIdx.x; i < H; i += blockDim.x) {
+        float y = x[base + i] * inv * w[i];
+        out[base + i] = y;
+        if (cast) cast[base + i] = from_float<E>(y);
+    }
 }
 
 /* grid-stride over y[T, n]: y[i] += bias[i % n] */
@@ -75,25 +84,60 @@ __global__ void argmax_kernel(int32_t *out, const float *x, int n)
     }
 }
 
-/* one block per token; thread j rotates pair (i, i + hd/2) of head j / half */
-__global__ void rope_kernel(float *x, int n_heads, int hd, const float *cos, const float *sin)
+/* Rotates pair (i, i + hd/2) of each of n_heads heads of one token, one
+ * pair per thread of the block: in[] (cos and sin its rows) into out[]
+ * (may be in[]) as E. */
+template <class E>
+static __device__ __forceinline__ void rope_row(E *out, const float *in, int n_heads, int hd, const float *c,
+                                                const float *s)
 {
-    int t = blockIdx.x, half = hd / 2;
-    const float *c = cos + (int64_t)t * half, *s = sin + (int64_t)t * half;
+    int half = hd / 2;
     for (int j = threadIdx.x; j < n_heads * half; j += blockDim.x) {
         int h = j / half, i = j % half;
-        float *v = x + ((int64_t)t * n_heads + h) * hd;
-        float a = v[i], b = v[i + half];
-        v[i] = a * c[i] - b * s[i];
-        v[i + half] = b * c[i] + a * s[i];
+        float a = in[h * hd + i], b = in[h * hd + i + half];
+        out[h * hd + i] = from_float<E>(a * c[i] - b * s[i]);
+        out[h * hd + i + half] = from_float<E>(b * c[i] + a * s[i]);
     }
 }
 
-__global__ void silu_mul_kernel(float *out, const float *gate, const float *up, int64_t n)
+/* one block per token */
+__global__ void rope_kernel(float *x, int n_heads, int hd, const float *cos, const float *sin)
+{
+    int t = blockIdx.x, half = hd / 2;
+    float *row = x + (int64_t)t * n_heads * hd;
+    rope_row<float>(row, row, n_heads, hd, cos + (int64_t)t * half, sin + (int64_t)t * half);
+}
+
+/* one block per token of qkv (rows of q, k and v heads, stacked): q
+ * rotated into q_out, k rotated and v into slot slots[t] (none when < 0) */
+template <class E>
+__global__ void rope_kv_write_kernel(float *q_out, const float *qkv, const float *cos, const float *sin,
+                                     E *k_cache, E *v_cache, const int64_t *slots, int n_heads, int n_kv_heads,
+                                     int hd)
+{
+    int t = blockIdx.x, half = hd / 2, row = n_kv_heads * hd;
+    const float *q = qkv + (int64_t)t * (n_heads * hd + 2 * row), *k = q + n_heads * hd, *v = k + row;
+    const float *c = cos + (int64_t)t * half, *s = sin + (int64_t)t * half;
+    rope_row<float>(q_out + (int64_t)t * n_heads * hd, q, n_heads, hd, c, s);
+    int64_t slot = slots[t];
+    if (slot < 0) return;
+    rope_row<E>(k_cache + slot * row, k, n_kv_heads, hd, c, s);
+    for (int i = threadIdx.x; i < row; i += blockDim.x) v_cache[slot * row + i] = from_float<E>(v[i]);
+}
+
+/* out[i] = silu(gate) * up of row i / I, column i % I, gate and up rows
+ * ld apart (gate/up stacked: ld = 2 I, up = gate + I; apart: ld = I);
+ * cast (unless NULL) = out rounded to E */
+template <class E>
+__global__ void silu_mul_kernel(float *out, E *cast, const float *gate, const float *up, int64_t n, int64_t I,
+                                int64_t ld)
 {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        float g = gate[i];
-        out[i] = g / (1.0f + expf(-g)) * up[i];
+        int64_t at = i / I * ld + i % I;
+        float g = gate[at];
+        float y = g / (1.0f + expf(-g)) * up[at];
+        out[i] = y;
+        if (cast) cast[i] = from_float<E>(y);
     }
 }
 
@@ -145,12 +189,22 @@ extern "C" void kc_embed(cudaStream_t s, float *out, const void *table, enum dty
     KCHECK(cudaGetLastError());
 }
 
+extern "C" void kc_rmsnorm_cast(cudaStream_t s, float *out, void *cast, enum dtype dt, float *x,
+                                const float *residual, const float *w, int T, int H, float eps)
+{
+    if (T <= 0) return;
+    if (!cast) dt = DTYPE_F32;
+    DISPATCH_DTYPE(dt, E, {
+        auto k = rmsnorm_kernel<E>;
+        KLAUNCH(k, T, row_threads(H), 0, s, out, (E *)cast, x, residual, w, H, eps);
+    });
+    KCHECK(cudaGetLastError());
+}
+
 extern "C" void kc_rmsnorm(cudaStream_t s, float *out, float *x, const float *residual, const float *w, int T,
                            int H, float eps)
 {
-    if (T <= 0) return;
-    KLAUNCH(rmsnorm_kernel, T, row_threads(H), 0, s, out, x, residual, w, H, eps);
-    KCHECK(cudaGetLastError());
+    kc_rmsnorm_cast(s, out, NULL, DTYPE_F32, x, residual, w, T, H, eps);
 }
 
 extern "C" void kc_add_bias(cudaStream_t s, float *y, const float *bias, int T, int n)
@@ -168,11 +222,40 @@ extern "C" void kc_rope(cudaStream_t s, float *x, int T, int n_heads, int hd, co
     KCHECK(cudaGetLastError());
 }
 
-extern "C" void kc_silu_mul(cudaStream_t s, float *out, const float *gate, const float *up, int64_t n)
+extern "C" void kc_rope_kv_write(cudaStream_t s, float *q_out, const float *qkv, int T, int n_heads,
+                                 int n_kv_heads, int hd, const float *cos, const float *sin, void *k_cache,
+                                 void *v_cache, enum dtype dt, const int64_t *slots)
+{
+    if (T <= 0) return;
+    DISPATCH_DTYPE(dt, E, {
+        auto kern = rope_kv_write_kernel<E>;
+        KLAUNCH(kern, T, row_threads(n_heads * hd / 2), 0, s, q_out, qkv, cos, sin, (E *)k_cache, (E *)v_cache,
+                slots, n_heads, n_kv_heads, hd);
+    });
+    KCHECK(cudaGetLastError());
+}
+
+static void silu_mul(cudaStream_t s, float *out, void *cast, enum dtype dt, const float *gate, const float *up,
+                     int64_t n, int64_t I, int64_t ld)
 {
     if (n <= 0) return;
-    KLAUNCH(silu_mul_kernel, flat_blocks(n), 256, 0, s, out, gate, up, n);
+    if (!cast) dt = DTYPE_F32;
+    DISPATCH_DTYPE(dt, E, {
+        auto k = silu_mul_kernel<E>;
+        KLAUNCH(k, flat_blocks(n), 256, 0, s, out, (E *)cast, gate, up, n, I, ld);
+    });
     KCHECK(cudaGetLastError());
+}
+
+extern "C" void kc_silu_mul(cudaStream_t s, float *out, const float *gate, const float *up, int64_t n)
+{
+    silu_mul(s, out, NULL, DTYPE_F32, gate, up, n, n, n);
+}
+
+extern "C" void kc_silu_mul_stacked(cudaStream_t s, float *out, void *cast, enum dtype dt, const float *gate_up,
+                                    int T, int I)
+{
+    silu_mul(s, out, cast, dt, gate_up, gate_up + I, (int64_t)T * I, I, 2 * (int64_t)I);
 }
 
 extern "C" void kc_argmax(cudaStream_t s, int32_t *out, const float *x, int rows, int n)

@@ -23,12 +23,20 @@ void kc_embed(cudaStream_t s, float *out, const void *table, enum dtype dt, cons
 /* If residual: x += residual (in place). Then out = x / rms(x) * w. */
 void kc_rmsnorm(cudaStream_t s, float *out, float *x, const float *residual, const float *w, int T, int H,
                 float eps);
+/* kc_rmsnorm that also stores out rounded to dt (F16 or BF16) in cast: the
+ * input of the GEMM that follows, without a kc_cast pass; cast NULL: none. */
+void kc_rmsnorm_cast(cudaStream_t s, float *out, void *cast, enum dtype dt, float *x, const float *residual,
+                     const float *w, int T, int H, float eps);
 /* y[t, i] += bias[i]: y [T, n], bias [n] (add_bias_ref). */
 void kc_add_bias(cudaStream_t s, float *y, const float *bias, int T, int n);
 /* Rotate-half RoPE in place on x: [T, n_heads, hd]; cos, sin: [T, hd/2]. */
 void kc_rope(cudaStream_t s, float *x, int T, int n_heads, int hd, const float *cos, const float *sin);
 /* out[i] = silu(gate[i]) * up[i] */
 void kc_silu_mul(cudaStream_t s, float *out, const float *gate, const float *up, int64_t n);
+/* out[T, I] = silu(gate) * up with gate_up [T, 2I] (each row the gate's
+ * then the up projection's: their weights stacked), and out rounded to dt
+ * in cast unless NULL (see kc_rmsnorm_cast). */
+void kc_silu_mul_stacked(cudaStream_t s, float *out, void *cast, enum dtype dt, const float *gate_up, int T, int I);
 /* out[r] = the first index of the largest value of row r of x[rows, n];
  * NaN never wins, 0 when nothing beats -inf (argmax_ref). */
 void kc_argmax(cudaStream_t s, int32_t *out, const float *x, int rows, int n);
@@ -38,6 +46,13 @@ void kc_cast(cudaStream_t s, void *dst, enum dtype dt, const float *src, int64_t
  * caches: [num_blocks * block_size, row] of dt. */
 void kc_kv_write(cudaStream_t s, void *k_cache, void *v_cache, enum dtype dt, const float *k, const float *v,
                  const int64_t *slots, int T, int row);
+/* From qkv [T, (n_heads + 2 n_kv_heads) hd] (each row q's heads, then k's,
+ * then v's: the projections' weights stacked), in one kernel (a block per
+ * token): q_out [T, n_heads hd] = kc_rope of q; the rotated k and v into
+ * the cache slots slots[t] as kc_kv_write (skipped when < 0). */
+void kc_rope_kv_write(cudaStream_t s, float *q_out, const float *qkv, int T, int n_heads, int n_kv_heads, int hd,
+                      const float *cos, const float *sin, void *k_cache, void *v_cache, enum dtype dt,
+                      const int64_t *slots);
 
 /* The queries of one step: sequence i owns tokens [seq_start[i],
  * seq_start[i+1]) of q/out, token t sits at positions[t] and attends to

@@ -209,6 +209,110 @@ Test(cuda_kernels, kv_write_into_paged_slots)
     cudaFree(d_k), cudaFree(d_v), cudaFree(d_slots);
 }
 
+/* Whether got[0..n) (stored as dt) is want[0..n) rounded to dt, exactly. */
+static bool rounded_from(const void *got, enum dtype dt, const float *want, size_t n)
+{
+    unsigned char w[4];
+    for (size_t i = 0; i < n; i++) {
+        dtype_set(w, dt, 0, want[i]);
+        if (memcmp((const unsigned char *)got + i * dtype_size(dt), w, dtype_size(dt))) return false;
+    }
+    return true;
+}
+
+/* The fused launches: RMSNorm that also stores its output rounded to the
+ * next GEMM's type (exactly kc_cast of that output); SiLU-and-mul from
+ * stacked gate|up rows (with the cast too); RoPE from stacked q|k|v rows
+ * fused with the KV write. References: rmsnorm_ref, silu_mul_ref, rope_ref
+ * and kv_write_ref's rounding. */
+Test(cuda_kernels, fused_norm_silu_casts_and_rope_kv_write)
+{
+    uint64_t rng = 23;
+    int T = 5, H = 288, I = 72, heads = 8, kv_heads = 2, hd = 64, n_slots = 32, row = kv_heads * hd;
+    size_t n = (size_t)T * H, ni = (size_t)T * I;
+    float *x = malloc(n * 4), *r = malloc(n * 4), *w = malloc(H * 4), *ref = malloc(n * 4);
+    float *gu = malloc(ni * 8), *g = malloc(ni * 4), *u = malloc(ni * 4);
+    fill_uniform(x, n, -3, 3, &rng);
+    fill_uniform(r, n, -1, 1, &rng);
+    fill_uniform(w, H, 0.5f, 1.5f, &rng);
+    fill_uniform(gu, ni * 2, -6, 6, &rng);
+    for (size_t t = 0; t < (size_t)T; t++) /* rows of gate, then up */
+        memcpy(g + t * I, gu + t * 2 * I, I * 4), memcpy(u + t * I, gu + t * 2 * I + I, I * 4);
+    for (int d = 1; d < 3; d++) {
+        enum dtype dt = DTYPES[d];
+        float *d_x = dev_copy(x, n * 4), *d_r = dev_copy(r, n * 4), *d_w = dev_copy(w, H * 4), *d_o = dev_alloc(n * 4);
+        void *d_c = dev_alloc(n * 2);
+        memcpy(ref, x, n * 4);
+        add_ref(ref, r, 0, (int64_t)n);
+        rmsnorm_ref(ref, ref, w, H, 1e-5f, 0, T);
+        kc_rmsnorm_cast(0, d_o, d_c, dt, d_x, d_r, d_w, T, H, 1e-5f);
+        float *out = host_copy(d_o, n * 4);
+        void *cast = host_copy(d_c, n * 2);
+        cr_assert(all_close(out, ref, n, 1e-6f, 1e-6f, "rmsnorm_cast"), "%s", dtype_name(dt));
+        cr_assert(rounded_from(cast, dt, out, n), "rmsnorm_cast: %s cast", dtype_name(dt));
+        free(out), free(cast);
+        float *d_gu = dev_copy(gu, ni * 8);
+        silu_mul_ref(ref, g, u, 0, (int64_t)ni);
+        kc_silu_mul_stacked(0, d_o, d_c, dt, d_gu, T, I);
+        out = host_copy(d_o, ni * 4), cast = host_copy(d_c, ni * 2);
+        cr_assert(all_close(out, ref, ni, 1e-6f, 1e-6f, "silu_mul_stacked"), "%s", dtype_name(dt));
+        cr_assert(rounded_from(cast, dt, out, ni), "silu_mul_stacked: %s cast", dtype_name(dt));
+        free(out), free(cast);
+        cudaFree(d_x), cudaFree(d_r), cudaFree(d_w), cudaFree(d_o), cudaFree(d_c), cudaFree(d_gu);
+    }
+    int ld = (heads + 2 * kv_heads) * hd;
+    size_t nq = (size_t)T * heads * hd, nk = (size_t)T * row, nt = (size_t)T * hd / 2;
+    float *qkv = malloc((size_t)T * ld * 4), *q = malloc(nq * 4), *k = malloc(nk * 4), *v = malloc(nk * 4);
+    float *c = malloc(nt * 4), *sn = malloc(nt * 4);
+    int64_t slots[] = {9, -1, 31, 0, 17};
+    fill_uniform(qkv, (size_t)T * ld, -1, 1, &rng);
+    for (int t = 0; t < T; t++) {
+        const float *src = qkv + (size_t)t * ld;
+        memcpy(q + (size_t)t * heads * hd, src, heads * hd * 4);
+        memcpy(k + (size_t)t * row, src + heads * hd, row * 4);
+        memcpy(v + (size_t)t * row, src + heads * hd + row, row * 4);
+    }
+    for (size_t j = 0; j < nt; j++) c[j] = cosf((float)j * 0.21f), sn[j] = sinf((float)j * 0.21f);
+    rope_ref(q, heads, hd, c, sn, 0, T);
+    rope_ref(k, kv_heads, hd, c, sn, 0, T);
+    float *d_qkv = dev_copy(qkv, (size_t)T * ld * 4), *d_c = dev_copy(c, nt * 4), *d_s = dev_copy(sn, nt * 4);
+    int64_t *d_slots = dev_copy(slots, sizeof(slots));
+    for (int d = 0; d < 3; d++) {
+        enum dtype dt = DTYPES[d];
+        size_t es = dtype_size(dt), bytes = es * n_slots * row;
+        float *d_q = dev_alloc(nq * 4);
+        void *d_kc = dev_alloc(bytes), *d_vc = dev_alloc(bytes);
+        CK(cudaMemset(d_kc, 0xff, bytes));
+        CK(cudaMemset(d_vc, 0xff, bytes));
+        kc_rope_kv_write(0, d_q, d_qkv, T, heads, kv_heads, hd, d_c, d_s, d_kc, d_vc, dt, d_slots);
+        float *gq = host_copy(d_q, nq * 4);
+        unsigned char *kc = host_copy(d_kc, bytes), *vc = host_copy(d_vc, bytes);
+        cr_assert(all_close(gq, q, nq, 1e-6f, 1e-6f, "rope_kv_write q"), "%s", dtype_name(dt));
+        int written = 0;
+        for (int t = 0; t < T; t++) {
+            if (slots[t] < 0) continue;
+            written++;
+            /* the rotated k, rounded: within half a unit in the last place of the type */
+            float *kt = malloc(row * 4), rtol = dt == DTYPE_F32 ? 1e-6f : dt == DTYPE_F16 ? 1e-3f : 4e-3f;
+            for (int i = 0; i < row; i++) kt[i] = dtype_get(kc + es * slots[t] * row, dt, i);
+            cr_assert(all_close(kt, k + (size_t)t * row, row, 1e-6f, rtol, "k"), "%s t %d", dtype_name(dt), t);
+            cr_assert(rounded_from(vc + es * slots[t] * row, dt, v + (size_t)t * row, row), "v row %d", t);
+            free(kt);
+        }
+        for (int sl = 0; sl < n_slots; sl++) { /* slots no token names stay untouched */
+            bool named = false;
+            for (int t = 0; t < T; t++) named |= slots[t] == sl;
+            for (size_t i = 0; !named && i < es * row; i++) cr_assert_eq(kc[es * sl * row + i], 0xff, "slot %d", sl);
+        }
+        cr_assert_eq(written, 4);
+        free(gq), free(kc), free(vc);
+        cudaFree(d_q), cudaFree(d_kc), cudaFree(d_vc);
+    }
+    free(x), free(r), free(w), free(ref), free(gu), free(g), free(u), free(qkv), free(q), free(k), free(v), free(c),
+        free(sn);
+    cudaFree(d_qkv), cudaFree(d_c), cudaFree(d_s), cudaFree(d_slots);
+}
+
 /* Rows of several lengths with repeated maxima, NaN (also in front) and a
  * row with nothing above -inf: the same index as argmax_ref, exactly. */
 Test(cuda_kernels, argmax_rows)

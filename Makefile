@@ -162,6 +162,7 @@ $(BUILD)/tessera-cuda: $(LIB_OBJ) $(APP_REST_OBJ) $(CUDA_OBJ) $(LLHTTP_OBJ)
 
 # the emulated kernel and backend tests, natively on a GPU
 CUDA_TEST_OBJ := $(patsubst %.c,$(BUILD)/cuda/%.o,tests/emu/test_cuda_kernels.c tests/emu/test_cuda_quant.c \
+  tests/emu/test_cuda_sample.c \
   tests/emu/test_backend_cuda.c tests/emu/test_golden_cuda.c)
 $(CUDA_TEST_OBJ): CFLAGS += -DTESSERA_NATIVE_CUDA
 $(BUILD)/test_cuda: $(LIB_OBJ) $(filter-out $(BUILD)/cuda/server/launch.o,$(CUDA_OBJ)) $(CUDA_TEST_OBJ) \

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "../dtype.h"
+#include "../sample.h"
 
 /* The instruction sets the fast paths use: AVX2+FMA+F16C for every op,
  * AVX-512 F/BW/VL for the matmul (matmul_avx512). The CPU's, checked once,
@@ -119,6 +120,14 @@ void silu_mul(float *out, const float *gate, const float *up, int64_t i0, int64_
 /* The first index of the largest value of x[0..n): NaN never wins; 0 when
  * nothing beats -inf. Greedy sampling, on either side of the copy. */
 int32_t argmax_ref(const float *x, int n);
+
+/* The device sampler's reference (kernels/sample.h): row (edited in place:
+ * bias and penalties) -> a token. sample_edit_ref only edits;
+ * sample_threshold_ref: the kept tokens' threshold on x = row / temperature
+ * for the row's max x m (row already edited). */
+int32_t sample_ref(float *row, int V, const struct sample_row *r, const struct sample_lists *l);
+void sample_edit_ref(float *row, const struct sample_row *r, const struct sample_lists *l);
+float sample_threshold_ref(const float *row, int V, const struct sample_row *r, float m);
 
 /* y[t, i] += bias[i] for rows t in [t0, t1); y: [T, n], bias: [n] (the
  * biases of q/k/v/o_proj). */

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "../dtype.h"
+#include "../sample.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -84,6 +85,12 @@ void kc_attention_decode(cudaStream_t s, float *out, const float *q, const void 
  * online softmax, causal mask. head_dim <= 256, a multiple of 4. */
 void kc_attention_prefill(cudaStream_t s, float *out, const float *q, const void *k_cache, const void *v_cache,
                           enum dtype dt, const struct kc_attn *a, int min_q);
+
+/* Samples one token a row of logits [rows, V] into out[rows] with
+ * params[rows] (device memory, as the lists' arrays), the rules of
+ * kernels/sample.h; edits the logits in place (bias, penalties). */
+void kc_sample(cudaStream_t s, int32_t *out, float *logits, int rows, int V, const struct sample_row *params,
+               struct sample_lists lists);
 
 /* Quantized weights (dt: Q8_0, Q4_0, Q4_K or Q6_K; rows of K weights, K a
  * multiple of the type's block), in ggml's block layouts (quant.cu). */

@@ -121,6 +121,12 @@ template <class T> static inline T atomicMax(T *p, T v)
     if (v > old) *p = v;
     return old;
 }
+template <class T> static inline T atomicMin(T *p, T v)
+{
+    T old = *p;
+    if (v < old) *p = v;
+    return old;
+}
 template <class T> static inline T atomicExch(T *p, T v)
 {
     T old = *p;

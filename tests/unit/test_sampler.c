@@ -167,3 +167,91 @@ Test(sampler, params_check_names_the_field)
     p.temperature = -1;
     cr_assert_str_eq(sampling_params_check(&p), "temperature");
 }
+
+/* The device sampler's rules (kernels/sample.h, reference sample_ref) give
+ * the host sampler's distribution: over 64 tokens, the reference's exact
+ * probabilities (its edited row, threshold and softmax; a fine grid of
+ * draws u through sample_ref lands on each token that share of the time)
+ * against 100,000 draws of sampler_sample: the same support, and a
+ * chi-square (tokens expected under 5 times pooled) within 6 standard
+ * deviations of its degrees of freedom. Each control alone (so that it
+ * binds), then all at once. */
+static void check_device_rules(struct sampling_params p)
+{
+    enum { N = 64, DRAWS = 100000, GRID = 50000 };
+    float logits[N], row[N];
+    uint64_t rng = 77;
+    for (int i = 0; i < N; i++) logits[i] = (float)((rng = rng * 6364136223846793005ull + 1442695040888963407ull) >> 40) /
+                                            (float)(1 << 24) * 6.0f - 3.0f;
+    /* prompt 5, 9, 9; output 9, 12, 12, 30, 44: distinct 5, 9, 12, 30, 44; output counts 0, 1, 2, 1, 1 */
+    const int32_t tokens[] = {5, 9, 9, 9, 12, 12, 30, 44};
+    const int32_t pen_ids[] = {5, 9, 12, 30, 44}, pen_counts[] = {0, 1, 2, 1, 1}, bias_ids[] = {3, 40, 44};
+    const float bias[] = {1.5f, -0.7f, 0.8f};
+    p.has_seed = true, p.seed = 5;
+    struct sample_row r = {.temperature = p.temperature, .top_k = p.top_k, .top_p = p.top_p, .min_p = p.min_p,
+                           .repetition_penalty = p.repetition_penalty, .presence_penalty = p.presence_penalty,
+                           .frequency_penalty = p.frequency_penalty, .pen0 = 0, .pen1 = 5, .bias0 = 0, .bias1 = 3};
+    struct sample_lists l = {pen_ids, pen_counts, bias_ids, bias};
+    double prob[N] = {0}, grid[N] = {0}, z = 0;
+    memcpy(row, logits, sizeof(row));
+    sample_edit_ref(row, &r, &l);
+    float m = -INFINITY;
+    for (int i = 0; i < N; i++) m = fmaxf(m, row[i] / p.temperature);
+    float tau = sample_threshold_ref(row, N, &r, m);
+    for (int i = 0; i < N; i++) z += prob[i] = row[i] / p.temperature >= tau ? exp(row[i] / p.temperature - m) : 0;
+    for (int i = 0; i < N; i++) prob[i] /= z;
+    for (int g = 0; g < GRID; g++) {
+        memcpy(row, logits, sizeof(row));
+        r.u = (float)((g + 0.5) / GRID);
+        grid[sample_ref(row, N, &r, &l)] += 1.0 / GRID;
+    }
+    for (int i = 0; i < N; i++) cr_assert_leq(fabs(grid[i] - prob[i]), 2.0 / GRID, "token %d: drawn %g, p %g", i, grid[i], prob[i]);
+    int obs[N] = {0};
+    struct sampler s;
+    struct sampler_scratch w;
+    sampler_init(&s, &p);
+    sampler_scratch_init(&w, N);
+    for (int d = 0; d < DRAWS; d++) {
+        memcpy(row, logits, sizeof(row));
+        for (int j = 0; j < 3; j++) row[bias_ids[j]] += bias[j]; /* the engine adds the bias first */
+        obs[sampler_sample(&s, &w, row, tokens, 8, 3)]++;
+    }
+    sampler_scratch_deinit(&w);
+    double chi2 = 0, pool_e = 0;
+    int kept = 0, cells = 0, pool_o = 0;
+    for (int i = 0; i < N; i++) {
+        if (prob[i] == 0) {
+            cr_assert_eq(obs[i], 0, "token %d: the host drew it %d times, the device rules never", i, obs[i]);
+            continue;
+        }
+        kept++;
+        double e = prob[i] * DRAWS;
+        if (e < 5) {
+            pool_e += e, pool_o += obs[i];
+            continue;
+        }
+        cells++;
+        chi2 += (obs[i] - e) * (obs[i] - e) / e;
+    }
+    if (pool_e > 0) cells++, chi2 += (pool_o - pool_e) * (pool_o - pool_e) / pool_e;
+    int df = cells - 1;
+    cr_log_info("device rules vs host sampler: %d tokens kept, chi-square %.1f (df %d)", kept, chi2, df);
+    cr_assert_geq(kept, 5, "the cuts were meant to leave several tokens (%d)", kept);
+    cr_assert_lt(chi2, df + 6 * sqrt(2.0 * df), "chi-square %.1f with %d degrees of freedom", chi2, df);
+}
+
+Test(sampler, device_rules_have_the_host_distribution)
+{
+    struct sampling_params base = sampling_params_default(), p = base;
+    p.temperature = 0.6f, p.repetition_penalty = 1.3f, p.presence_penalty = 0.6f, p.frequency_penalty = 0.4f;
+    check_device_rules(p); /* the penalties and the bias, nothing cut */
+    p = base, p.top_k = 12;
+    check_device_rules(p);
+    p = base, p.top_p = 0.7f;
+    check_device_rules(p);
+    p = base, p.min_p = 0.15f;
+    check_device_rules(p);
+    p.temperature = 0.9f, p.top_k = 20, p.top_p = 0.85f, p.min_p = 0.03f;
+    p.repetition_penalty = 1.2f, p.presence_penalty = 0.3f, p.frequency_penalty = 0.2f;
+    check_device_rules(p);
+}

@@ -1,0 +1,179 @@
+/* sample.cu: sampling on the device (kernels/sample.h has the rules; the
+ * CPU reference is kernels/cpu/sample_ref.c). One block per row: the
+ * row's bias and penalties edited in place, then every pass a block
+ * reduction over the row: the max, the thresholds by bisection over the
+ * float order (32 passes at most each), the kept mass, and a block scan of
+ * the threads' contiguous chunks to find where the draw falls. */
+#include <float.h>
+#include <string.h>
+
+#include "common.cuh"
+#include "kernels.h"
+
+/* Ordered keys of floats (sample_ref.c's): a < b <=> key(a) < key(b). */
+static __device__ __forceinline__ uint32_t key_of(float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    return b & 0x80000000u ? ~b : b | 0x80000000u;
+}
+
+static __device__ __forceinline__ float float_of(uint32_t k)
+{
+    uint32_t b = k & 0x80000000u ? k & 0x7fffffffu : ~k;
+    float f;
+    memcpy(&f, &b, 4);
+    return f;
+}
+
+static __device__ __forceinline__ float block_max(float v)
+{
+    KSHARED(float, partial, [32]);
+    KSHARED(float, total, [1]);
+    int lane = threadIdx.x % 32, warp = threadIdx.x / 32, n_warps = blockDim.x / 32;
+    v = warp_max(v);
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        float t = lane < n_warps ? partial[lane] : -INFINITY;
+        t = warp_max(t);
+        if (lane == 0) total[0] = t;
+    }
+    __syncthreads();
+    return total[0];
+}
+
+/* The first index of the row's largest value (argmax_ref's rule), for
+ * every thread. */
+static __device__ int block_argmax(const float *row, int n)
+{
+    float mx = -INFINITY;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) mx = row[i] > mx ? row[i] : mx; /* NaN never wins */
+    mx = block_max(mx);
+    float first = (float)n;
+    for (int i = threadIdx.x; i < n; i += blockDim.x)
+        if (row[i] == mx) {
+            first = (float)i;
+            break;
+        }
+    first = -block_max(-first);
+    return first >= (float)n ? 0 : (int)first; /* exact: n < 2^24 */
+}
+
+/* Tokens with x = row / t >= tau: how many, and their mass exp(x - m). */
+static __device__ void above(const float *row, int V, float t, float m, float tau, float *count, float *mass)
+{
+    float c = 0, s = 0;
+    for (int i = threadIdx.x; i < V; i += blockDim.x) {
+        float x = row[i] / t;
+        if (x >= tau) c += 1.0f, s += expf(x - m);
+    }
+    *count = block_sum(c);
+    *mass = block_sum(s);
+}
+
+/* The largest threshold in [lo, m] whose tokens at or above it number at
+ * least want (by_mass false) or hold at least want of the mass. */
+static __device__ float bisect(const float *row, int V, float t, float m, float lo, float want, bool by_mass)
+{
+    uint32_t a = key_of(lo), b = key_of(m);
+    float c, s;
+    above(row, V, t, m, m, &c, &s);
+    if ((by_mass ? s : c) >= want) return m;
+    while (b - a > 1) { /* holds at a, not at b */
+        uint32_t mid = a + (b - a) / 2;
+        above(row, V, t, m, float_of(mid), &c, &s);
+        if ((by_mass ? s : c) >= want) a = mid;
+        else b = mid;
+    }
+    return float_of(a);
+}
+
+/* Where target falls in the cumulative mass of the kept tokens (x >= tau),
+ * in id order; the last kept token when rounding puts it past the end. */
+static __device__ int draw(const float *row, int V, float t, float m, float tau, float target)
+{
+    KSHARED(float, sums, [1024]);
+    KSHARED(int, found, [2]);
+    int chunk = CEIL_DIV(V, (int)blockDim.x), i0 = threadIdx.x * chunk, i1 = i0 + chunk < V ? i0 + chunk : V;
+    float s = 0;
+    int last = -1;
+    for (int i = i0; i < i1; i++) {
+        float x = row[i] / t;
+        if (x >= tau) s += expf(x - m), last = i;
+    }
+    sums[threadIdx.x] = s;
+    if (threadIdx.x == 0) found[0] = V, found[1] = -1;
+    __syncthreads();
+    if (threadIdx.x == 0) { /* exclusive prefix sums, in thread order */
+        float cum = 0;
+        for (int j = 0; j < (int)blockDim.x; j++) {
+            float v = sums[j];
+            sums[j] = cum;
+            cum += v;
+        }
+    }
+    __syncthreads();
+    float cum = sums[threadIdx.x];
+    if (last >= 0 && target >= cum && target < cum + s) {
+        for (int i = i0; i < i1; i++) {
+            float x = row[i] / t;
+            if (!(x >= tau)) continue;
+            cum += expf(x - m);
+            if (target < cum) {
+                atomicMin(&found[0], i);
+                break;
+            }
+        }
+    }
+    if (last >= 0) atomicMax(&found[1], last);
+    __syncthreads();
+    return found[0] < V ? found[0] : found[1];
+}
+
+__global__ void sample_kernel(int32_t *out, float *logits, int V, const sample_row *rows, sample_lists l)
+{
+    const sample_row r = rows[blockIdx.x];
+    float *row = logits + (int64_t)blockIdx.x * V;
+    if (threadIdx.x == 0) /* in list order: an id may repeat */
+        for (int j = r.bias0; j < r.bias1; j++) row[l.bias_ids[j]] += l.bias[j];
+    __syncthreads();
+    for (int j = r.pen0 + (int)threadIdx.x; j < r.pen1; j += blockDim.x) { /* distinct ids */
+        float x = row[l.pen_ids[j]];
+        if (r.repetition_penalty != 1.0f) x = x > 0 ? x / r.repetition_penalty : x * r.repetition_penalty;
+        if (l.pen_counts[j]) x -= r.frequency_penalty * (float)l.pen_counts[j] + r.presence_penalty;
+        row[l.pen_ids[j]] = x;
+    }
+    __syncthreads();
+    float t = r.temperature, m = -INFINITY;
+    if (t >= 1e-5f) {
+        for (int i = threadIdx.x; i < V; i += blockDim.x) m = fmaxf(m, row[i] / t);
+        m = block_max(m);
+    }
+    if (t < 1e-5f || m == -INFINITY) { /* greedy, or nothing to draw from */
+        int a = block_argmax(row, V);
+        if (threadIdx.x == 0) out[blockIdx.x] = a;
+        return;
+    }
+    float tau = -FLT_MAX, c, z;
+    above(row, V, t, m, tau, &c, &z);
+    if (r.top_k > 0 && r.top_k < c) tau = bisect(row, V, t, m, tau, (float)r.top_k, false);
+    if (r.top_p < 1.0f) {
+        above(row, V, t, m, tau, &c, &z);
+        tau = bisect(row, V, t, m, tau, r.top_p * z, true);
+    }
+    if (r.min_p > 0.0f) tau = fmaxf(tau, m + logf(r.min_p));
+    above(row, V, t, m, tau, &c, &z);
+    int tok = draw(row, V, t, m, tau, r.u * z);
+    if (threadIdx.x == 0) out[blockIdx.x] = tok;
+}
+
+extern "C" void kc_sample(cudaStream_t s, int32_t *out, float *logits, int rows, int V, const struct sample_row *params,
+                          struct sample_lists lists)
+{
+    if (rows <= 0) return;
+    int threads = CEIL_DIV(V, 8 * 32) * 32;
+    threads = threads < 32 ? 32 : threads > 1024 ? 1024 : threads;
+    KLAUNCH(sample_kernel, rows, threads, 0, s, out, logits, V, params, lists);
+    KCHECK(cudaGetLastError());
+}

@@ -10,9 +10,10 @@
  * weights (Q8_0, Q4_0, Q4_K, Q6_K) stay in their blocks: steps of up to
  * KC_QGEMV_MAX_T tokens use the dequantizing GEMV, longer ones dequantize
  * DEQ_CHUNK weights at a time to bf16 for cuBLAS. One stream; host<->device copies go
- * through a pinned staging buffer; greedy steps bring back one argmax per
- * row, others the logits, sampled on the host (the sampler's penalties,
- * logit_bias and logprobs live there). Graphs are stream captures
+ * through a pinned staging buffer; steps bring back one token a row,
+ * sampled on the device (kc_sample: penalties, logit_bias, temperature,
+ * top-k/p, min-p), or the logits when the host must see them (logprobs,
+ * grammars). Graphs are stream captures
  * (cudaStreamCaptureModeGlobal) instantiated once and replayed; cuBLAS
  * gets a workspace of its own so that it allocates nothing while captured.
  * Built with nvcc for a GPU (make CUDA=1) or against kernels/emu for tests
@@ -66,6 +67,8 @@ struct backend_cuda {
     unsigned char *staging;      /* pinned host buffer for copies */
     size_t staging_cap, staging_used;
     unsigned buffers_gen;        /* bumped when cast, deq or attn_tmp is reallocated */
+    void *samp;                  /* the sample op's parameters and lists */
+    size_t samp_bytes;
     ncclComm_t nccl;             /* tensor parallelism: the ranks' communicator; NULL: one rank */
 };
 
@@ -103,13 +106,20 @@ static void cuda_free(struct backend *b, void *p)
 static void *grow(struct backend *b, void **buf, size_t *cap, size_t bytes, const char *what)
 {
     if (bytes > *cap) {
-        cu(b)->buffers_gen++; /* graphs recorded on the old buffer are stale */
         cuda_free(b, *buf);
         *buf = cuda_alloc(b, bytes);
         CHECKF(*buf, "cuda: cannot allocate %zu bytes for %s", bytes, what);
         *cap = bytes;
     }
     return *buf;
+}
+
+/* grow for the scratch buffers ops use inside graphs (cast, deq, attn_tmp):
+ * a reallocation makes the graphs recorded on the old buffer stale. */
+static void *scratch(struct backend *b, void **buf, size_t *cap, size_t bytes, const char *what)
+{
+    if (bytes > *cap) cu(b)->buffers_gen++;
+    return grow(b, buf, cap, bytes, what);
 }
 
 /* Room for n more bytes in the staging buffer; waits for the stream first
@@ -223,7 +233,7 @@ static void *cast_for(struct backend_cuda *c, const float *out, int64_t n)
 {
     enum dtype dt = c->base.kv_dtype;
     if (dt == DTYPE_F32) return NULL;
-    grow(&c->base, &c->cast, &c->cast_bytes, (size_t)n * dtype_size(dt), "a GEMM input");
+    scratch(&c->base, &c->cast, &c->cast_bytes, (size_t)n * dtype_size(dt), "a GEMM input");
     c->cast_of = out, c->cast_n = n, c->cast_dt = dt;
     return c->cast;
 }
@@ -242,7 +252,7 @@ static const void *gemm_input(struct backend_cuda *c, const float *x, int T, int
     int64_t n = (int64_t)T * K;
     if (dt == DTYPE_F32) return x;
     if (c->cast_of != x || c->cast_n != n || c->cast_dt != dt) {
-        grow(&c->base, &c->cast, &c->cast_bytes, (size_t)n * dtype_size(dt), "a GEMM input");
+        scratch(&c->base, &c->cast, &c->cast_bytes, (size_t)n * dtype_size(dt), "a GEMM input");
         kc_cast(c->stream, c->cast, dt, x, n);
         c->cast_of = x, c->cast_n = n, c->cast_dt = dt;
     }
@@ -270,7 +280,7 @@ static void cuda_matmul(struct backend *b, float *y, const float *x, const struc
         const void *in = gemm_input(c, x, T, K, DTYPE_BF16);
         int64_t rows = DEQ_CHUNK / K > 0 ? DEQ_CHUNK / K : 1;
         if (rows > N) rows = N;
-        grow(b, &c->deq, &c->deq_bytes, (size_t)(rows * K) * dtype_size(DTYPE_BF16), "dequantized weights");
+        scratch(b, &c->deq, &c->deq_bytes, (size_t)(rows * K) * dtype_size(DTYPE_BF16), "dequantized weights");
         for (int r0 = 0; r0 < N; r0 += (int)rows) {
             int n = N - r0 < rows ? N - r0 : (int)rows;
             kc_dequant_bf16(c->stream, c->deq, (const char *)w->data + (size_t)r0 * dtype_row_bytes(w->dtype, K),
@@ -317,7 +327,7 @@ static void cuda_attention(struct backend *b, float *out, const float *q, const 
     if (a.max_q_len > 1) kc_attention_prefill(c->stream, out, q, kv->k, kv->v, b->kv_dtype, &a, 2);
     if (ab->n_single == 0) return;
     int part = kc_decode_part_size(&a, c->n_sm);
-    float *tmp = grow(b, &c->attn_tmp, &c->attn_tmp_bytes, kc_decode_tmp_floats(&a, part) * sizeof(float),
+    float *tmp = scratch(b, &c->attn_tmp, &c->attn_tmp_bytes, kc_decode_tmp_floats(&a, part) * sizeof(float),
                       "split-K attention");
     kc_attention_decode(c->stream, out, q, kv->k, kv->v, b->kv_dtype, &a, part, tmp);
 }
@@ -337,6 +347,27 @@ static void cuda_silu_mul_stacked(struct backend *b, float *out, const float *ga
 static void cuda_argmax(struct backend *b, int32_t *out, const float *x, int rows, int n)
 {
     kc_argmax(cu_write(b)->stream, out, x, rows, n);
+}
+
+/* The parameters and lists go up in one copy (through the staging buffer),
+ * 16-byte aligned each. */
+static void cuda_sample(struct backend *b, int32_t *out, float *logits, int rows, int n,
+                        const struct sample_row *params, const struct sample_lists *l, int n_pen, int n_bias)
+{
+    struct backend_cuda *c = cu_write(b);
+    size_t sz[5] = {(size_t)rows * sizeof(*params), (size_t)n_pen * 4, (size_t)n_pen * 4, (size_t)n_bias * 4,
+                    (size_t)n_bias * 4};
+    const void *src[5] = {params, l->pen_ids, l->pen_counts, l->bias_ids, l->bias};
+    size_t off[6] = {0};
+    for (int i = 0; i < 5; i++) off[i + 1] = off[i] + ((sz[i] + 15) & ~(size_t)15);
+    unsigned char *d = grow(b, &c->samp, &c->samp_bytes, off[5] ? off[5] : 16, "sampling parameters");
+    unsigned char *h = stage(c, off[5]);
+    for (int i = 0; i < 5; i++)
+        if (sz[i]) memcpy(h + off[i], src[i], sz[i]);
+    if (off[5]) CUDA_OK(cudaMemcpyAsync(d, h, off[5], cudaMemcpyHostToDevice, c->stream));
+    struct sample_lists dl = {(const int32_t *)(d + off[1]), (const int32_t *)(d + off[2]),
+                              (const int32_t *)(d + off[3]), (const float *)(d + off[4])};
+    kc_sample(c->stream, out, logits, rows, n, (const struct sample_row *)d, dl);
 }
 
 /* In place on the device, on the backend's stream: NCCL picks NVLink,
@@ -410,6 +441,7 @@ static void cuda_destroy(struct backend *b)
     cuda_free(b, c->deq);
     cuda_free(b, c->attn_tmp);
     cuda_free(b, c->blas_ws);
+    cuda_free(b, c->samp);
     if (c->staging) cudaFreeHost(c->staging);
     cublasDestroy(c->blas);
     cudaStreamDestroy(c->stream);
@@ -434,6 +466,7 @@ static const struct backend_ops cuda_ops = {
     .silu_mul_stacked = cuda_silu_mul_stacked,
     .attention = cuda_attention,
     .argmax = cuda_argmax,
+    .sample = cuda_sample,
     .silu_mul = cuda_silu_mul,
     .all_reduce = cuda_all_reduce,
     .kv_budget = cuda_kv_budget,

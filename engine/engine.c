@@ -55,6 +55,7 @@ int engine_create(engine **out, const char *dir, struct backend *b, const struct
     e->logits = xmalloc((size_t)c->max_num_seqs * e->cfg->vocab_size * sizeof(float));
     e->raw = xmalloc((size_t)e->cfg->vocab_size * sizeof(float));
     e->argmax = xmalloc((size_t)c->max_num_seqs * sizeof(int32_t));
+    e->srows = xmalloc((size_t)c->max_num_seqs * sizeof(*e->srows));
     sampler_scratch_init(&e->scratch, e->cfg->vocab_size);
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
@@ -105,6 +106,11 @@ void engine_destroy(engine *e)
     free(e->step_ev);
     free(e->logits);
     free(e->argmax);
+    free(e->srows);
+    free(e->pen_ids);
+    free(e->pen_counts);
+    free(e->bias_ids);
+    free(e->bias);
     free(e->raw);
     sampler_scratch_deinit(&e->scratch);
     sched_destroy(e->sched);
@@ -309,10 +315,7 @@ int engine_step(engine *e)
     double t1 = mono_seconds(), t2 = t1;
     int rc = 0;
     if (p->n_seqs) {
-        bool greedy = true;
-        for (int i = 0; i < p->n_seqs && greedy; i++) greedy = !p->sample[i] || engine__plain_greedy(p->seqs[i]);
-        rc = greedy ? model_forward(e->m, &p->batch, NULL, e->argmax)
-                    : model_forward(e->m, &p->batch, e->logits, NULL);
+        bool ids = engine__forward(e, p, &rc); /* tokens already taken, or logits */
         t2 = mono_seconds();
         if (rc) { /* a plan the model refuses is a bug: end its sequences */
             fprintf(stderr, "tessera: engine step failed: %s\n", err_msg());
@@ -326,8 +329,8 @@ int engine_step(engine *e)
             int k = 0;
             for (int i = 0; i < p->n_seqs; i++) { /* retire() leaves the plan's arrays alone */
                 if (!p->sample[i]) continue;
-                float *row = greedy ? NULL : e->logits + (size_t)k * e->cfg->vocab_size;
-                if (engine__sample_one(e, p->seqs[i], row, greedy ? e->argmax[k] : 0)) retire(e, p->seqs[i]);
+                float *row = ids ? NULL : e->logits + (size_t)k * e->cfg->vocab_size;
+                if (engine__sample_one(e, p->seqs[i], row, ids ? e->argmax[k] : 0)) retire(e, p->seqs[i]);
                 k++;
             }
             rc = 1;

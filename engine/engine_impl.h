@@ -54,6 +54,12 @@ struct engine {
     struct engine_event *step_ev;
     int n_step_ev, cap_step_ev;
 
+    /* a step's sampling on the device (output.c), engine thread only */
+    struct sample_row *srows;   /* [max_num_seqs] */
+    int32_t *pen_ids, *pen_counts, *bias_ids;
+    float *bias;
+    int n_pen, cap_pen, n_bias, cap_bias;
+
     /* constrained decoding (structured.c): the token bytes and a mask
      * (engine thread); the compiled grammars, guarded by grammar_mu */
     struct grammar_vocab *gvocab;
@@ -75,11 +81,15 @@ struct engine {
 
 /* output.c */
 struct engine_event *engine__new_event(engine *e, const struct sequence *s);
-/* Samples s's next token from its logits row (or takes tok, the argmax, when
- * row is NULL: plain greedy) and posts it; true if s ended. */
+/* Samples s's next token from its logits row (or takes tok, taken on the
+ * device, when row is NULL) and posts it; true if s ended. */
 bool engine__sample_one(engine *e, struct sequence *s, float *row, int32_t tok);
 /* Greedy with nothing that needs the logits on the host. */
 bool engine__plain_greedy(const struct sequence *s);
+/* The step's forward: the tokens of the sampled rows into e->argmax (true:
+ * greedy, or drawn on the device where every sampled row can be) or their
+ * logits into e->logits (false). *rc: model_forward's. */
+bool engine__forward(engine *e, const struct sched_plan *p, int *rc);
 /* Moves the step's events to the outbox, refreshes the stats, wakes the reader. */
 void engine__publish(engine *e);
 

@@ -353,16 +353,21 @@ static void send_plan(model *m, const struct step_batch *sb)
     comm_bcast(m->plan_buf, plan_bytes(&h));
 }
 
-static void forward(model *m, const struct step_batch *sb, float *logits, int32_t *argmax);
+static void forward(model *m, const struct step_batch *sb, float *logits, int32_t *ids,
+                    const struct sample_batch *sample);
 
-int model_forward(model *m, const struct step_batch *sb, float *logits, int32_t *argmax)
+int model_forward(model *m, const struct step_batch *sb, float *logits, int32_t *ids,
+                  const struct sample_batch *sample)
 {
     int rc = check_batch(m, sb);
     if (rc) return rc;
+    if (sample && !m->b->ops->sample) return err_set(ERR_UNSUPPORTED, "this backend samples on the host");
     if (m->p.world > 1) send_plan(m, sb);
-    forward(m, sb, logits, argmax);
+    forward(m, sb, logits, ids, sample);
     return 0;
 }
+
+bool model_samples_on_device(const model *m) { return m->b->ops->sample != NULL; }
 
 int model_serve_worker(model *m)
 {
@@ -375,7 +380,7 @@ int model_serve_worker(model *m)
         comm_bcast(m->plan_buf, plan_bytes(&h));
         int rc = check_batch(m, &sb);
         if (rc) return rc;
-        forward(m, &sb, NULL, NULL);
+        forward(m, &sb, NULL, NULL, NULL);
     }
 }
 
@@ -472,7 +477,8 @@ void model__step_ops(model *m, const struct attn_batch *ab, int T, int n_outputs
 }
 
 /* One step on this rank's slice; only rank 0 computes the logits. */
-static void forward(model *m, const struct step_batch *sb, float *logits, int32_t *argmax)
+static void forward(model *m, const struct step_batch *sb, float *logits, int32_t *ids,
+                    const struct sample_batch *sample)
 {
     struct backend *b = m->b;
     int hd = m->cfg.head_dim;
@@ -481,9 +487,12 @@ static void forward(model *m, const struct step_batch *sb, float *logits, int32_
                             .scale = 1.0f / sqrtf((float)hd)};
     if (!model__graph_step(m, sb, &ab)) {
         model__upload_plan(m, sb, &ab);
-        model__step_ops(m, &ab, sb->n_tokens, sb->n_outputs, argmax != NULL);
+        model__step_ops(m, &ab, sb->n_tokens, sb->n_outputs, ids && !sample);
     }
-    if (sb->n_outputs == 0 || m->p.rank != 0) return;
-    if (logits) b->ops->to_host(b, logits, m->logits, (size_t)sb->n_outputs * m->cfg.vocab_size * sizeof(float));
-    if (argmax) b->ops->to_host(b, argmax, m->d_argmax, sb->n_outputs * sizeof(int32_t));
+    int n = sb->n_outputs, V = m->cfg.vocab_size;
+    if (n == 0 || m->p.rank != 0) return;
+    if (logits) b->ops->to_host(b, logits, m->logits, (size_t)n * V * sizeof(float));
+    if (ids && sample) /* the row's token, into d_argmax */
+        b->ops->sample(b, m->d_argmax, m->logits, n, V, sample->rows, &sample->lists, sample->n_pen, sample->n_bias);
+    if (ids) b->ops->to_host(b, ids, m->d_argmax, n * sizeof(int32_t));
 }

@@ -46,11 +46,24 @@ const struct model_config *model_get_config(const model *m);
 /* Most blocks one sequence can use (max positions / block size). */
 int model_max_blocks_per_seq(const model *m);
 
-/* logits (unless NULL): host [n_outputs, vocab_size]; argmax (unless NULL):
- * host [n_outputs], each output row's argmax_ref, computed where the logits
- * are (greedy steps then copy one id a row instead of the vocabulary).
- * Returns 0 or ERR_INVALID for a batch that exceeds the limits given at load. */
-int model_forward(model *m, const struct step_batch *sb, float *logits, int32_t *argmax);
+/* Sampling where the logits are (backend.h's sample op): each output row's
+ * parameters and draw, and the lists they point into (host memory). */
+struct sample_batch {
+    const struct sample_row *rows; /* [n_outputs] */
+    struct sample_lists lists;
+    int n_pen, n_bias;             /* lengths of the lists */
+};
+
+/* logits (unless NULL): host [n_outputs, vocab_size]; ids (unless NULL):
+ * host [n_outputs], each output row's token, taken where the logits are (a
+ * step then copies one id a row instead of the vocabulary): drawn by
+ * sample's rules when sample is not NULL (only where
+ * model_samples_on_device), else the row's argmax_ref. Returns 0 or
+ * ERR_INVALID for a batch that exceeds the limits given at load. */
+int model_forward(model *m, const struct step_batch *sb, float *logits, int32_t *ids,
+                  const struct sample_batch *sample);
+/* Whether the backend samples where the logits are. */
+bool model_samples_on_device(const model *m);
 
 /* Decode steps replayed from a graph so far (decode_graph.c; 0 on backends
  * without graphs). */

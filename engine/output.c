@@ -1,6 +1,8 @@
-/* output.c: after a step's forward: logits -> token (sampler.c, or the
- * device's argmax for plain greedy rows), logprobs, stop and length checks,
- * one event per token; then the events go to the outbox. */
+/* output.c: a step's forward and after it: logits -> token (sampler.c on
+ * the host; on the device the argmax of plain greedy rows, or the whole
+ * draw where the backend samples and no row needs its logits on the host:
+ * logprobs, grammars), logprobs, stop and length checks, one event per
+ * token; then the events go to the outbox. */
 #include <math.h>
 #include <string.h>
 
@@ -62,8 +64,78 @@ bool engine__plain_greedy(const struct sequence *s)
            p->frequency_penalty == 0.0f && s->n_bias == 0 && s->logprobs < 0 && !s->grammar;
 }
 
-/* Samples s's next token from its logits row (or takes tok, the argmax, when
- * row is NULL: plain greedy) and posts it; true if s ended. */
+/* Appends s's distinct tokens (and how often each is in the output) to the
+ * penalty lists; the scratch counters are zero again after. */
+static void add_penalty_tokens(engine *e, const struct sequence *s)
+{
+    struct sampler_scratch *w = &e->scratch;
+    for (int i = s->n_prompt; i < s->n_tokens; i++) w->counts[s->tokens[i]]++;
+    for (int i = 0; i < s->n_tokens; i++) {
+        int32_t t = s->tokens[i];
+        if (w->seen[t]) continue;
+        w->seen[t] = 1;
+        if (e->n_pen == e->cap_pen) {
+            e->cap_pen = e->cap_pen ? 2 * e->cap_pen : 256;
+            e->pen_ids = xrealloc(e->pen_ids, e->cap_pen * sizeof(int32_t));
+            e->pen_counts = xrealloc(e->pen_counts, e->cap_pen * sizeof(int32_t));
+        }
+        e->pen_ids[e->n_pen] = t;
+        e->pen_counts[e->n_pen++] = w->counts[t];
+    }
+    for (int i = 0; i < s->n_tokens; i++) w->seen[s->tokens[i]] = 0, w->counts[s->tokens[i]] = 0;
+}
+
+/* s's row of a device-sampled step: its parameters, its distinct tokens
+ * (when penalised), its logit_bias, and the draw from its own stream (as
+ * the host sampler would take it, so a seed keeps its stream). */
+static struct sample_row sample_row_of(engine *e, struct sequence *s)
+{
+    const struct sampling_params *p = &s->sampler.p;
+    struct sample_row r = {.temperature = p->temperature, .top_k = p->top_k, .top_p = p->top_p,
+                           .min_p = p->min_p, .repetition_penalty = p->repetition_penalty,
+                           .presence_penalty = p->presence_penalty, .frequency_penalty = p->frequency_penalty};
+    r.pen0 = e->n_pen;
+    if (p->repetition_penalty != 1.0f || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f)
+        add_penalty_tokens(e, s);
+    r.pen1 = e->n_pen;
+    r.bias0 = e->n_bias;
+    for (int i = 0; i < s->n_bias; i++) {
+        if (e->n_bias == e->cap_bias) {
+            e->cap_bias = e->cap_bias ? 2 * e->cap_bias : 64;
+            e->bias_ids = xrealloc(e->bias_ids, e->cap_bias * sizeof(int32_t));
+            e->bias = xrealloc(e->bias, e->cap_bias * sizeof(float));
+        }
+        e->bias_ids[e->n_bias] = s->bias_ids[i];
+        e->bias[e->n_bias++] = s->bias[i];
+    }
+    r.bias1 = e->n_bias;
+    if (p->temperature >= 1e-5f) r.u = fminf((float)sampler_uniform(&s->sampler), 0x1.fffffep-1f);
+    return r;
+}
+
+bool engine__forward(engine *e, const struct sched_plan *p, int *rc)
+{
+    bool greedy = true, device = model_samples_on_device(e->m);
+    for (int i = 0; i < p->n_seqs; i++) {
+        if (!p->sample[i]) continue;
+        greedy &= engine__plain_greedy(p->seqs[i]);
+        device &= p->seqs[i]->logprobs < 0 && !p->seqs[i]->grammar;
+    }
+    if (greedy || !device) {
+        *rc = model_forward(e->m, &p->batch, greedy ? NULL : e->logits, greedy ? e->argmax : NULL, NULL);
+        return greedy;
+    }
+    e->n_pen = e->n_bias = 0;
+    int k = 0;
+    for (int i = 0; i < p->n_seqs; i++)
+        if (p->sample[i]) e->srows[k++] = sample_row_of(e, p->seqs[i]);
+    struct sample_batch sb = {e->srows, {e->pen_ids, e->pen_counts, e->bias_ids, e->bias}, e->n_pen, e->n_bias};
+    *rc = model_forward(e->m, &p->batch, NULL, e->argmax, &sb);
+    return true;
+}
+
+/* Samples s's next token from its logits row (or takes tok, taken on the
+ * device, when row is NULL) and posts it; true if s ended. */
 bool engine__sample_one(engine *e, struct sequence *s, float *row, int32_t tok)
 {
     int V = e->cfg->vocab_size;

@@ -34,7 +34,7 @@ int single_forward(model *m, kv_pool *pool, struct kv_seq *s, int n_past, const 
             .output_tokens = all_logits ? out : out + T - 1,
         };
         float *dst = all_logits ? logits + (size_t)done * c->vocab_size : logits;
-        rc = model_forward(m, &sb, dst, NULL);
+        rc = model_forward(m, &sb, dst, NULL, NULL);
     }
     free(pos);
     free(seq);

@@ -138,6 +138,106 @@ Test(backend_cuda, graph_replays_give_the_eager_tokens)
     }
 }
 
+static const int32_t PROMPT[] = {1, 403, 407, 261, 301, 267};
+
+/* The 8 likeliest first tokens after PROMPT, likeliest first (CPU). */
+static void likeliest(int32_t top[8])
+{
+    struct backend *b = make_backend(CPU, DTYPE_F32);
+    struct engine_config c = engine_config_default();
+    c.kv_cache_memory = 4 << 20;
+    c.log = false;
+    engine *e;
+    cr_assert_eq(engine_create(&e, stories260k_dir(), b, &c), 0, "%s", err_msg());
+    struct engine_request q = {.prompt = PROMPT, .n_prompt = 6, .sampling = sampling_params_default(),
+                               .max_tokens = 1, .ignore_eos = true, .logprobs = 8};
+    q.sampling.temperature = 0;
+    cr_assert_gt(engine_submit(e, &q), 0, "%s", err_msg());
+    struct engine_event ev;
+    bool got = false;
+    while (!got) {
+        cr_assert_geq(engine_step(e), 0);
+        while (engine_poll(e, &ev, 1) > 0)
+            if (ev.token >= 0) memcpy(top, ev.top_ids, 8 * sizeof(int32_t)), got = true;
+    }
+    engine_destroy(e);
+    b->ops->destroy(b);
+}
+
+/* The first token of N requests after PROMPT with seeds 1..N, sampled with
+ * temperature, top-k, a repetition penalty and a logit_bias that moves the
+ * likeliest down and the 5th up: its histogram over the vocabulary. */
+static void first_tokens(enum where w, const int32_t top[8], int *hist, int32_t *toks, int N)
+{
+    struct backend *b = make_backend(w, DTYPE_F32);
+    struct engine_config c = engine_config_default();
+    c.max_num_seqs = 64;
+    c.kv_cache_memory = 4 << 20;
+    c.log = false;
+    engine *e;
+    cr_assert_eq(engine_create(&e, stories260k_dir(), b, &c), 0, "%s", err_msg());
+    const int32_t bias_ids[] = {top[0], top[4]};
+    const float bias[] = {-1.0f, 1.5f};
+    int64_t first_id = 0;
+    for (int i = 0; i < N; i++) {
+        struct engine_request q = {.prompt = PROMPT, .n_prompt = 6, .sampling = sampling_params_default(),
+                                   .max_tokens = 1, .ignore_eos = true, .logprobs = -1, .bias_ids = bias_ids,
+                                   .bias = bias, .n_bias = 2};
+        q.sampling.temperature = 0.9f, q.sampling.top_k = 8, q.sampling.repetition_penalty = 1.3f;
+        q.sampling.has_seed = true, q.sampling.seed = (uint64_t)i + 1;
+        int64_t id = engine_submit(e, &q);
+        cr_assert_gt(id, 0, "%s", err_msg());
+        if (!i) first_id = id;
+    }
+    memset(hist, 0, sizeof(int) * 512);
+    int left = N;
+    struct engine_event ev[64];
+    while (left) {
+        cr_assert_geq(engine_step(e), 0);
+        int k;
+        while ((k = engine_poll(e, ev, 64)) > 0)
+            for (int j = 0; j < k; j++) {
+                if (ev[j].token >= 0) hist[ev[j].token]++, toks[ev[j].id - first_id] = ev[j].token;
+                if (ev[j].finish) left--;
+            }
+    }
+    engine_destroy(e);
+    b->ops->destroy(b);
+}
+
+/* Sampling on the device (kc_sample, no logits copied back) against the
+ * host sampler through the whole engine: the first-token histograms of 240
+ * seeded requests agree (a two-sample chi-square, tokens drawn under 10
+ * times pooled, within 6 standard deviations of its degrees of freedom),
+ * and the same seeds give the same tokens again. */
+Test(backend_cuda, device_sampling_has_the_host_distribution)
+{
+    enum { N = 240, AGAIN = 40 };
+    int cpu[512], gpu[512], again[512];
+    int32_t tc[N], tg[N], ta[AGAIN], top[8];
+    likeliest(top);
+    first_tokens(CPU, top, cpu, tc, N);
+    first_tokens(GPU, top, gpu, tg, N);
+    first_tokens(GPU, top, again, ta, AGAIN);
+    cr_assert(!memcmp(tg, ta, sizeof(ta)), "the same seeds drew other tokens");
+    double chi2 = 0;
+    int cells = 0, distinct = 0, pool_c = 0, pool_g = 0;
+    for (int i = 0; i < 512; i++) {
+        distinct += gpu[i] > 0;
+        if (cpu[i] + gpu[i] < 10) {
+            pool_c += cpu[i], pool_g += gpu[i];
+            continue;
+        }
+        cells++;
+        chi2 += (double)(cpu[i] - gpu[i]) * (cpu[i] - gpu[i]) / (cpu[i] + gpu[i]);
+    }
+    if (pool_c + pool_g > 0) cells++, chi2 += (double)(pool_c - pool_g) * (pool_c - pool_g) / (pool_c + pool_g);
+    int df = cells - 1;
+    cr_log_info("device vs host sampling: %d tokens drawn, chi-square %.1f (df %d)", distinct, chi2, df);
+    cr_assert_geq(distinct, 4, "the request was meant to spread its draws (%d tokens)", distinct);
+    cr_assert_lt(chi2, df + 6 * sqrt(2.0 * df), "chi-square %.1f with %d degrees of freedom", chi2, df);
+}
+
 /* The backend's graph contract: ops between graph_begin and graph_end are
  * recorded, not run; a launch runs them on the buffers' contents then; once
  * a longer step has reallocated the GEMM input buffer the recording is
@@ -195,7 +295,7 @@ static float *all_logits(struct backend *b, const int32_t *seq, int n, int *voca
                             .n_seqs = 1, .block_tables = bt, .max_blocks = (n + 15) / 16, .n_outputs = n,
                             .output_tokens = outs};
     float *logits = malloc(sizeof(float) * n * *vocab);
-    cr_assert_eq(model_forward(m, &sb, logits, NULL), 0, "%s", err_msg());
+    cr_assert_eq(model_forward(m, &sb, logits, NULL, NULL), 0, "%s", err_msg());
     model_destroy(m);
     return logits;
 }

@@ -51,7 +51,7 @@ CUDA_CFLAGS := -isystem $(CUDA_INC) -DTESSERA_CUDA
 
 # server/ modules other than the command line are library code the tests link too
 SRV_C := $(filter-out server/main.c server/launch.c server/cmd_%.c,$(wildcard server/*.c))
-LIB_C := $(wildcard base/*.c) $(wildcard kernels/*.c) $(filter-out engine/backend_cuda.c,$(wildcard engine/*.c)) $(wildcard kernels/cpu/*.c) \
+LIB_C := $(wildcard base/*.c) $(wildcard kernels/*.c) $(filter-out engine/backend_cuda%.c,$(wildcard engine/*.c)) $(wildcard kernels/cpu/*.c) \
   $(wildcard tokenizer/*.c) $(wildcard tokenizer/jinja/*.c) $(wildcard engine/grammar/*.c) $(SRV_C)
 LIB_CXX := tokenizer/spm.cc
 APP_C := server/main.c server/launch.c $(wildcard server/cmd_*.c)
@@ -80,7 +80,7 @@ LLHTTP_OBJ := $(addprefix $(BUILD)/llhttp/,api.o http.o llhttp.o)  # named: the 
 # The CUDA backend, its kernels and launch.c (which offers --device cuda),
 # built against the emulator (build/emu) or with nvcc (build/cuda).
 CU_SRC := $(wildcard kernels/cuda/*.cu)
-CUDA_C := engine/backend_cuda.c server/launch.c
+CUDA_C := engine/backend_cuda.c engine/backend_cuda_graph.c server/launch.c
 EMU_OBJ := $(patsubst %.cu,$(BUILD)/emu/%.o,$(CU_SRC)) $(patsubst %.c,$(BUILD)/emu/%.o,$(wildcard kernels/emu/*.c) $(CUDA_C))
 EMU_TEST_OBJ := $(patsubst %.c,$(BUILD)/emu/%.o,$(wildcard tests/emu/*.c)) \
   $(patsubst %.cu,$(BUILD)/emu/%.o,$(wildcard tests/emu/*.cu)) $(BUILD)/obj/tests/unit/test_util.o

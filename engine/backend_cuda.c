@@ -13,14 +13,11 @@
  * through a pinned staging buffer; steps bring back one token a row,
  * sampled on the device (kc_sample: penalties, logit_bias, temperature,
  * top-k/p, min-p), or the logits when the host must see them (logprobs,
- * grammars). Graphs are stream captures
+ * grammars). Graphs (backend_cuda_graph.c) are stream captures
  * (cudaStreamCaptureModeGlobal) instantiated once and replayed; cuBLAS
  * gets a workspace of its own so that it allocates nothing while captured.
  * Built with nvcc for a GPU (make CUDA=1) or against kernels/emu for tests
  * (make emu). */
-#include <cublas_v2.h>
-#include <cuda_runtime_api.h>
-#include <nccl.h>
 #include <string.h>
 
 #include "../kernels/cuda/kernels.h"
@@ -32,57 +29,8 @@
 #define DEQ_CHUNK ((int64_t)1 << 24) /* weights dequantized per GEMM: 32 MiB of bf16 */
 #define BLAS_WORKSPACE ((size_t)32 << 20) /* what cuBLAS asks for on Hopper */
 #endif
-#include "backend.h"
+#include "backend_cuda_impl.h"
 #include "comm.h"
-#include "../base/err.h"
-
-#define CUDA_OK(call)                                                                      \
-    do {                                                                                   \
-        cudaError_t e_ = (call);                                                           \
-        CHECKF(e_ == cudaSuccess, "%s: %s", #call, cudaGetErrorString(e_));                \
-    } while (0)
-#define BLAS_OK(call)                                                                      \
-    do {                                                                                   \
-        cublasStatus_t s_ = (call);                                                        \
-        CHECKF(s_ == CUBLAS_STATUS_SUCCESS, "%s: cuBLAS status %d", #call, (int)s_);       \
-    } while (0)
-
-struct backend_cuda {
-    struct backend base;
-    struct backend_ops ops;      /* cuda_ops, less the graph ops with --enforce-eager */
-    cudaStream_t stream;
-    cublasHandle_t blas;
-    void *blas_ws;               /* cuBLAS's workspace */
-    double mem_util;
-    int device, n_sm;            /* its GPU; multiprocessors: sizes split-K attention */
-    void *cast;                  /* a GEMM's input rounded to the weights' type */
-    size_t cast_bytes;
-    const float *cast_of;        /* whose rounding cast holds; NULL once any op writes */
-    int64_t cast_n;
-    enum dtype cast_dt;
-    void *deq;                   /* quantized weights dequantized to bf16, DEQ_CHUNK at a time */
-    size_t deq_bytes;
-    void *attn_tmp;              /* split-K partial results */
-    size_t attn_tmp_bytes;
-    unsigned char *staging;      /* pinned host buffer for copies */
-    size_t staging_cap, staging_used;
-    unsigned buffers_gen;        /* bumped when cast, deq or attn_tmp is reallocated */
-    void *samp;                  /* the sample op's parameters and lists */
-    size_t samp_bytes;
-    ncclComm_t nccl;             /* tensor parallelism: the ranks' communicator; NULL: one rank */
-};
-
-static struct backend_cuda *cu(struct backend *b) { return (struct backend_cuda *)b; }
-
-/* For ops that write device memory: the rounded GEMM input in c->cast may
- * no longer match its source. Consecutive GEMMs on one input (q, k, v; gate,
- * up) round it once. */
-static struct backend_cuda *cu_write(struct backend *b)
-{
-    struct backend_cuda *c = cu(b);
-    c->cast_of = NULL;
-    return c;
-}
 
 static cudaDataType cuda_type(enum dtype t)
 {
@@ -389,47 +337,6 @@ static int64_t cuda_kv_budget(struct backend *b, int64_t weight_bytes)
     int64_t budget = (int64_t)(cu(b)->mem_util * (double)total) - (int64_t)(total - free_b) - weight_bytes -
                      ((int64_t)256 << 20);
     return budget > 0 ? budget : 0;
-}
-
-/* A graph: the instantiated capture and the buffers it was recorded on. */
-struct cuda_graph {
-    cudaGraphExec_t exec;
-    unsigned buffers_gen;
-};
-
-static void cuda_graph_begin(struct backend *b)
-{
-    CUDA_OK(cudaStreamBeginCapture(cu_write(b)->stream, cudaStreamCaptureModeGlobal));
-}
-
-static void *cuda_graph_end(struct backend *b)
-{
-    struct backend_cuda *c = cu_write(b);
-    cudaGraph_t g;
-    CUDA_OK(cudaStreamEndCapture(c->stream, &g));
-    struct cuda_graph *h = xmalloc(sizeof(*h));
-    CUDA_OK(cudaGraphInstantiate(&h->exec, g, 0));
-    CUDA_OK(cudaGraphDestroy(g));
-    h->buffers_gen = c->buffers_gen;
-    return h;
-}
-
-static bool cuda_graph_launch(struct backend *b, void *graph)
-{
-    struct backend_cuda *c = cu_write(b);
-    struct cuda_graph *h = graph;
-    if (h->buffers_gen != c->buffers_gen) return false;
-    CUDA_OK(cudaGraphLaunch(h->exec, c->stream));
-    return true;
-}
-
-static void cuda_graph_free(struct backend *b, void *graph)
-{
-    (void)b;
-    struct cuda_graph *h = graph;
-    if (!h) return;
-    CUDA_OK(cudaGraphExecDestroy(h->exec));
-    free(h);
 }
 
 static void cuda_destroy(struct backend *b)

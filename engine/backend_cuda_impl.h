@@ -1,0 +1,68 @@
+/* backend_cuda_impl.h: the CUDA backend's state, shared by its files
+ * (backend_cuda.c: the op table; backend_cuda_graph.c: graphs). Not for use
+ * outside engine/. */
+#ifndef TESSERA_BACKEND_CUDA_IMPL_H
+#define TESSERA_BACKEND_CUDA_IMPL_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+
+#include "../base/err.h"
+#include "backend.h"
+
+#define CUDA_OK(call)                                                                      \
+    do {                                                                                   \
+        cudaError_t e_ = (call);                                                           \
+        CHECKF(e_ == cudaSuccess, "%s: %s", #call, cudaGetErrorString(e_));                \
+    } while (0)
+#define BLAS_OK(call)                                                                      \
+    do {                                                                                   \
+        cublasStatus_t s_ = (call);                                                        \
+        CHECKF(s_ == CUBLAS_STATUS_SUCCESS, "%s: cuBLAS status %d", #call, (int)s_);       \
+    } while (0)
+
+struct backend_cuda {
+    struct backend base;
+    struct backend_ops ops;      /* cuda_ops, less the graph ops with --enforce-eager */
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    void *blas_ws;               /* cuBLAS's workspace */
+    double mem_util;
+    int device, n_sm;            /* its GPU; multiprocessors: sizes split-K attention */
+    void *cast;                  /* a GEMM's input rounded to the weights' type */
+    size_t cast_bytes;
+    const float *cast_of;        /* whose rounding cast holds; NULL once any op writes */
+    int64_t cast_n;
+    enum dtype cast_dt;
+    void *deq;                   /* quantized weights dequantized to bf16, DEQ_CHUNK at a time */
+    size_t deq_bytes;
+    void *attn_tmp;              /* split-K partial results */
+    size_t attn_tmp_bytes;
+    unsigned char *staging;      /* pinned host buffer for copies */
+    size_t staging_cap, staging_used;
+    unsigned buffers_gen;        /* bumped when cast, deq or attn_tmp is reallocated */
+    void *samp;                  /* the sample op's parameters and lists */
+    size_t samp_bytes;
+    ncclComm_t nccl;             /* tensor parallelism: the ranks' communicator; NULL: one rank */
+};
+
+static inline struct backend_cuda *cu(struct backend *b) { return (struct backend_cuda *)b; }
+
+/* For ops that write device memory: the rounded GEMM input in c->cast may
+ * no longer match its source. Consecutive GEMMs on one input (q, k, v; gate,
+ * up) round it once. */
+static inline struct backend_cuda *cu_write(struct backend *b)
+{
+    struct backend_cuda *c = cu(b);
+    c->cast_of = NULL;
+    return c;
+}
+
+/* backend_cuda_graph.c: the graph ops (backend.h) */
+void cuda_graph_begin(struct backend *b);
+void *cuda_graph_end(struct backend *b);
+bool cuda_graph_launch(struct backend *b, void *graph);
+void cuda_graph_free(struct backend *b, void *graph);
+
+#endif

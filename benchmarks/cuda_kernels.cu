@@ -3,8 +3,8 @@
  * Llama-2-7B layer (32 heads, 32 KV heads of 128, hidden 4096), bf16 KV
  * cache in 16-token blocks. The paper bounds are in benchmarks/README.md.
  *
- * Also causal prefill attention (8,192 tokens as 16 x 512 or 4 x 2,048) in
- * TFLOP/s.
+ * Also causal prefill attention (8,192 tokens as 16 x 512 or 4 x 2,048, and
+ * 2 x 4,096) in TFLOP/s.
  *
  *   build/bench_cuda [--peak-gbs 3350]     (H100 SXM: 3350 GB/s) */
 #include <cuda_runtime.h>
@@ -118,7 +118,7 @@ int main(int argc, char **argv)
             free_batch(a);
         }
     for (int kv_heads : {32, 8})
-        for (int L : {512, 2048}) { /* causal prefill attention, one layer: B prompts of L tokens */
+        for (int L : {512, 2048, 4096}) { /* causal prefill attention, one layer: B prompts of L tokens */
             int B = 8192 / L, T = B * L;
             size_t cache = (size_t)T * kv_heads * hd * 2;
             void *k = dalloc(cache), *v = dalloc(cache);
@@ -126,8 +126,8 @@ int main(int argc, char **argv)
             float *q = (float *)dalloc((size_t)T * heads * hd * 4), *out = (float *)dalloc((size_t)T * heads * hd * 4);
             double us = time_us([&] { kc_attention_prefill(0, out, q, k, v, DTYPE_BF16, &a, 2); }, 5);
             double flops = 4.0 * hd * heads * B * (double)L * (L + 1) / 2;
-            printf("prefill attn kv=%d %dx%d tokens      %10.2f us %8.1f TFLOP/s (fp32 CUDA cores: 67)\n", kv_heads, B,
-                   L, us, flops / us / 1e6);
+            printf("prefill attn kv=%d %dx%d tokens      %10.2f us %8.1f TFLOP/s (%s; target at 4K: 150)\n", kv_heads,
+                   B, L, us, flops / us / 1e6, kc_prefill_on_tensor_cores(DTYPE_BF16, hd) ? "tensor cores" : "CUDA cores");
             cudaFree(k), cudaFree(v), cudaFree(q), cudaFree(out);
             free_batch(a);
         }

@@ -437,6 +437,10 @@ extern "C" void kc_attention_prefill(cudaStream_t s, float *out, const float *q,
         abort();
     }
     if (a->n_seqs <= 0 || a->max_q_len <= 0) return;
+    if (kc_prefill_on_tensor_cores(dt, a->head_dim)) {
+        kc_attention_prefill_tc(s, out, q, k_cache, v_cache, dt, a, min_q);
+        return;
+    }
     int hd = a->head_dim;
     size_t smem = ((size_t)PF_BQ * hd + (size_t)PF_BK * (hd + 4) + (size_t)PF_BK * hd) * sizeof(float);
     dim3 grid(CEIL_DIV(a->max_q_len, PF_BQ), a->n_heads, a->n_seqs);

@@ -12,6 +12,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <type_traits>
 
 #ifdef __CUDACC__
 #include <cuda_bf16.h>
@@ -82,6 +85,58 @@ static __device__ __forceinline__ float block_sum(float v)
     }
     __syncthreads();
     return total[0];
+}
+
+/* Two 16-bit values in one register, lo in the low half (mma fragments). */
+template <class E> static __device__ __forceinline__ uint32_t pack2(E lo, E hi)
+{
+    uint16_t a, b;
+    memcpy(&a, &lo, 2);
+    memcpy(&b, &hi, 2);
+    return (uint32_t)a | (uint32_t)b << 16;
+}
+
+/* d += a b on tensor cores: PTX's mma.sync m16n8k16, A row-major 16x16 and
+ * B column-major 16x8 of E (half or bf16) in its fragment layout (lane =
+ * 4 group + t: a[0] rows g, cols 2t..2t+1; a[1] row g + 8; a[2], a[3] the
+ * same at cols + 8; b[0] k 2t..2t+1, n g; b[1] k + 8; d[0..1] row g, cols
+ * 2t..2t+1; d[2..3] row g + 8), fp32 accumulate. sm_80 and later. */
+template <class E>
+static __device__ __forceinline__ void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2])
+{
+#ifdef __CUDACC__
+    if constexpr (sizeof(E) == 2 && std::is_same<E, __nv_bfloat16>::value)
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    else
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+    uint32_t A[32][4], B[32][2];
+    emu_warp_gather(a, sizeof(A[0]), A);
+    emu_warp_gather(b, sizeof(B[0]), B);
+    auto half = [](uint32_t reg, int hi) {
+        uint16_t bits = (uint16_t)(hi ? reg >> 16 : reg & 0xffff);
+        E e;
+        memcpy((void *)&e, &bits, 2);
+        return to_float(e);
+    };
+    int g = emu_self->lane >> 2, t = emu_self->lane & 3;
+    for (int i = 0; i < 4; i++) {
+        int row = g + (i >= 2 ? 8 : 0), col = 2 * t + (i & 1);
+        float acc = d[i];
+        for (int k = 0; k < 16; k++) {
+            float x = half(A[(row % 8) * 4 + (k % 8) / 2][(k >= 8 ? 2 : 0) + (row >= 8 ? 1 : 0)], k & 1);
+            float y = half(B[col * 4 + (k % 8) / 2][k >= 8 ? 1 : 0], k & 1);
+            acc += x * y;
+        }
+        d[i] = acc;
+    }
+#endif
 }
 
 /* Runs the statements with T typedef'd to the storage type of dt. */

@@ -9,6 +9,7 @@
 #define TESSERA_KERNELS_CUDA_H
 
 #include <cuda_runtime_api.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,6 +86,13 @@ void kc_attention_decode(cudaStream_t s, float *out, const float *q, const void 
  * online softmax, causal mask. head_dim <= 256, a multiple of 4. */
 void kc_attention_prefill(cudaStream_t s, float *out, const float *q, const void *k_cache, const void *v_cache,
                           enum dtype dt, const struct kc_attn *a, int min_q);
+/* Whether kc_attention_prefill runs on tensor cores for this cache type and
+ * head size (half and bf16 caches, head sizes 64 and 128: attention_tc.cu;
+ * Q and the softmax weights are rounded to the cache type there, sm_80+). */
+bool kc_prefill_on_tensor_cores(enum dtype dt, int head_dim);
+/* The tensor-core kernel itself (only where kc_prefill_on_tensor_cores). */
+void kc_attention_prefill_tc(cudaStream_t s, float *out, const float *q, const void *k_cache, const void *v_cache,
+                             enum dtype dt, const struct kc_attn *a, int min_q);
 
 /* Samples one token a row of logits [rows, V] into out[rows] with
  * params[rows] (device memory, as the lists' arrays), the rules of

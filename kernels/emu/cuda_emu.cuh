@@ -86,6 +86,20 @@ template <class T> static inline T __shfl_up_sync(unsigned mask, T v, unsigned d
     return emu_exchange(v, src);
 }
 
+/* Every lane's `bytes` (at most 16) into all[32][bytes], in lane order:
+ * what an emulated warp-wide matrix instruction needs (mma_16816). */
+static inline void emu_warp_gather(const void *mine, size_t bytes, void *all)
+{
+    memcpy(emu_self->slot, mine, bytes);
+    emu_syncwarp();
+    for (int l = 0; l < 32; l++) {
+        const uint64_t *s = emu_lane_slot(l);
+        if (s) memcpy((char *)all + l * bytes, s, bytes);
+        else memset((char *)all + l * bytes, 0, bytes);
+    }
+    emu_syncwarp();
+}
+
 static inline unsigned __ballot_sync(unsigned mask, int pred)
 {
     memcpy(emu_self->slot, &pred, sizeof(pred));

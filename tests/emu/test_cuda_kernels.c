@@ -434,7 +434,15 @@ static void run_attention(const struct attn_case *c, uint64_t seed)
     snprintf(label, sizeof(label), "%s %s hd=%d bs=%d kv=%d group=%d part=%d seed=%llu",
              !c->part_size ? "prefill" : max_q > 1 ? "prefill+decode" : "decode", dtype_name(c->dt), hd, bs, c->n_kv, c->group, c->part_size,
              (unsigned long long)seed);
-    cr_assert(all_close(out, ref, nq, 2e-5f, 1e-4f, label), "%s", label);
+    /* on tensor cores Q and the softmax weights are rounded to the cache type */
+    bool tc = (max_q > 1 || !c->part_size) && kc_prefill_on_tensor_cores(c->dt, hd);
+    float tol = !tc ? 1e-4f : c->dt == DTYPE_BF16 ? 5e-3f : 6e-4f; /* 2.5x the largest seen */
+    if (tc) {
+        float worst = 0;
+        for (size_t i = 0; i < nq; i++) worst = fmaxf(worst, fabsf(out[i] - ref[i]));
+        cr_log_info("%s: tensor cores, largest difference %.2e", label, worst);
+    }
+    cr_assert(all_close(out, ref, nq, tc ? tol : 2e-5f, tol, label), "%s", label);
     cudaFree(d_q), cudaFree(d_out), cudaFree(d_kc), cudaFree(d_vc), cudaFree(d_tmp);
     cudaFree((void *)a.seq_start), cudaFree((void *)a.positions), cudaFree((void *)a.block_tables);
     free(perm), free(bt), free(kc), free(vc), free(kref), free(vref), free(positions), free(tok_seq);

@@ -97,18 +97,21 @@ struct backend_ops {
 
 struct backend {
     const struct backend_ops *ops;
-    enum dtype kv_dtype; /* the KV cache's element type (and, on CUDA, the weights') */
+    enum dtype kv_dtype;     /* the KV cache's element type */
+    enum dtype weight_dtype; /* what float weights are stored as (CPU: as loaded; F32 nominally) */
 };
 
 /* The CPU backend with n_threads compute threads (including the caller);
  * n_threads < 1: one per online core. */
 struct backend *backend_cpu_create(int n_threads);
 
-/* The CUDA backend on GPU `device`, weights and KV cache stored as dt, the
- * KV cache sized by default to gpu_mem_util of the device's memory; decode
- * steps replayed as CUDA graphs unless enforce_eager. NULL with err_msg()
- * set when there is no such device. Only in builds with CUDA (make CUDA=1,
- * or the emulated make emu). */
-struct backend *backend_cuda_create(int device, enum dtype dt, double gpu_mem_util, bool enforce_eager);
+/* The CUDA backend on GPU `device`, float weights stored as dt (F32, F16,
+ * BF16) and the KV cache as kv_dt (the same, or F8_E4M3), the KV cache
+ * sized by default to gpu_mem_util of the device's memory; decode steps
+ * replayed as CUDA graphs unless enforce_eager. NULL with err_msg() set
+ * when there is no such device. Only in builds with CUDA (make CUDA=1, or
+ * the emulated make emu). */
+struct backend *backend_cuda_create(int device, enum dtype dt, enum dtype kv_dt, double gpu_mem_util,
+                                    bool enforce_eager);
 
 #endif

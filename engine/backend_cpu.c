@@ -425,6 +425,7 @@ struct backend *backend_cpu_create(int n_threads)
     struct backend_cpu *b = xcalloc(1, sizeof(*b));
     b->base.ops = &cpu_ops;
     b->base.kv_dtype = DTYPE_F32;
+    b->base.weight_dtype = DTYPE_F32;
     b->n_threads = n_threads < 1 ? threadpool_default_threads() : n_threads;
     b->pool = threadpool_create(b->n_threads);
     return &b->base;

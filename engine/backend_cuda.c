@@ -120,7 +120,7 @@ static void cuda_to_host(struct backend *b, void *dst, const void *src, size_t b
  * they are, float ones in the backend's dtype. */
 static enum dtype stored_type(struct backend *b, const struct tensor *host)
 {
-    return dtype_is_quant(host->dtype) ? host->dtype : b->kv_dtype;
+    return dtype_is_quant(host->dtype) ? host->dtype : b->weight_dtype;
 }
 
 /* host's rows to device memory at d, as dt (converted on the host first). */
@@ -179,7 +179,7 @@ static void cuda_embed(struct backend *b, float *out, const struct tensor *table
  * the op that writes out (NULL with fp32 weights: GEMMs read out itself). */
 static void *cast_for(struct backend_cuda *c, const float *out, int64_t n)
 {
-    enum dtype dt = c->base.kv_dtype;
+    enum dtype dt = c->base.weight_dtype;
     if (dt == DTYPE_F32) return NULL;
     scratch(&c->base, &c->cast, &c->cast_bytes, (size_t)n * dtype_size(dt), "a GEMM input");
     c->cast_of = out, c->cast_n = n, c->cast_dt = dt;
@@ -191,7 +191,7 @@ static void cuda_rmsnorm(struct backend *b, float *out, float *x, const float *r
 {
     struct backend_cuda *c = cu_write(b);
     void *cast = cast_for(c, out, (int64_t)T * H);
-    kc_rmsnorm_cast(c->stream, out, cast, b->kv_dtype, x, residual, w, T, H, eps);
+    kc_rmsnorm_cast(c->stream, out, cast, b->weight_dtype, x, residual, w, T, H, eps);
 }
 
 /* x[T, K] rounded to dt (F32: x itself), kept for the next GEMM on x. */
@@ -289,7 +289,7 @@ static void cuda_silu_mul(struct backend *b, float *out, const float *gate, cons
 static void cuda_silu_mul_stacked(struct backend *b, float *out, const float *gate_up, int T, int inter)
 {
     struct backend_cuda *c = cu_write(b);
-    kc_silu_mul_stacked(c->stream, out, cast_for(c, out, (int64_t)T * inter), b->kv_dtype, gate_up, T, inter);
+    kc_silu_mul_stacked(c->stream, out, cast_for(c, out, (int64_t)T * inter), b->weight_dtype, gate_up, T, inter);
 }
 
 static void cuda_argmax(struct backend *b, int32_t *out, const float *x, int rows, int n)
@@ -384,7 +384,8 @@ static const struct backend_ops cuda_ops = {
     .destroy = cuda_destroy,
 };
 
-struct backend *backend_cuda_create(int device, enum dtype dt, double gpu_mem_util, bool enforce_eager)
+struct backend *backend_cuda_create(int device, enum dtype dt, enum dtype kv_dt, double gpu_mem_util,
+                                    bool enforce_eager)
 {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
@@ -402,7 +403,8 @@ struct backend *backend_cuda_create(int device, enum dtype dt, double gpu_mem_ut
     if (enforce_eager) c->ops.graph_begin = NULL, c->ops.graph_end = NULL, c->ops.graph_launch = NULL,
                        c->ops.graph_free = NULL;
     c->base.ops = &c->ops;
-    c->base.kv_dtype = dt;
+    c->base.kv_dtype = kv_dt;
+    c->base.weight_dtype = dt;
     c->mem_util = gpu_mem_util;
     CUDA_OK(cudaStreamCreate(&c->stream));
     BLAS_OK(cublasCreate(&c->blas));

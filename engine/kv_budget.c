@@ -33,7 +33,7 @@ static int64_t mem_available(void)
 static int64_t weight_bytes(int64_t params, int64_t shared, const char *dir, struct backend *b,
                             const struct engine_config *c, int64_t total)
 {
-    double bpp = (double)dtype_size(b->kv_dtype);
+    double bpp = (double)dtype_size(b->weight_dtype);
     char file[4096];
     struct stat st;
     if (gguf_model_path(dir, file, sizeof(file)) == 1 && !stat(file, &st) && total > 0 &&

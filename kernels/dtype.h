@@ -3,25 +3,28 @@
 #ifndef TESSERA_DTYPE_H
 #define TESSERA_DTYPE_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-/* F32/F16/BF16 store one element each; the quantized types store blocks of
- * elements as ggml lays them out (kernels/quant.h): Q8_0 and Q4_0 blocks of
- * 32, Q4_K and Q6_K blocks of 256. A row of a quantized type is a whole
- * number of blocks. */
+/* F32/F16/BF16 and F8_E4M3 (the OCP "e4m3fn" byte: no infinities, 448 at
+ * most; the CUDA KV cache's --kv-cache-dtype fp8) store one element each;
+ * the quantized types store blocks of elements as ggml lays them out
+ * (kernels/quant.h): Q8_0 and Q4_0 blocks of 32, Q4_K and Q6_K blocks of
+ * 256. A row of a quantized type is a whole number of blocks. */
 enum dtype {
     DTYPE_F32 = 0, DTYPE_F16 = 1, DTYPE_BF16 = 2,
     DTYPE_Q8_0 = 3, DTYPE_Q4_0 = 4, DTYPE_Q4_K = 5, DTYPE_Q6_K = 6,
+    DTYPE_F8_E4M3 = 7,
 };
-#define DTYPE_COUNT 7
+#define DTYPE_COUNT 8
 
-static inline bool dtype_is_quant(enum dtype t) { return t >= DTYPE_Q8_0; }
+static inline bool dtype_is_quant(enum dtype t) { return t >= DTYPE_Q8_0 && t <= DTYPE_Q6_K; }
 
 /* Bytes of one element of an unquantized type (dtype_row_bytes for any). */
-static inline size_t dtype_size(enum dtype t) { return t == DTYPE_F32 ? 4 : 2; }
+static inline size_t dtype_size(enum dtype t) { return t == DTYPE_F32 ? 4 : t == DTYPE_F8_E4M3 ? 1 : 2; }
 
 /* Elements per block: 1 for F32/F16/BF16. */
 static inline int dtype_block(enum dtype t)
@@ -31,7 +34,7 @@ static inline int dtype_block(enum dtype t)
 
 static inline size_t dtype_block_bytes(enum dtype t)
 {
-    static const unsigned char bytes[DTYPE_COUNT] = {4, 2, 2, 34, 18, 144, 210};
+    static const unsigned char bytes[DTYPE_COUNT] = {4, 2, 2, 34, 18, 144, 210, 1};
     return bytes[t];
 }
 
@@ -43,7 +46,8 @@ static inline size_t dtype_row_bytes(enum dtype t, int64_t n)
 
 static inline const char *dtype_name(enum dtype t)
 {
-    static const char *const names[DTYPE_COUNT] = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"};
+    static const char *const names[DTYPE_COUNT] = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K",
+                                                   "F8_E4M3"};
     return names[t];
 }
 
@@ -107,13 +111,45 @@ static inline uint16_t f32_to_f16(float f)
     return (uint16_t)(sign | (r >> 13));
 }
 
-/* Element i of a row stored as t (F32, F16 or BF16), as float. */
+static inline float f8e4m3_to_f32(uint8_t b)
+{
+    int e = (b >> 3) & 15, m = b & 7;
+    float v = e == 15 && m == 7 ? NAN : e ? ldexpf((float)(8 + m), e - 10) : ldexpf((float)m, -9);
+    return b & 0x80 ? -v : v;
+}
+
+/* Round to nearest even, finite values past 448 saturate to +-448 (what
+ * CUDA's __NV_SATFINITE conversion does); NaN stays NaN. */
+static inline uint8_t f32_to_f8e4m3(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint8_t sign = (uint8_t)(u >> 24 & 0x80);
+    float a = fabsf(f);
+    if (a != a) return 0x7f;
+    if (a == 0.0f) return sign;
+    if (a >= 464.0f) return sign | 0x7e; /* rounds past 448 (and inf): saturate */
+    /* the spacing of e4m3 values around a: 2^(exponent - 3), 2^-9 below 2^-6 */
+    int e;
+    frexpf(a, &e); /* a = f * 2^e, f in [0.5, 1) */
+    int q = e - 1 < -6 ? -9 : e - 1 - 3;
+    float steps = ldexpf(a, -q), r = rintf(steps); /* rintf: nearest even under the default mode */
+    int n = (int)r;
+    if (q == -9) return sign | (uint8_t)n; /* below 2^-5 the code is the count of 2^-9 steps */
+    int exp = q + 3 + 7, mant = n - 8; /* n in 8..16 */
+    if (mant == 8) exp++, mant = 0;
+    if (exp > 15 || (exp == 15 && mant == 7)) return sign | 0x7e;
+    return sign | (uint8_t)(exp << 3 | mant);
+}
+
+/* Element i of a row stored as t (F32, F16, BF16 or F8_E4M3), as float. */
 static inline float dtype_get(const void *p, enum dtype t, size_t i)
 {
     switch (t) {
     case DTYPE_F32: return ((const float *)p)[i];
     case DTYPE_F16: return f16_to_f32(((const uint16_t *)p)[i]);
     case DTYPE_BF16: return bf16_to_f32(((const uint16_t *)p)[i]);
+    case DTYPE_F8_E4M3: return f8e4m3_to_f32(((const uint8_t *)p)[i]);
     default: break;
     }
     return 0.0f;
@@ -126,6 +162,7 @@ static inline void dtype_set(void *p, enum dtype t, size_t i, float v)
     case DTYPE_F32: ((float *)p)[i] = v; break;
     case DTYPE_F16: ((uint16_t *)p)[i] = f32_to_f16(v); break;
     case DTYPE_BF16: ((uint16_t *)p)[i] = f32_to_bf16(v); break;
+    case DTYPE_F8_E4M3: ((uint8_t *)p)[i] = f32_to_f8e4m3(v); break;
     default: break;
     }
 }

@@ -16,6 +16,8 @@ const char CLI_BACKEND_HELP[] =
     "  --dtype T                  CUDA weights and KV cache: bfloat16 (default), float16, float32\n"
     "  --gpu-memory-utilization F CUDA: share of the GPU memory for weights and KV cache (default 0.9)\n"
     "  --enforce-eager            CUDA: run decode steps op by op, not replayed from CUDA graphs\n"
+    "  --kv-cache-dtype auto|fp8  CUDA: the KV cache as --dtype (auto) or as fp8 E4M3 (half the\n"
+    "                             memory: twice the cached tokens)\n"
     "  --tensor-parallel-size N   ranks the model is split over: must be the number that mpirun\n"
     "                             started (mpirun -np N tessera ...); default: that number\n";
 
@@ -44,7 +46,8 @@ int cli_backend_opts(struct cli_backend *bk, struct cli_opt *o)
     o[3] = (struct cli_opt){"gpu-memory-utilization", 0, CLI_DOUBLE, &bk->gpu_mem_util, 0.05, 1.0, NULL};
     o[4] = (struct cli_opt){"tensor-parallel-size", 0, CLI_RANKS, NULL, 1, 4096, NULL};
     o[5] = (struct cli_opt){"enforce-eager", 0, CLI_SET, &bk->enforce_eager, 0, 0, NULL};
-    return 6;
+    o[6] = (struct cli_opt){"kv-cache-dtype", 0, CLI_KV_DTYPE, &bk->kv_fp8, 0, 0, NULL};
+    return 7;
 }
 
 int cli_engine_opts(struct engine_config *c, struct cli_opt *o)
@@ -132,6 +135,11 @@ static int store(const struct cli_opt *o, const char *v)
         if (!strcmp(v, "q8_0") || !strcmp(v, "Q8_0")) *(enum dtype *)o->dst = DTYPE_Q8_0;
         else if (!strcmp(v, "q4_0") || !strcmp(v, "Q4_0")) *(enum dtype *)o->dst = DTYPE_Q4_0;
         else return bad_number(o, v, "q8_0 or q4_0");
+        return 0;
+    case CLI_KV_DTYPE:
+        if (!strcmp(v, "auto")) *(bool *)o->dst = false;
+        else if (!strcmp(v, "fp8") || !strcmp(v, "fp8_e4m3")) *(bool *)o->dst = true;
+        else return bad_number(o, v, "auto or fp8");
         return 0;
     case CLI_RANKS: {
         long l = strtol(v, &end, 10);

@@ -36,6 +36,7 @@ enum cli_type {
     CLI_DTYPE,    /* enum dtype: bfloat16, float16, float32 */
     CLI_RANKS,    /* checked only: must be the number of ranks mpirun started */
     CLI_QUANT,    /* enum dtype: q8_0, q4_0 */
+    CLI_KV_DTYPE, /* bool: auto (false) or fp8 / fp8_e4m3 (true) */
 };
 
 struct cli_opt {
@@ -59,13 +60,14 @@ int cli_parse_n(const char *cmd, int argc, char **argv, const struct cli_opt *op
                 int n_positional, void (*help)(FILE *f));
 
 /* Where the model runs: --device, --threads, --dtype, --gpu-memory-utilization,
- * --enforce-eager. */
+ * --enforce-eager, --kv-cache-dtype. */
 struct cli_backend {
     int threads;         /* CPU: compute threads; 0 = the cores this process may use */
     bool cuda;           /* --device cuda */
     enum dtype dtype;    /* CUDA: weights and KV cache (bfloat16) */
     double gpu_mem_util; /* CUDA: share of the GPU's memory to use (0.9) */
     bool enforce_eager;  /* CUDA: no graphs for decode steps */
+    bool kv_fp8;         /* CUDA: --kv-cache-dtype fp8 (E4M3); else the dtype's */
 };
 struct cli_backend cli_backend_default(void);
 extern const char CLI_BACKEND_HELP[];

@@ -15,10 +15,15 @@
  * cannot be used. */
 static struct backend *backend_of(const struct cli_backend *o)
 {
+    if (!o->cuda && o->kv_fp8) {
+        err_set(ERR_INVALID, "--kv-cache-dtype fp8 needs --device cuda (the CPU backend keeps its cache in float32)");
+        return NULL;
+    }
     if (!o->cuda) return backend_cpu_create((int)o->threads);
 #ifdef TESSERA_CUDA
     /* a GPU per rank of the node */
-    return backend_cuda_create(comm_local_rank(), o->dtype, o->gpu_mem_util, o->enforce_eager);
+    return backend_cuda_create(comm_local_rank(), o->dtype, o->kv_fp8 ? DTYPE_F8_E4M3 : o->dtype, o->gpu_mem_util,
+                               o->enforce_eager);
 #else
     err_set(ERR_UNSUPPORTED, "this build has no CUDA backend: build with make CUDA=1 (or make emu for the "
             "emulated one)");

@@ -408,7 +408,7 @@ extern "C" void kc_attention_decode(cudaStream_t s, float *out, const float *q, 
     /* the vector layout where a row is 8, 16 or 32 16-byte vectors (head
      * size 64/128/256 in half types, 32/64/128 in fp32); else scalar */
 #define DEC_ARGS grid, smem, s, out, tmp_out, tmp_ml, q, k_cache, v_cache, *a, part_size, n_parts
-    DISPATCH_DTYPE(dt, E, {
+    DISPATCH_KV(dt, E, {
         constexpr int VE = 16 / (int)sizeof(E);
         int tg = hd % VE ? 0 : hd / VE;
         if (tg == 8 && gs == 1) launch_decode<E, true, 8, VE, 1>(DEC_ARGS);
@@ -444,7 +444,7 @@ extern "C" void kc_attention_prefill(cudaStream_t s, float *out, const float *q,
     int hd = a->head_dim;
     size_t smem = ((size_t)PF_BQ * hd + (size_t)PF_BK * (hd + 4) + (size_t)PF_BK * hd) * sizeof(float);
     dim3 grid(CEIL_DIV(a->max_q_len, PF_BQ), a->n_heads, a->n_seqs);
-    DISPATCH_DTYPE(dt, E, DISPATCH_DPL(hd, DPL, {
+    DISPATCH_KV(dt, E, DISPATCH_DPL(hd, DPL, {
         auto k = prefill_kernel<E, DPL>;
         allow_smem(k, smem);
         KLAUNCH(k, grid, PF_WARPS * 32, smem, s, out, q, (const E *)k_cache, (const E *)v_cache, *a, min_q);

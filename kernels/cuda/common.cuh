@@ -19,6 +19,7 @@
 #ifdef __CUDACC__
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 #define KLAUNCH(kernel, grid, block, smem, stream, ...) kernel<<<grid, block, smem, stream>>>(__VA_ARGS__)
 #define KSHARED(type, name, dims) __shared__ type name dims
@@ -49,12 +50,20 @@
 static __device__ __forceinline__ float to_float(float v) { return v; }
 static __device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
 static __device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+static __device__ __forceinline__ float to_float(__nv_fp8_e4m3 v) { return static_cast<float>(v); }
 template <class T> static __device__ __forceinline__ T from_float(float v);
 template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
 template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v)
 {
     return __float2bfloat16_rn(v);
+}
+/* round to nearest even, saturating at +-448 (dtype.h's f32_to_f8e4m3) */
+template <> __device__ __forceinline__ __nv_fp8_e4m3 from_float<__nv_fp8_e4m3>(float v)
+{
+    __nv_fp8_e4m3 r;
+    r.__x = __nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3);
+    return r;
 }
 
 static __device__ __forceinline__ float warp_sum(float v)
@@ -138,6 +147,16 @@ static __device__ __forceinline__ void mma_16816(float d[4], const uint32_t a[4]
     }
 #endif
 }
+
+/* The same for the KV cache's types: also F8_E4M3 (--kv-cache-dtype fp8). */
+#define DISPATCH_KV(dt, T, ...)                                              \
+    switch (dt) {                                                            \
+    case DTYPE_F32: { typedef float T; __VA_ARGS__; break; }                 \
+    case DTYPE_F16: { typedef __half T; __VA_ARGS__; break; }                \
+    case DTYPE_BF16: { typedef __nv_bfloat16 T; __VA_ARGS__; break; }        \
+    case DTYPE_F8_E4M3: { typedef __nv_fp8_e4m3 T; __VA_ARGS__; break; }     \
+    default: break;                                                          \
+    }
 
 /* Runs the statements with T typedef'd to the storage type of dt. */
 #define DISPATCH_DTYPE(dt, T, ...)                                   \

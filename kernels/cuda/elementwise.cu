@@ -227,7 +227,7 @@ extern "C" void kc_rope_kv_write(cudaStream_t s, float *q_out, const float *qkv,
                                  void *v_cache, enum dtype dt, const int64_t *slots)
 {
     if (T <= 0) return;
-    DISPATCH_DTYPE(dt, E, {
+    DISPATCH_KV(dt, E, {
         auto kern = rope_kv_write_kernel<E>;
         KLAUNCH(kern, T, row_threads(n_heads * hd / 2), 0, s, q_out, qkv, cos, sin, (E *)k_cache, (E *)v_cache,
                 slots, n_heads, n_kv_heads, hd);
@@ -279,7 +279,7 @@ extern "C" void kc_kv_write(cudaStream_t s, void *k_cache, void *v_cache, enum d
                             const float *v, const int64_t *slots, int T, int row)
 {
     if (T <= 0) return;
-    DISPATCH_DTYPE(dt, E, {
+    DISPATCH_KV(dt, E, {
         auto kern = kv_write_kernel<E>;
         KLAUNCH(kern, T, row_threads(row), 0, s, (E *)k_cache, (E *)v_cache, k, v, slots, row);
     });

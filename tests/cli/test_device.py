@@ -63,3 +63,20 @@ def test_quantized_weights_leave_more_kv_cache():
     assert 112 <= quant - twin <= 115, (quant, twin)
     plain, q8, q4 = kv_blocks(DEMO), kv_blocks(DEMO, "--quantization", "q8_0"), kv_blocks(DEMO, "--quantization", "q4_0")
     assert plain < q8 < q4, (plain, q8, q4)
+
+
+def test_fp8_kv_cache_holds_twice_the_tokens(stories):
+    """--kv-cache-dtype fp8 stores K/V as one byte each: the same --kv-cache-memory holds twice the blocks of
+    bfloat16's; the CPU backend refuses it (its cache is float32), and a bad value is named."""
+    def blocks(*extra):
+        p = subprocess.run([str(EMU), "bench", str(stories), "--num-prompts", "1", "--concurrency", "1",
+                            "--input-len", "8", "--output-len", "2", "--device", "cuda", "--kv-cache-memory", "4M",
+                            *extra], capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        return int(re.search(r"KV cache: (\d+) blocks of 16 tokens", p.stderr).group(1))
+    half, full = blocks("--kv-cache-dtype", "fp8"), blocks()
+    assert half in (2 * full, 2 * full + 1), (half, full)  # 4 MiB / 5,120 bytes a block: 819, / 10,240: 409
+    p = run("generate", stories, "-p", "hi", "--kv-cache-dtype", "fp8")
+    assert p.returncode == 2 and "needs --device cuda" in p.stderr
+    p = run("generate", stories, "-p", "hi", "--kv-cache-dtype", "int4")
+    assert p.returncode == 2 and "--kv-cache-dtype must be auto or fp8" in p.stderr

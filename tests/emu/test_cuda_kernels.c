@@ -35,6 +35,8 @@ static float put(void *dst, enum dtype dt, size_t i, float x)
 }
 
 static const enum dtype DTYPES[] = {DTYPE_F32, DTYPE_F16, DTYPE_BF16};
+/* the KV cache's types: also fp8 (--kv-cache-dtype fp8) */
+static const enum dtype KV_DTYPES[] = {DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_F8_E4M3};
 
 Test(cuda_kernels, embed)
 {
@@ -172,6 +174,8 @@ Test(cuda_kernels, rope_silu_mul_and_cast)
     cudaFree(d_g), cudaFree(d_u), cudaFree(d_o);
 }
 
+/* Every cache type, fp8 included: the bytes dtype_set would store (so the
+ * device's fp8 rounding and saturation are the host's), slot -1 skipped. */
 Test(cuda_kernels, kv_write_into_paged_slots)
 {
     uint64_t rng = 11;
@@ -180,14 +184,18 @@ Test(cuda_kernels, kv_write_into_paged_slots)
     float *k = malloc(sizeof(float) * T * row), *v = malloc(sizeof(float) * T * row);
     fill_uniform(k, (size_t)T * row, -1, 1, &rng);
     fill_uniform(v, (size_t)T * row, -1, 1, &rng);
+    /* in token 0's row: rounding ties in fp8 (subnormal and normal), values past 448, infinities, -0 */
+    static const float edge[] = {0x1p-10f, 1.5f * 0x1p-9f, 1.0625f, -1.1875f, 248.0f, 17.0f, 463.0f, 464.0f,
+                                 1e9f, INFINITY, -INFINITY, -0.0f, 3.0f * 0x1p-10f, 0x1.2p-7f, 65519.0f, 1e-30f};
+    memcpy(k, edge, sizeof(edge));
     float *d_k = dev_copy(k, sizeof(float) * T * row), *d_v = dev_copy(v, sizeof(float) * T * row);
     int64_t *d_slots = dev_copy(slots, sizeof(slots));
-    for (int d = 0; d < 3; d++) {
-        size_t es = dtype_size(DTYPES[d]), bytes = es * n_slots * row;
+    for (int d = 0; d < 4; d++) {
+        size_t es = dtype_size(KV_DTYPES[d]), bytes = es * n_slots * row;
         void *d_kc = dev_alloc(bytes), *d_vc = dev_alloc(bytes);
         CK(cudaMemset(d_kc, 0xff, bytes));
         CK(cudaMemset(d_vc, 0xff, bytes));
-        kc_kv_write(0, d_kc, d_vc, DTYPES[d], d_k, d_v, d_slots, T, row);
+        kc_kv_write(0, d_kc, d_vc, KV_DTYPES[d], d_k, d_v, d_slots, T, row);
         unsigned char *kc = host_copy(d_kc, bytes), *vc = host_copy(d_vc, bytes);
         unsigned char *want = malloc(es * row);
         for (int s = 0; s < n_slots; s++) {
@@ -198,8 +206,8 @@ Test(cuda_kernels, kv_write_into_paged_slots)
                 const float *src = pass ? v : k;
                 const unsigned char *got = (pass ? vc : kc) + es * s * row;
                 if (t < 0) memset(want, 0xff, es * row); /* untouched */
-                else for (int i = 0; i < row; i++) put(want, DTYPES[d], i, src[(size_t)t * row + i]);
-                cr_assert(!memcmp(got, want, es * row), "%s slot %d", dtype_name(DTYPES[d]), s);
+                else for (int i = 0; i < row; i++) put(want, KV_DTYPES[d], i, src[(size_t)t * row + i]);
+                cr_assert(!memcmp(got, want, es * row), "%s slot %d", dtype_name(KV_DTYPES[d]), s);
             }
         }
         free(kc), free(vc), free(want);
@@ -462,6 +470,10 @@ Test(cuda_kernels, paged_decode_attention)
                     struct attn_case c = {DTYPES[d], HDS[h], BSS[b], 2, GROUPS[g], 8, ctx, q1, 64};
                     run_attention(&c, 100 + d * 10 + h * 5 + b * 3 + g);
                 }
+    for (int h = 0; h < 2; h++) { /* fp8 caches: 16 values a vector (hd 128), the scalar layout (hd 64) */
+        struct attn_case c = {DTYPE_F8_E4M3, HDS[h], 16, 2, 4, 8, ctx, q1, 64};
+        run_attention(&c, 190 + h);
+    }
 }
 
 /* The default partition (512) and contexts around it; a single partition;
@@ -502,6 +514,12 @@ Test(cuda_kernels, varlen_prefill_attention)
     for (int i = 0; i < 3; i++) {
         struct attn_case o = {DTYPE_F32, odd_hd[i], 16, 2, 2, 5, ctx, q_len, 0};
         run_attention(&o, 300 + i);
+    }
+    for (int h = 0; h < 2; h++) { /* fp8 caches: the CUDA-core prefill kernel, with and without decodes */
+        struct attn_case c = {DTYPE_F8_E4M3, HDS[h], 16, 2, 4, 5, ctx, q_len, 0};
+        run_attention(&c, 310 + h);
+        c.part_size = 32;
+        run_attention(&c, 320 + h);
     }
 }
 

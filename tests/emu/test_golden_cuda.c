@@ -48,7 +48,7 @@ static void check_golden_cuda(const char *name)
     snprintf(dir, sizeof(dir), "tests/data/golden/%s", name);
     struct golden_ref g;
     cr_assert_eq(golden_ref_load(&g, dir, err, sizeof(err)), 0, "%s", err);
-    struct backend *b = backend_cuda_create(0, DTYPE_F32, 0.9, false);
+    struct backend *b = backend_cuda_create(0, DTYPE_F32, DTYPE_F32, 0.9, false);
     cr_assert(b, "%s", err_msg());
     struct model_params mp = {.num_kv_blocks = 16, .block_size = 16, .max_step_tokens = 128, .max_seqs = 1,
                               .rank = 0, .world = 1};
@@ -86,7 +86,7 @@ Test(golden_cuda, mistral_f16_sharded) { check_golden_cuda("mistral-f16-sharded"
 #define QBF16_REL 0.02
 static float *logits_of(const char *file, const int32_t *ids, int n, int chunk, int *vocab)
 {
-    struct backend *b = backend_cuda_create(0, DTYPE_F32, 0.9, false);
+    struct backend *b = backend_cuda_create(0, DTYPE_F32, DTYPE_F32, 0.9, false);
     cr_assert(b, "%s", err_msg());
     struct model_params mp = {.num_kv_blocks = 4, .block_size = 16, .max_step_tokens = 32, .max_seqs = 1,
                               .rank = 0, .world = 1};

@@ -59,7 +59,7 @@ int main(int argc, char **argv)
         return 2;
     }
     bool cuda = argc > 2 && !strcmp(argv[2], "cuda");
-    struct backend *b = cuda ? backend_cuda_create(comm_local_rank(), DTYPE_F32, 0.9, false) : backend_cpu_create(1);
+    struct backend *b = cuda ? backend_cuda_create(comm_local_rank(), DTYPE_F32, DTYPE_F32, 0.9, false) : backend_cpu_create(1);
     if (!b) fail(err_msg());
     struct model_params mp = {.num_kv_blocks = 16, .block_size = 16, .max_step_tokens = 128, .max_seqs = 1,
                               .rank = comm_rank(), .world = comm_world()};

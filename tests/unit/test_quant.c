@@ -173,3 +173,30 @@ Test(quant, k_blocks_known_values)
     dequantize_row(DTYPE_Q6_K, &k6, y, 256);
     cr_assert_eq(y[197], 0.125f * 4 * 7);
 }
+
+/* The fp8 KV cache's byte (e4m3fn): every code decodes and encodes back;
+ * rounding to nearest even at ties (subnormal and normal), saturation at
+ * 448, signed zero, NaN. The CUDA conversion is checked against these in
+ * tests/emu (kv_write). */
+Test(quant, f8_e4m3_conversions)
+{
+    for (int c = 0; c < 256; c++) {
+        float f = f8e4m3_to_f32((uint8_t)c);
+        if ((c & 0x7f) == 0x7f) {
+            cr_assert(isnan(f), "code %02x", c);
+            continue;
+        }
+        cr_assert_eq(f32_to_f8e4m3(f), c, "code %02x (%g)", c, f);
+    }
+    cr_assert_eq(f8e4m3_to_f32(0x7e), 448.0f);
+    cr_assert_eq(f8e4m3_to_f32(0x01), 0x1p-9f);
+    static const float in[] = {0x1p-10f, 1.5f * 0x1p-9f, 1.0625f, 1.1875f, 248.0f, 17.0f, 463.0f, 464.0f, 1e9f,
+                               INFINITY, -0.0f, -3.3f};
+    static const float want[] = {0.0f, 0x1p-8f, 1.0f, 1.25f, 256.0f, 16.0f, 448.0f, 448.0f, 448.0f, 448.0f, -0.0f,
+                                 -3.25f};
+    for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+        float got = f8e4m3_to_f32(f32_to_f8e4m3(in[i]));
+        cr_assert(got == want[i] && signbit(got) == signbit(want[i]), "%g -> %g, want %g", in[i], got, want[i]);
+    }
+    cr_assert_eq(f32_to_f8e4m3(NAN) & 0x7f, 0x7f);
+}

@@ -28,6 +28,8 @@ int engine_create(engine **out, const char *dir, struct backend *b, const struct
     if (c->max_num_batched_tokens < 1 || c->max_num_seqs < 1 || c->block_size < 1 || c->max_model_len < 0 ||
         c->kv_cache_memory < 0)
         return err_set(ERR_INVALID, "engine limits must be positive");
+    if (c->quantization == DTYPE_F8_ROWS && !strcmp(b->ops->name, "cpu"))
+        return err_set(ERR_UNSUPPORTED, "--quantization fp8 needs --device cuda (the CPU backend has no fp8 matmul)");
     int max_len = c->max_model_len ? c->max_model_len : cfg.max_pos;
     if (max_len > cfg.max_pos)
         return err_set(ERR_INVALID, "--max-model-len %d exceeds the model's max_position_embeddings %d",

@@ -40,8 +40,9 @@ struct engine_config {
     int block_size;             /* tokens per KV block (16) */
     bool log;                   /* startup line on stderr (true) */
     int32_t eos_id;             /* a stop id besides the model's eos ids (the tokenizer's); -1: none */
-    enum dtype quantization;    /* DTYPE_Q8_0 or DTYPE_Q4_0: F32/F16/BF16 matmul weights quantized
-                                 * at load (weights_quantize); DTYPE_F32 (default): as stored */
+    enum dtype quantization;    /* DTYPE_Q8_0, DTYPE_Q4_0 or (CUDA) DTYPE_F8_ROWS: F32/F16/BF16 matmul
+                                 * weights quantized at load (weights_quantize); DTYPE_F32 (default):
+                                 * as stored */
 };
 struct engine_config engine_config_default(void);
 

@@ -190,7 +190,9 @@ static void quantize_tensor(struct weights *w, struct tensor *t, enum dtype to, 
     float *row = xmalloc((size_t)t->cols * sizeof(float));
     for (int64_t r = 0; r < t->rows; r++) {
         dequantize_row(t->dtype, (const char *)t->data + r * in_row, row, t->cols);
-        (to == DTYPE_Q8_0 ? quantize_row_q8_0 : quantize_row_q4_0)(row, dst + r * out_row, t->cols);
+        (to == DTYPE_Q8_0   ? quantize_row_q8_0
+         : to == DTYPE_Q4_0 ? quantize_row_q4_0
+                            : quantize_row_f8_rows)(row, dst + r * out_row, t->cols);
     }
     free(row);
     st_release(st, t->data, (size_t)t->rows * in_row); /* no-op unless it is the file's mapping */
@@ -205,5 +207,7 @@ void weights_quantize(struct weights *w, enum dtype to, safetensors *st)
         struct tensor *m[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (int i = 0; i < 7; i++) quantize_tensor(w, m[i], to, st);
     }
-    if (w->lm_head.data && w->lm_head.data != w->embed.data) quantize_tensor(w, &w->lm_head, DTYPE_Q8_0, st);
+    /* fp8 leaves the LM head as it is (as vLLM's fp8 does) */
+    if (w->lm_head.data && w->lm_head.data != w->embed.data && to != DTYPE_F8_ROWS)
+        quantize_tensor(w, &w->lm_head, DTYPE_Q8_0, st);
 }

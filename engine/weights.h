@@ -63,11 +63,12 @@ int weights_load(struct weights *w, const struct model_config *c, const safetens
 void weights_free(struct weights *w);
 
 /* --quantization: every F32/F16/BF16 matmul weight whose rows are whole
- * blocks of 32 becomes `to` (DTYPE_Q8_0 or DTYPE_Q4_0) in an owned buffer,
- * and the mapped pages of the original go back to the kernel. The LM head
- * becomes Q8_0 either way (llama.cpp too keeps the output layer at a higher
- * precision than Q4_0); the embedding table, and an LM head tied to it, stay
- * as stored: a token reads one row of it. */
+ * blocks of 32 becomes `to` (DTYPE_Q8_0, DTYPE_Q4_0 or DTYPE_F8_ROWS) in an
+ * owned buffer, and the mapped pages of the original go back to the kernel.
+ * The LM head becomes Q8_0 with Q8_0 and Q4_0 (llama.cpp too keeps the
+ * output layer at a higher precision than Q4_0) and stays as stored with
+ * fp8 (as vLLM's); the embedding table, and an LM head tied to it, stay as
+ * stored: a token reads one row of it. */
 void weights_quantize(struct weights *w, enum dtype to, safetensors *st);
 
 #endif

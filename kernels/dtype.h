@@ -13,15 +13,18 @@
  * most; the CUDA KV cache's --kv-cache-dtype fp8) store one element each;
  * the quantized types store blocks of elements as ggml lays them out
  * (kernels/quant.h): Q8_0 and Q4_0 blocks of 32, Q4_K and Q6_K blocks of
- * 256. A row of a quantized type is a whole number of blocks. */
+ * 256. A row of a quantized type is a whole number of blocks. F8_ROWS
+ * (--quantization fp8, ours) is a weight row as its fp32 scale, then its
+ * elements as F8_E4M3 bytes, x = e4m3 * scale (a scale per output
+ * channel); its rows too are multiples of 32. */
 enum dtype {
     DTYPE_F32 = 0, DTYPE_F16 = 1, DTYPE_BF16 = 2,
     DTYPE_Q8_0 = 3, DTYPE_Q4_0 = 4, DTYPE_Q4_K = 5, DTYPE_Q6_K = 6,
-    DTYPE_F8_E4M3 = 7,
+    DTYPE_F8_E4M3 = 7, DTYPE_F8_ROWS = 8,
 };
-#define DTYPE_COUNT 8
+#define DTYPE_COUNT 9
 
-static inline bool dtype_is_quant(enum dtype t) { return t >= DTYPE_Q8_0 && t <= DTYPE_Q6_K; }
+static inline bool dtype_is_quant(enum dtype t) { return (t >= DTYPE_Q8_0 && t <= DTYPE_Q6_K) || t == DTYPE_F8_ROWS; }
 
 /* Bytes of one element of an unquantized type (dtype_row_bytes for any). */
 static inline size_t dtype_size(enum dtype t) { return t == DTYPE_F32 ? 4 : t == DTYPE_F8_E4M3 ? 1 : 2; }
@@ -29,25 +32,26 @@ static inline size_t dtype_size(enum dtype t) { return t == DTYPE_F32 ? 4 : t ==
 /* Elements per block: 1 for F32/F16/BF16. */
 static inline int dtype_block(enum dtype t)
 {
-    return t == DTYPE_Q8_0 || t == DTYPE_Q4_0 ? 32 : t == DTYPE_Q4_K || t == DTYPE_Q6_K ? 256 : 1;
+    if (t == DTYPE_Q8_0 || t == DTYPE_Q4_0 || t == DTYPE_F8_ROWS) return 32;
+    return t == DTYPE_Q4_K || t == DTYPE_Q6_K ? 256 : 1;
 }
 
 static inline size_t dtype_block_bytes(enum dtype t)
 {
-    static const unsigned char bytes[DTYPE_COUNT] = {4, 2, 2, 34, 18, 144, 210, 1};
+    static const unsigned char bytes[DTYPE_COUNT] = {4, 2, 2, 34, 18, 144, 210, 1, 32}; /* F8_ROWS: + 4 a row */
     return bytes[t];
 }
 
-/* Bytes of n consecutive elements (n a multiple of the block). */
+/* Bytes of a row of n elements (n a multiple of the block). */
 static inline size_t dtype_row_bytes(enum dtype t, int64_t n)
 {
-    return (size_t)(n / dtype_block(t)) * dtype_block_bytes(t);
+    return (size_t)(n / dtype_block(t)) * dtype_block_bytes(t) + (t == DTYPE_F8_ROWS ? 4 : 0);
 }
 
 static inline const char *dtype_name(enum dtype t)
 {
     static const char *const names[DTYPE_COUNT] = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K",
-                                                   "F8_E4M3"};
+                                                   "F8_E4M3", "F8_ROWS"};
     return names[t];
 }
 

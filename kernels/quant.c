@@ -46,8 +46,17 @@ static float q4_0_get(const struct blk_q4_0 *b, int i)
     return (float)(q - 8) * f16_to_f32(b->d);
 }
 
+/* An F8_ROWS row's scale (its first 4 bytes). */
+static float f8_rows_scale(const void *row)
+{
+    float d;
+    memcpy(&d, row, 4);
+    return d;
+}
+
 float dequantize_one(enum dtype t, const void *src, int64_t i)
 {
+    if (t == DTYPE_F8_ROWS) return f8e4m3_to_f32(((const uint8_t *)src)[4 + i]) * f8_rows_scale(src);
     int64_t nb = i / dtype_block(t);
     int j = (int)(i % dtype_block(t));
     const char *blk = (const char *)src + (size_t)nb * dtype_block_bytes(t);
@@ -108,6 +117,9 @@ void dequantize_row(enum dtype t, const void *src, float *y, int64_t n)
     case DTYPE_Q6_K:
         for (int64_t b = 0; b < nb; b++) deq_q6k_block((const struct blk_q6_k *)src + b, y + 256 * b);
         break;
+    case DTYPE_F8_ROWS:
+        for (int64_t i = 0; i < n; i++) y[i] = dequantize_one(t, src, i);
+        break;
     case DTYPE_F32: /* bytes as they are: a signalling NaN stays one */
         memcpy(y, src, (size_t)n * 4);
         break;
@@ -129,6 +141,16 @@ void quantize_row_q8_0(const float *x, void *dst, int64_t n)
         /* roundf: half away from zero, as gguf-py's np_roundf */
         for (int j = 0; j < 32; j++) out[b].qs[j] = (int8_t)roundf(xb[j] * id);
     }
+}
+
+void quantize_row_f8_rows(const float *x, void *dst, int64_t n)
+{
+    float amax = 0.0f;
+    for (int64_t i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
+    float d = amax > 0.0f ? amax / 448.0f : 1.0f;
+    memcpy(dst, &d, 4);
+    uint8_t *q = (uint8_t *)dst + 4;
+    for (int64_t i = 0; i < n; i++) q[i] = f32_to_f8e4m3(x[i] / d);
 }
 
 void quantize_row_q4_0(const float *x, void *dst, int64_t n)

@@ -70,5 +70,8 @@ float dequantize_one(enum dtype t, const void *src, int64_t i);
  * quantize_row_q8_0_ref / quantize_row_q4_0_ref (and the gguf package). */
 void quantize_row_q8_0(const float *x, void *dst, int64_t n);
 void quantize_row_q4_0(const float *x, void *dst, int64_t n);
+/* x[0..n) -> one F8_ROWS row: scale = max |x| / 448 (1 for a row of zeros),
+ * then each x / scale as e4m3, rounded to nearest even. */
+void quantize_row_f8_rows(const float *x, void *dst, int64_t n);
 
 #endif

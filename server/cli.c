@@ -30,7 +30,8 @@ const char CLI_ENGINE_HELP[] =
     "                             contexts, at most a quarter of the available memory, or on CUDA\n"
     "                             what --gpu-memory-utilization leaves after the weights)\n"
     "  --no-prefix-caching        do not reuse the K/V of shared prompt prefixes\n"
-    "  --quantization q8_0|q4_0   quantize the F32/F16/BF16 matmul weights at load (GGUF files\n"
+    "  --quantization q8_0|q4_0|fp8  quantize the F32/F16/BF16 matmul weights at load (fp8: e4m3\n"
+    "                             with a scale per output channel, CUDA only; GGUF files\n"
     "                             that are already quantized run as they are)\n";
 
 struct cli_backend cli_backend_default(void)
@@ -88,6 +89,36 @@ static int bad_number(const struct cli_opt *o, const char *v, const char *what)
     return -1;
 }
 
+/* The words of the options that take one, and what each stores: a bool
+ * (CLI_DEVICE, CLI_KV_DTYPE) or an enum dtype. */
+static const struct {
+    enum cli_type type;
+    const char *word;
+    int value;
+} WORDS[] = {
+    {CLI_DEVICE, "cpu", 0}, {CLI_DEVICE, "cuda", 1},
+    {CLI_DTYPE, "bfloat16", DTYPE_BF16}, {CLI_DTYPE, "bf16", DTYPE_BF16},
+    {CLI_DTYPE, "float16", DTYPE_F16}, {CLI_DTYPE, "half", DTYPE_F16}, {CLI_DTYPE, "fp16", DTYPE_F16},
+    {CLI_DTYPE, "float32", DTYPE_F32}, {CLI_DTYPE, "float", DTYPE_F32}, {CLI_DTYPE, "fp32", DTYPE_F32},
+    {CLI_QUANT, "q8_0", DTYPE_Q8_0}, {CLI_QUANT, "Q8_0", DTYPE_Q8_0}, {CLI_QUANT, "q4_0", DTYPE_Q4_0},
+    {CLI_QUANT, "Q4_0", DTYPE_Q4_0}, {CLI_QUANT, "fp8", DTYPE_F8_ROWS},
+    {CLI_KV_DTYPE, "auto", 0}, {CLI_KV_DTYPE, "fp8", 1}, {CLI_KV_DTYPE, "fp8_e4m3", 1},
+};
+
+static int store_word(const struct cli_opt *o, const char *v)
+{
+    for (size_t i = 0; i < sizeof(WORDS) / sizeof(WORDS[0]); i++) {
+        if (WORDS[i].type != o->type || strcmp(WORDS[i].word, v)) continue;
+        if (o->type == CLI_DEVICE || o->type == CLI_KV_DTYPE) *(bool *)o->dst = WORDS[i].value;
+        else *(enum dtype *)o->dst = (enum dtype)WORDS[i].value;
+        return 0;
+    }
+    return bad_number(o, v, o->type == CLI_DEVICE ? "cpu or cuda"
+                            : o->type == CLI_DTYPE ? "bfloat16, float16 or float32"
+                            : o->type == CLI_QUANT ? "q8_0, q4_0 or fp8"
+                                                   : "auto or fp8");
+}
+
 /* Stores the value v of option o. 0, or -1 after saying why not. */
 static int store(const struct cli_opt *o, const char *v)
 {
@@ -122,25 +153,10 @@ static int store(const struct cli_opt *o, const char *v)
     case CLI_BYTES:
         return parse_bytes(v, o->dst) ? 0 : bad_number(o, v, "a positive byte count (e.g. 4G)");
     case CLI_DEVICE:
-        if (strcmp(v, "cpu") && strcmp(v, "cuda")) return bad_number(o, v, "cpu or cuda");
-        *(bool *)o->dst = !strcmp(v, "cuda");
-        return 0;
     case CLI_DTYPE:
-        if (!strcmp(v, "bfloat16") || !strcmp(v, "bf16")) *(enum dtype *)o->dst = DTYPE_BF16;
-        else if (!strcmp(v, "float16") || !strcmp(v, "half") || !strcmp(v, "fp16")) *(enum dtype *)o->dst = DTYPE_F16;
-        else if (!strcmp(v, "float32") || !strcmp(v, "float") || !strcmp(v, "fp32")) *(enum dtype *)o->dst = DTYPE_F32;
-        else return bad_number(o, v, "bfloat16, float16 or float32");
-        return 0;
     case CLI_QUANT:
-        if (!strcmp(v, "q8_0") || !strcmp(v, "Q8_0")) *(enum dtype *)o->dst = DTYPE_Q8_0;
-        else if (!strcmp(v, "q4_0") || !strcmp(v, "Q4_0")) *(enum dtype *)o->dst = DTYPE_Q4_0;
-        else return bad_number(o, v, "q8_0 or q4_0");
-        return 0;
     case CLI_KV_DTYPE:
-        if (!strcmp(v, "auto")) *(bool *)o->dst = false;
-        else if (!strcmp(v, "fp8") || !strcmp(v, "fp8_e4m3")) *(bool *)o->dst = true;
-        else return bad_number(o, v, "auto or fp8");
-        return 0;
+        return store_word(o, v);
     case CLI_RANKS: {
         long l = strtol(v, &end, 10);
         if (errno || end == v || *end || l < o->lo || l > o->hi) return bad_number(o, v, "");

@@ -35,7 +35,7 @@ enum cli_type {
     CLI_DEVICE,   /* bool: cpu (false) or cuda (true) */
     CLI_DTYPE,    /* enum dtype: bfloat16, float16, float32 */
     CLI_RANKS,    /* checked only: must be the number of ranks mpirun started */
-    CLI_QUANT,    /* enum dtype: q8_0, q4_0 */
+    CLI_QUANT,    /* enum dtype: q8_0, q4_0, fp8 (F8_ROWS) */
     CLI_KV_DTYPE, /* bool: auto (false) or fp8 / fp8_e4m3 (true) */
 };
 

@@ -47,7 +47,7 @@ static void help(FILE *f)
             "  --ignore-eos               do not stop at end-of-sequence tokens\n"
             "  --no-echo                  do not print the prompt before the continuation\n"
             "  --ids                      print generated token ids instead of text\n"
-            "  --quantization q8_0|q4_0   quantize the F32/F16/BF16 matmul weights at load\n"
+            "  --quantization q8_0|q4_0|fp8  quantize the F32/F16/BF16 matmul weights at load (fp8: CUDA)\n"
             "\n%s"
             "\n"
             "exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad model folder\n",

@@ -1,5 +1,6 @@
 /* quant.cu: GGUF block-quantized weights (Q8_0, Q4_0, Q4_K, Q6_K in ggml's
- * layouts, kernels/quant.h) used in place on the GPU: the GEMV of short
+ * layouts, kernels/quant.h) and --quantization fp8's F8_ROWS (dtype.h: a
+ * row's fp32 scale, then its e4m3 bytes) used in place on the GPU: the GEMV of short
  * steps dequantizes as it reads, longer steps dequantize to bf16 for a
  * cuBLAS GEMM, and the embedding gather dequantizes its rows.
  *
@@ -28,6 +29,7 @@ template <> struct qblock<DTYPE_Q8_0> { enum { bytes = 34, elems = 32 }; };
 template <> struct qblock<DTYPE_Q4_0> { enum { bytes = 18, elems = 32 }; };
 template <> struct qblock<DTYPE_Q4_K> { enum { bytes = 144, elems = 256 }; };
 template <> struct qblock<DTYPE_Q6_K> { enum { bytes = 210, elems = 256 }; };
+template <> struct qblock<DTYPE_F8_ROWS> { enum { bytes = 32, elems = 32 }; }; /* + the row's scale */
 
 /* w[0..32) = weights 32 g .. 32 g + 31 of the quantized row `row`. */
 template <int DT> static __device__ __forceinline__ void deq32(const uint8_t *row, int g, float *w);
@@ -82,9 +84,22 @@ template <> __device__ __forceinline__ void deq32<DTYPE_Q6_K>(const uint8_t *row
     }
 }
 
+/* x = e4m3 * the row's scale (its first 4 bytes) */
+template <> __device__ __forceinline__ void deq32<DTYPE_F8_ROWS>(const uint8_t *row, int g, float *w)
+{
+    float d;
+    memcpy(&d, row, 4);
+    const uint8_t *b = row + 4 + 32 * g;
+    for (int l = 0; l < 32; l++) {
+        __nv_fp8_e4m3 v;
+        v.__x = b[l];
+        w[l] = __fmul_rn(static_cast<float>(v), d);
+    }
+}
+
 template <int DT> static __device__ __forceinline__ size_t row_bytes(int K)
 {
-    return (size_t)(K / qblock<DT>::elems) * qblock<DT>::bytes;
+    return (size_t)(K / qblock<DT>::elems) * qblock<DT>::bytes + (DT == DTYPE_F8_ROWS ? 4 : 0);
 }
 
 // ----------------------------------------------------------------------------
@@ -159,6 +174,7 @@ __global__ void qembed_kernel(float *out, const uint8_t *table, const int32_t *i
         case DTYPE_Q4_0: LAUNCH(DTYPE_Q4_0); break;                                     \
         case DTYPE_Q4_K: LAUNCH(DTYPE_Q4_K); break;                                     \
         case DTYPE_Q6_K: LAUNCH(DTYPE_Q6_K); break;                                     \
+        case DTYPE_F8_ROWS: LAUNCH(DTYPE_F8_ROWS); break;                               \
         default: fprintf(stderr, "%s: %s is not a quantized type\n", __func__, dtype_name(dt)); abort(); \
         }                                                                               \
         KCHECK(cudaGetLastError());                                                     \

@@ -63,6 +63,8 @@ def test_quantized_weights_leave_more_kv_cache():
     assert 112 <= quant - twin <= 115, (quant, twin)
     plain, q8, q4 = kv_blocks(DEMO), kv_blocks(DEMO, "--quantization", "q8_0"), kv_blocks(DEMO, "--quantization", "q4_0")
     assert plain < q8 < q4, (plain, q8, q4)
+    fp8 = kv_blocks(DEMO, "--quantization", "fp8")  # a byte a weight: under q8_0's 34 bytes a 32, over q4_0's 18
+    assert q8 < fp8 < q4, (q8, fp8, q4)
 
 
 def test_fp8_kv_cache_holds_twice_the_tokens(stories):
@@ -80,3 +82,5 @@ def test_fp8_kv_cache_holds_twice_the_tokens(stories):
     assert p.returncode == 2 and "needs --device cuda" in p.stderr
     p = run("generate", stories, "-p", "hi", "--kv-cache-dtype", "int4")
     assert p.returncode == 2 and "--kv-cache-dtype must be auto or fp8" in p.stderr
+    p = run("generate", stories, "-p", "hi", "--quantization", "fp8")
+    assert p.returncode == 2 and "--quantization fp8 needs --device cuda" in p.stderr

@@ -1,6 +1,7 @@
 /* test_cuda_quant.c: the quantized-weight kernels (kernels/cuda/quant.cu)
  * against the CPU reference dequantization (kernels/quant.c), each type on
- * odd shapes, random blocks (test_util's fill_qblocks: some with d = 0).
+ * odd shapes, random blocks (test_util's fill_qblocks: some with d = 0;
+ * fp8's F8_ROWS quantized from random rows, one of them zeros).
  *   bf16 dequantization and the embedding gather: bit for bit (the same
  *     values, rounded to bf16 round-to-nearest-even, or kept in fp32).
  *   GEMV: the dot products of x with the reference's dequantized rows in
@@ -18,7 +19,8 @@
 #include "../unit/test_util.h"
 #include "cuda_test.h"
 
-static const enum dtype QTYPES[] = {DTYPE_Q8_0, DTYPE_Q4_0, DTYPE_Q4_K, DTYPE_Q6_K};
+static const enum dtype QTYPES[] = {DTYPE_Q8_0, DTYPE_Q4_0, DTYPE_Q4_K, DTYPE_Q6_K, DTYPE_F8_ROWS};
+#define N_QTYPES 5
 
 /* A random quantized matrix [rows, K] and its reference dequantization. */
 struct qmat {
@@ -33,7 +35,17 @@ static struct qmat qmat_make(enum dtype dt, int rows, int K, uint64_t *rng)
 {
     struct qmat m = {dt, rows, K, dtype_row_bytes(dt, K), NULL, NULL};
     m.blocks = malloc(m.row_bytes * rows);
-    fill_qblocks(m.blocks, dt, (size_t)rows * K / dtype_block(dt), rng);
+    if (dt == DTYPE_F8_ROWS) { /* --quantization fp8's rows: quantized from random floats, one row of zeros */
+        float *x = malloc(sizeof(float) * K);
+        for (int r = 0; r < rows; r++) {
+            fill_uniform(x, K, -2, 2, rng);
+            if (r == 1) memset(x, 0, sizeof(float) * K);
+            quantize_row_f8_rows(x, (char *)m.blocks + r * m.row_bytes, K);
+        }
+        free(x);
+    } else {
+        fill_qblocks(m.blocks, dt, (size_t)rows * K / dtype_block(dt), rng);
+    }
     m.ref = malloc(sizeof(float) * rows * K);
     for (int r = 0; r < rows; r++)
         dequantize_row(dt, (const char *)m.blocks + r * m.row_bytes, m.ref + (size_t)r * K, K);
@@ -52,7 +64,7 @@ static int k_of(enum dtype dt, int i) { return dtype_block(dt) == 256 ? 256 * (i
 Test(cuda_quant, dequant_to_bf16_bit_exact)
 {
     uint64_t rng = 11;
-    for (int d = 0; d < 4; d++)
+    for (int d = 0; d < N_QTYPES; d++)
         for (int i = 0; i < 3; i++) {
             struct qmat m = qmat_make(QTYPES[d], 7, k_of(QTYPES[d], i), &rng);
             size_t n = (size_t)m.rows * m.K;
@@ -76,7 +88,7 @@ Test(cuda_quant, embedding_gather_bit_exact)
     const int32_t ids[] = {4, 0, 8, 4, 1};
     int T = 5;
     int32_t *d_ids = dev_copy(ids, sizeof(ids));
-    for (int d = 0; d < 4; d++) {
+    for (int d = 0; d < N_QTYPES; d++) {
         struct qmat m = qmat_make(QTYPES[d], 9, k_of(QTYPES[d], 2), &rng);
         void *dw = dev_copy(m.blocks, m.row_bytes * m.rows);
         float *dout = dev_alloc(sizeof(float) * T * m.K);
@@ -96,7 +108,7 @@ Test(cuda_quant, gemv_one_to_eight_tokens)
 {
     uint64_t rng = 13;
     static const int Ns[] = {1, 6, 37};
-    for (int d = 0; d < 4; d++)
+    for (int d = 0; d < N_QTYPES; d++)
         for (int ni = 0; ni < 3; ni++) {
             int N = Ns[ni];
             struct qmat m = qmat_make(QTYPES[d], N, k_of(QTYPES[d], ni), &rng);

@@ -17,12 +17,19 @@ static uint16_t rand_scale(uint64_t *rng)
     return f32_to_f16(rng_next(rng) & 1 ? -mag : mag);
 }
 
-/* nb random blocks of t: random bytes, the f16 scale fields finite. */
+/* nb random blocks of t: random bytes, the f16 scale fields finite (an
+ * F8_ROWS row: its scale finite, no NaN codes). */
 static void *rand_blocks(enum dtype t, int nb, uint64_t *rng)
 {
-    size_t bytes = (size_t)nb * dtype_block_bytes(t);
+    size_t bytes = dtype_row_bytes(t, (int64_t)nb * dtype_block(t));
     uint8_t *p = malloc(bytes);
     for (size_t i = 0; i < bytes; i++) p[i] = (uint8_t)rng_next(rng);
+    if (t == DTYPE_F8_ROWS) {
+        float d = f16_to_f32(rand_scale(rng));
+        memcpy(p, &d, 4);
+        for (size_t i = 4; i < bytes; i++) p[i] = (p[i] & 0x7f) == 0x7f ? 0 : p[i];
+        return p;
+    }
     for (int b = 0; b < nb; b++) {
         uint8_t *blk = p + (size_t)b * dtype_block_bytes(t);
         uint16_t d = rand_scale(rng), dmin = rand_scale(rng);
@@ -199,4 +206,32 @@ Test(quant, f8_e4m3_conversions)
         cr_assert(got == want[i] && signbit(got) == signbit(want[i]), "%g -> %g, want %g", in[i], got, want[i]);
     }
     cr_assert_eq(f32_to_f8e4m3(NAN) & 0x7f, 0x7f);
+}
+
+/* --quantization fp8's rows: the scale is max |x| / 448, and every value
+ * comes back within half a step of e4m3 (2^-4 relative, 2^-10 of the scale
+ * below the normal range). */
+Test(quant, f8_rows_round_trip)
+{
+    enum { N = 256 };
+    uint64_t rng = 9;
+    float x[N], y[N];
+    uint8_t q[N + 4];
+    fill_uniform(x, N, -3, 3, &rng);
+    x[7] = 1e-4f, x[8] = -250.0f; /* a tiny value, and the row's largest */
+    quantize_row_f8_rows(x, q, N);
+    float d;
+    memcpy(&d, q, 4);
+    cr_assert_eq(d, 250.0f / 448.0f);
+    dequantize_row(DTYPE_F8_ROWS, q, y, N);
+    for (int i = 0; i < N; i++) {
+        double lim = fmax(fabs(x[i]) * 0x1p-4, d * 0x1p-10) * (1 + 1e-6);
+        cr_assert_leq(fabs((double)x[i] - y[i]), lim, "[%d] %g -> %g", i, x[i], y[i]);
+        cr_assert_eq(dequantize_one(DTYPE_F8_ROWS, q, i), y[i]);
+    }
+    cr_assert_eq(y[8], -250.0f);
+    float zeros[32] = {0}, back[32];
+    quantize_row_f8_rows(zeros, q, 32);
+    dequantize_row(DTYPE_F8_ROWS, q, back, 32);
+    for (int i = 0; i < 32; i++) cr_assert_eq(back[i], 0.0f);
 }

@@ -40,6 +40,10 @@ static struct backend *make_backend(enum where w, enum dtype dt)
     return b;
 }
 
+/* With sampled set, run() draws tokens (request i seeded i + 1) instead of
+ * taking the greedy ones. */
+static bool sampled;
+
 /* Runs reqs[0..n) together (greedy, eos ignored; request i stops after
  * max_out[i] tokens, or MAX_OUT when max_out is NULL) and fills their
  * outputs. Returns the steps replayed from CUDA graphs. */
@@ -60,6 +64,10 @@ static int64_t run(enum where w, struct req *reqs, int n, int budget, const int 
                                    .max_tokens = max_out ? max_out[i] : MAX_OUT,
                                    .ignore_eos = true, .logprobs = -1};
         q.sampling.temperature = 0;
+        if (sampled) {
+            q.sampling.temperature = 0.8f, q.sampling.top_k = 20, q.sampling.repetition_penalty = 1.1f;
+            q.sampling.has_seed = true, q.sampling.seed = (uint64_t)i + 1;
+        }
         reqs[i].n_out = 0;
         ids[i] = engine_submit(e, &q);
         cr_assert_gt(ids[i], 0, "%s", err_msg());
@@ -237,6 +245,30 @@ Test(backend_cuda, device_sampling_has_the_host_distribution)
     cr_log_info("device vs host sampling: %d tokens drawn, chi-square %.1f (df %d)", distinct, chi2, df);
     cr_assert_geq(distinct, 4, "the request was meant to spread its draws (%d tokens)", distinct);
     cr_assert_lt(chi2, df + 6 * sqrt(2.0 * df), "chi-square %.1f with %d degrees of freedom", chi2, df);
+}
+
+/* Tokens drawn on the device after graph replays: seeded requests (top-k,
+ * a repetition penalty) give the eager run's tokens while the batch shrinks
+ * through the buckets. */
+Test(backend_cuda, graph_replays_with_device_sampling)
+{
+    struct req eager[N_REQ], graph[N_REQ];
+    int max_out[N_REQ];
+    make_requests(eager, 8);
+    for (int i = 0; i < 8; i++) max_out[i] = 32 - 4 * i;
+    memcpy(graph, eager, sizeof(eager));
+    sampled = true;
+    run(GPU_EAGER, eager, 8, 40, max_out);
+    int64_t replays = run(GPU, graph, 8, 40, max_out);
+    sampled = false;
+    cr_assert_geq(replays, 16, "decode steps were meant to be replayed (%lld)", (long long)replays);
+    int differ = 0;
+    for (int i = 0; i < 8; i++) {
+        cr_assert_eq(graph[i].n_out, max_out[i]);
+        cr_assert(!memcmp(eager[i].out, graph[i].out, max_out[i] * sizeof(int32_t)), "request %d", i);
+        differ += memcmp(graph[0].out, graph[i].out, 4 * sizeof(int32_t)) != 0;
+    }
+    cr_assert_gt(differ, 0, "the requests were meant to draw different tokens");
 }
 
 /* The backend's graph contract: ops between graph_begin and graph_end are

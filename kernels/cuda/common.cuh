@@ -78,23 +78,27 @@ static __device__ __forceinline__ float warp_max(float v)
     return v;
 }
 
-/* Sum over the block (blockDim.x a multiple of 32); every thread gets it. */
-static __device__ __forceinline__ float block_sum(float v)
+/* v reduced over the block (blockDim.x a multiple of 32) by the warp
+ * reduction WARP, whose identity is e; every thread gets it. */
+template <float (*WARP)(float)> static __device__ __forceinline__ float block_reduce(float v, float e)
 {
     KSHARED(float, partial, [32]);
     KSHARED(float, total, [1]);
     int lane = threadIdx.x % 32, warp = threadIdx.x / 32, n_warps = blockDim.x / 32;
-    v = warp_sum(v);
+    v = WARP(v);
     if (lane == 0) partial[warp] = v;
     __syncthreads();
     if (warp == 0) {
-        float t = lane < n_warps ? partial[lane] : 0.0f;
-        t = warp_sum(t);
+        float t = lane < n_warps ? partial[lane] : e;
+        t = WARP(t);
         if (lane == 0) total[0] = t;
     }
     __syncthreads();
     return total[0];
 }
+
+static __device__ __forceinline__ float block_sum(float v) { return block_reduce<warp_sum>(v, 0.0f); }
+static __device__ __forceinline__ float block_max(float v) { return block_reduce<warp_max>(v, -INFINITY); }
 
 /* Two 16-bit values in one register, lo in the low half (mma fragments). */
 template <class E> static __device__ __forceinline__ uint32_t pack2(E lo, E hi)

@@ -26,23 +26,6 @@ static __device__ __forceinline__ float float_of(uint32_t k)
     return f;
 }
 
-static __device__ __forceinline__ float block_max(float v)
-{
-    KSHARED(float, partial, [32]);
-    KSHARED(float, total, [1]);
-    int lane = threadIdx.x % 32, warp = threadIdx.x / 32, n_warps = blockDim.x / 32;
-    v = warp_max(v);
-    if (lane == 0) partial[warp] = v;
-    __syncthreads();
-    if (warp == 0) {
-        float t = lane < n_warps ? partial[lane] : -INFINITY;
-        t = warp_max(t);
-        if (lane == 0) total[0] = t;
-    }
-    __syncthreads();
-    return total[0];
-}
-
 /* The first index of the row's largest value (argmax_ref's rule), for
  * every thread. */
 static __device__ int block_argmax(const float *row, int n)

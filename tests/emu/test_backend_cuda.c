@@ -339,16 +339,37 @@ static float *all_logits(struct backend *b, const int32_t *seq, int n, int *voca
     return all_logits_q(b, seq, n, vocab, DTYPE_F32);
 }
 
+enum { SEQ_N = 160 };
+
+/* A natural sequence of SEQ_N tokens: a prompt and the CPU's greedy
+ * continuation, repeated. */
+static void natural_sequence(int32_t seq[SEQ_N])
+{
+    struct req r = {.n_prompt = 4, .prompt = {1, 403, 407, 261}};
+    run(CPU, &r, 1, 512, NULL);
+    memcpy(seq, r.prompt, sizeof(int32_t) * 4);
+    for (int t = 4; t < SEQ_N; t++) seq[t] = r.out[(t - 4) % MAX_OUT];
+}
+
+/* The largest and the mean |a - b| over n logits, logged under what. */
+static double logit_diff(const float *a, const float *b, size_t n, const char *what, double *mean)
+{
+    double worst = 0, sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(a[i] - b[i]);
+        worst = d > worst ? d : worst, sum += d;
+    }
+    *mean = sum / (double)n;
+    cr_log_info("%s: largest logit difference %.4f, mean %.4f", what, worst, *mean);
+    return worst;
+}
 
 Test(backend_cuda, bfloat16_logits_within_tolerance)
 {
     const float tol = 0.25f;
-    enum { N = 160 };
+    enum { N = SEQ_N };
     int32_t seq[N];
-    struct req r = {.n_prompt = 4, .prompt = {1, 403, 407, 261}};
-    run(CPU, &r, 1, 512, NULL); /* a natural sequence: the CPU's greedy continuation */
-    memcpy(seq, r.prompt, sizeof(int32_t) * 4);
-    for (int t = 4; t < N; t++) seq[t] = r.out[(t - 4) % MAX_OUT];
+    natural_sequence(seq);
     int V;
     struct backend *cpu = make_backend(CPU, DTYPE_F32), *gpu = make_backend(GPU, DTYPE_BF16);
     float *ref = all_logits(cpu, seq, N, &V), *got = all_logits(gpu, seq, N, &V);
@@ -376,27 +397,17 @@ Test(backend_cuda, bfloat16_logits_within_tolerance)
  * average little of the rounding away). */
 Test(backend_cuda, fp8_kv_cache_logits_within_tolerance)
 {
-    const float tol = 4.0f, mean_tol = 0.4f;
-    enum { N = 160 };
+    enum { N = SEQ_N };
     int32_t seq[N];
-    struct req r = {.n_prompt = 4, .prompt = {1, 403, 407, 261}};
-    run(CPU, &r, 1, 512, NULL);
-    memcpy(seq, r.prompt, sizeof(int32_t) * 4);
-    for (int t = 4; t < N; t++) seq[t] = r.out[(t - 4) % MAX_OUT];
+    natural_sequence(seq);
     int V;
     struct backend *bf16 = make_backend(GPU, DTYPE_BF16);
     struct backend *fp8 = backend_cuda_create(0, DTYPE_BF16, DTYPE_F8_E4M3, 0.9, false);
     cr_assert(fp8, "%s", err_msg());
     float *ref = all_logits(bf16, seq, N, &V), *got = all_logits(fp8, seq, N, &V);
-    double worst = 0, sum = 0;
-    for (size_t i = 0; i < (size_t)N * V; i++) {
-        double d = fabs(ref[i] - got[i]);
-        worst = d > worst ? d : worst, sum += d;
-    }
-    cr_log_info("fp8 vs bf16 KV cache: largest logit difference %.4f, mean %.4f (bound %.2f)", worst,
-                sum / ((double)N * V), tol);
-    cr_assert_leq(worst, tol, "largest logit difference %.4f", worst);
-    cr_assert_leq(sum / ((double)N * V), mean_tol, "mean logit difference %.4f", sum / ((double)N * V));
+    double mean, worst = logit_diff(ref, got, (size_t)N * V, "fp8 vs bf16 KV cache", &mean);
+    cr_assert_leq(worst, 4.0, "largest logit difference %.4f", worst);
+    cr_assert_leq(mean, 0.4, "mean logit difference %.4f", mean);
     free(ref), free(got);
     bf16->ops->destroy(bf16);
     fp8->ops->destroy(fp8);
@@ -410,23 +421,15 @@ Test(backend_cuda, fp8_kv_cache_logits_within_tolerance)
  * of short steps is test_cuda_quant's. */
 Test(backend_cuda, fp8_weights_logits_within_tolerance)
 {
-    enum { N = 160 };
+    enum { N = SEQ_N };
     int32_t seq[N];
-    struct req r = {.n_prompt = 4, .prompt = {1, 403, 407, 261}};
-    run(CPU, &r, 1, 512, NULL);
-    memcpy(seq, r.prompt, sizeof(int32_t) * 4);
-    for (int t = 4; t < N; t++) seq[t] = r.out[(t - 4) % MAX_OUT];
+    natural_sequence(seq);
     int V;
     struct backend *b = make_backend(GPU, DTYPE_BF16);
     float *ref = all_logits(b, seq, N, &V), *got = all_logits_q(b, seq, N, &V, DTYPE_F8_ROWS);
-    double worst = 0, sum = 0;
-    for (size_t i = 0; i < (size_t)N * V; i++) {
-        double d = fabs(ref[i] - got[i]);
-        worst = d > worst ? d : worst, sum += d;
-    }
-    cr_log_info("fp8 vs bf16 weights: largest logit difference %.4f, mean %.4f", worst, sum / ((double)N * V));
+    double mean, worst = logit_diff(ref, got, (size_t)N * V, "fp8 vs bf16 weights", &mean);
     cr_assert_leq(worst, 2.0, "largest logit difference %.4f", worst);
-    cr_assert_leq(sum / ((double)N * V), 0.3, "mean logit difference %.4f", sum / ((double)N * V));
+    cr_assert_leq(mean, 0.3, "mean logit difference %.4f", mean);
     free(ref), free(got);
     b->ops->destroy(b);
 }

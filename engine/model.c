@@ -35,14 +35,14 @@ static void *balloc(struct backend *b, size_t n)
     return p;
 }
 
-/* One weight to the backend; the mapped file pages of a weight it copied go
- * back to the kernel (a CPU view keeps them). */
 /* The mapped pages of a host weight the backend has copied go back. */
 static void release(model *m, const struct tensor *host)
 {
     st_release(m->st, host->data, (size_t)host->rows * dtype_row_bytes(host->dtype, host->cols));
 }
 
+/* One weight to the backend; the mapped file pages of a weight it copied go
+ * back to the kernel (a CPU view keeps them). */
 static void upload(model *m, const struct tensor *host, struct tensor *dev, enum weight_use use)
 {
     m->b->ops->upload_weight(m->b, host, dev, use);

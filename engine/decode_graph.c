@@ -149,9 +149,9 @@ bool model__graph_step(model *m, const struct step_batch *sb, struct attn_batch 
         return true;
     }
     if (*slot) b->ops->graph_free(b, *slot);
-    model__step_ops(m, ab, B, B, true); /* this step, eagerly; sizes the scratch buffers */
+    model__step_ops(m, ab, B, B); /* this step, eagerly; sizes the scratch buffers */
     b->ops->graph_begin(b);
-    model__step_ops(m, ab, B, B, true);
+    model__step_ops(m, ab, B, B);
     *slot = b->ops->graph_end(b);
     return true;
 }

@@ -449,7 +449,7 @@ static void mlp_block(model *m, const struct layer_weights *L, int T)
     o->all_reduce(b, m->res, (int64_t)T * m->cfg.hidden_size);
 }
 
-void model__step_ops(model *m, const struct attn_batch *ab, int T, int n_outputs, bool want_argmax)
+void model__step_ops(model *m, const struct attn_batch *ab, int T, int n_outputs)
 {
     struct backend *b = m->b;
     const struct backend_ops *o = b->ops;
@@ -473,7 +473,6 @@ void model__step_ops(model *m, const struct attn_batch *ab, int T, int n_outputs
     struct tensor rows = {.dtype = DTYPE_F32, .rows = T, .cols = H, .data = m->xn};
     o->embed(b, m->xo, &rows, m->d_out, n_outputs);
     o->matmul(b, m->logits, m->xo, &w->lm_head, n_outputs);
-    if (want_argmax) o->argmax(b, m->d_argmax, m->logits, n_outputs, c->vocab_size);
 }
 
 /* One step on this rank's slice; only rank 0 computes the logits. */
@@ -487,12 +486,13 @@ static void forward(model *m, const struct step_batch *sb, float *logits, int32_
                             .scale = 1.0f / sqrtf((float)hd)};
     if (!model__graph_step(m, sb, &ab)) {
         model__upload_plan(m, sb, &ab);
-        model__step_ops(m, &ab, sb->n_tokens, sb->n_outputs, ids && !sample);
+        model__step_ops(m, &ab, sb->n_tokens, sb->n_outputs);
     }
     int n = sb->n_outputs, V = m->cfg.vocab_size;
     if (n == 0 || m->p.rank != 0) return;
     if (logits) b->ops->to_host(b, logits, m->logits, (size_t)n * V * sizeof(float));
-    if (ids && sample) /* the row's token, into d_argmax */
-        b->ops->sample(b, m->d_argmax, m->logits, n, V, sample->rows, &sample->lists, sample->n_pen, sample->n_bias);
-    if (ids) b->ops->to_host(b, ids, m->d_argmax, n * sizeof(int32_t));
+    if (!ids) return;
+    if (sample) b->ops->sample(b, m->d_argmax, m->logits, n, V, sample->rows, &sample->lists, sample->n_pen, sample->n_bias);
+    else b->ops->argmax(b, m->d_argmax, m->logits, n, V); /* the row's token, into d_argmax */
+    b->ops->to_host(b, ids, m->d_argmax, n * sizeof(int32_t));
 }

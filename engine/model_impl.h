@@ -37,16 +37,16 @@ struct model {
  * per-sequence part of ab. */
 void model__upload_plan(model *m, const struct step_batch *sb, struct attn_batch *ab);
 /* The ops of a step whose plan is on the device, through the LM head's
- * logits of n_outputs rows (rank 0) and their argmax (if want_argmax): no
- * copies to or from the host, so a graph can record them. */
-void model__step_ops(model *m, const struct attn_batch *ab, int T, int n_outputs, bool want_argmax);
+ * logits of n_outputs rows (rank 0): no copies to or from the host, so a
+ * graph can record them. */
+void model__step_ops(model *m, const struct attn_batch *ab, int T, int n_outputs);
 
 /* decode_graph.c. graphs_create: NULL when the backend has no graph ops. */
 struct decode_graphs *model__graphs_create(model *m);
 void model__graphs_free(model *m);
 /* Runs sb from its bucket's graph when every sequence decodes one token and
- * every token is an output; the logits rows and their argmax are then on
- * the device as model__step_ops leaves them. false: run it eagerly. */
+ * every token is an output; the logits rows are then on the device as
+ * model__step_ops leaves them. false: run it eagerly. */
 bool model__graph_step(model *m, const struct step_batch *sb, struct attn_batch *ab);
 
 #endif

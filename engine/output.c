@@ -64,25 +64,18 @@ bool engine__plain_greedy(const struct sequence *s)
            p->frequency_penalty == 0.0f && s->n_bias == 0 && s->logprobs < 0 && !s->grammar;
 }
 
-/* Appends s's distinct tokens (and how often each is in the output) to the
- * penalty lists; the scratch counters are zero again after. */
-static void add_penalty_tokens(engine *e, const struct sequence *s)
+/* One distinct token of a sequence (and how often it is in the output)
+ * onto the penalty lists. */
+static void add_penalty_token(void *ctx, int32_t id, int32_t count)
 {
-    struct sampler_scratch *w = &e->scratch;
-    for (int i = s->n_prompt; i < s->n_tokens; i++) w->counts[s->tokens[i]]++;
-    for (int i = 0; i < s->n_tokens; i++) {
-        int32_t t = s->tokens[i];
-        if (w->seen[t]) continue;
-        w->seen[t] = 1;
-        if (e->n_pen == e->cap_pen) {
-            e->cap_pen = e->cap_pen ? 2 * e->cap_pen : 256;
-            e->pen_ids = xrealloc(e->pen_ids, e->cap_pen * sizeof(int32_t));
-            e->pen_counts = xrealloc(e->pen_counts, e->cap_pen * sizeof(int32_t));
-        }
-        e->pen_ids[e->n_pen] = t;
-        e->pen_counts[e->n_pen++] = w->counts[t];
+    engine *e = ctx;
+    if (e->n_pen == e->cap_pen) {
+        e->cap_pen = e->cap_pen ? 2 * e->cap_pen : 256;
+        e->pen_ids = xrealloc(e->pen_ids, e->cap_pen * sizeof(int32_t));
+        e->pen_counts = xrealloc(e->pen_counts, e->cap_pen * sizeof(int32_t));
     }
-    for (int i = 0; i < s->n_tokens; i++) w->seen[s->tokens[i]] = 0, w->counts[s->tokens[i]] = 0;
+    e->pen_ids[e->n_pen] = id;
+    e->pen_counts[e->n_pen++] = count;
 }
 
 /* s's row of a device-sampled step: its parameters, its distinct tokens
@@ -96,7 +89,7 @@ static struct sample_row sample_row_of(engine *e, struct sequence *s)
                            .presence_penalty = p->presence_penalty, .frequency_penalty = p->frequency_penalty};
     r.pen0 = e->n_pen;
     if (p->repetition_penalty != 1.0f || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f)
-        add_penalty_tokens(e, s);
+        sampler_each_token(&e->scratch, s->tokens, s->n_tokens, s->n_prompt, add_penalty_token, e);
     r.pen1 = e->n_pen;
     r.bias0 = e->n_bias;
     for (int i = 0; i < s->n_bias; i++) {

@@ -95,24 +95,43 @@ void sampler_scratch_deinit(struct sampler_scratch *w)
     memset(w, 0, sizeof(*w));
 }
 
-/* Each distinct token of the sequence once: O(tokens), not O(vocab). */
-static void apply_penalties(const struct sampling_params *p, struct sampler_scratch *w, float *logits,
-                            const int32_t *tokens, int n, int n_prompt)
+void sampler_each_token(struct sampler_scratch *w, const int32_t *tokens, int n, int n_prompt,
+                        void (*fn)(void *ctx, int32_t id, int32_t count), void *ctx)
 {
-    bool rep = p->repetition_penalty != 1.0f;
-    bool pf = p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f;
-    if (!rep && !pf) return;
     for (int i = n_prompt; i < n; i++)
         if (tokens[i] >= 0 && tokens[i] < w->vocab) w->counts[tokens[i]]++;
     for (int i = 0; i < n; i++) {
         int32_t t = tokens[i];
         if (t < 0 || t >= w->vocab || w->seen[t]) continue;
         w->seen[t] = 1;
-        if (rep) logits[t] = logits[t] > 0 ? logits[t] / p->repetition_penalty : logits[t] * p->repetition_penalty;
-        if (pf && w->counts[t]) logits[t] -= p->frequency_penalty * w->counts[t] + p->presence_penalty;
+        fn(ctx, t, w->counts[t]);
     }
     for (int i = 0; i < n; i++) /* back to all zero */
         if (tokens[i] >= 0 && tokens[i] < w->vocab) w->seen[tokens[i]] = 0, w->counts[tokens[i]] = 0;
+}
+
+struct penalise {
+    const struct sampling_params *p;
+    float *logits;
+};
+
+static void penalise_one(void *ctx, int32_t t, int32_t count)
+{
+    const struct penalise *c = ctx;
+    const struct sampling_params *p = c->p;
+    float *x = &c->logits[t];
+    if (p->repetition_penalty != 1.0f) *x = *x > 0 ? *x / p->repetition_penalty : *x * p->repetition_penalty;
+    if ((p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f) && count)
+        *x -= p->frequency_penalty * count + p->presence_penalty;
+}
+
+/* Each distinct token of the sequence once: O(tokens), not O(vocab). */
+static void apply_penalties(const struct sampling_params *p, struct sampler_scratch *w, float *logits,
+                            const int32_t *tokens, int n, int n_prompt)
+{
+    if (p->repetition_penalty == 1.0f && p->presence_penalty == 0.0f && p->frequency_penalty == 0.0f) return;
+    struct penalise c = {p, logits};
+    sampler_each_token(w, tokens, n, n_prompt, penalise_one, &c);
 }
 
 static int cand_desc(const void *a, const void *b)

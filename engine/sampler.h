@@ -75,6 +75,12 @@ void sampler_init(struct sampler *s, const struct sampling_params *p);
  * counts them all, presence and frequency penalties only the output. */
 int32_t sampler_sample(struct sampler *s, struct sampler_scratch *w, float *logits, const int32_t *tokens, int n,
                        int n_prompt);
+/* Calls fn once for each distinct id of tokens[0..n) (ids outside the
+ * vocabulary skipped), in first-seen order, with how often it occurs in the
+ * output tokens[n_prompt..n): what the penalties read. w's counters are
+ * all zero again after. */
+void sampler_each_token(struct sampler_scratch *w, const int32_t *tokens, int n, int n_prompt,
+                        void (*fn)(void *ctx, int32_t id, int32_t count), void *ctx);
 /* Uniform in [0, 1) from the sampler's stream. */
 double sampler_uniform(struct sampler *s);
 

@@ -80,7 +80,7 @@ LLHTTP_OBJ := $(addprefix $(BUILD)/llhttp/,api.o http.o llhttp.o)  # named: the 
 # The CUDA backend, its kernels and launch.c (which offers --device cuda),
 # built against the emulator (build/emu) or with nvcc (build/cuda).
 CU_SRC := $(wildcard kernels/cuda/*.cu)
-CUDA_C := engine/backend_cuda.c engine/backend_cuda_graph.c server/launch.c
+CUDA_C := engine/backend_cuda.c engine/backend_cuda_fp8.c engine/backend_cuda_graph.c server/launch.c
 EMU_OBJ := $(patsubst %.cu,$(BUILD)/emu/%.o,$(CU_SRC)) $(patsubst %.c,$(BUILD)/emu/%.o,$(wildcard kernels/emu/*.c) $(CUDA_C))
 EMU_TEST_OBJ := $(patsubst %.c,$(BUILD)/emu/%.o,$(wildcard tests/emu/*.c)) \
   $(patsubst %.cu,$(BUILD)/emu/%.o,$(wildcard tests/emu/*.cu)) $(BUILD)/obj/tests/unit/test_util.o
@@ -146,7 +146,7 @@ $(BUILD)/variant: FORCE
 	@mkdir -p $(BUILD)
 	@[ "$$(cat $@ 2>/dev/null)" = "$(VARIANT)" ] || echo $(VARIANT) > $@
 
-CUDA_LIBS := -L$(CUDA_HOME)/lib64 -lcublas -lnccl -lcudart
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lnccl -lcudart
 ifeq ($(CUDA),)
 $(BUILD)/tessera: $(LIB_OBJ) $(APP_OBJ) $(LLHTTP_OBJ) $(BUILD)/variant
 	@$(if $(Q),echo "  LINK $@")
@@ -162,7 +162,7 @@ $(BUILD)/tessera-cuda: $(LIB_OBJ) $(APP_REST_OBJ) $(CUDA_OBJ) $(LLHTTP_OBJ)
 
 # the emulated kernel and backend tests, natively on a GPU
 CUDA_TEST_OBJ := $(patsubst %.c,$(BUILD)/cuda/%.o,tests/emu/test_cuda_kernels.c tests/emu/test_cuda_quant.c \
-  tests/emu/test_cuda_sample.c \
+  tests/emu/test_cuda_sample.c tests/emu/test_backend_cuda_fp8.c \
   tests/emu/test_backend_cuda.c tests/emu/test_golden_cuda.c)
 $(CUDA_TEST_OBJ): CFLAGS += -DTESSERA_NATIVE_CUDA
 $(BUILD)/test_cuda: $(LIB_OBJ) $(filter-out $(BUILD)/cuda/server/launch.o,$(CUDA_OBJ)) $(CUDA_TEST_OBJ) \

@@ -131,7 +131,8 @@ int main(int argc, char **argv)
             cudaFree(k), cudaFree(v), cudaFree(q), cudaFree(out);
             free_batch(a);
         }
-    for (enum dtype dt : {DTYPE_Q8_0, DTYPE_Q4_0, DTYPE_Q4_K, DTYPE_Q6_K}) { /* quantized weights, 4096 x 14336 */
+    /* quantized weights, 4096 x 14336 */
+    for (enum dtype dt : {DTYPE_Q8_0, DTYPE_Q4_0, DTYPE_Q4_K, DTYPE_Q6_K, DTYPE_F8_ROWS}) {
         const int N = 14336, K = 4096;
         size_t wb = (size_t)N * dtype_row_bytes(dt, K);
         void *w = dalloc(wb), *deq = dalloc((size_t)N * K * 2);
@@ -146,6 +147,14 @@ int main(int argc, char **argv)
         snprintf(name, sizeof(name), "dequant %s -> bf16 %dx%d", dtype_name(dt), N, K);
         report(name, (double)wb + 2.0 * N * K, us, peak);
         cudaFree(w), cudaFree(deq), cudaFree(x), cudaFree(y);
+    }
+    { /* an FP8 GEMM's activations: a 4,096-token prefill step's rows of 4,096 to e4m3 */
+        const int T = 4096, K = 4096;
+        float *x = (float *)dalloc((size_t)T * K * 4), *sc = (float *)dalloc((size_t)T * 4);
+        void *q = dalloc((size_t)T * K);
+        double us = time_us([&] { kc_quant_rows_f8(0, q, sc, x, T, K); }, 20);
+        report("fp8 activation rows 4096x4096", 5.0 * T * K, us, peak);
+        cudaFree(x), cudaFree(sc), cudaFree(q);
     }
     printf("the decode step at batch 1: build/tessera generate MODEL --device cuda reports decode tokens/s;\n"
            "compare with weights bytes / peak (benchmarks/README.md)\n");

@@ -7,10 +7,12 @@
  * with half or bf16 weights first rounds its input to the same type
  * (kc_cast), then multiplies with fp32 accumulation and fp32 output, so the
  * residual stream, norms, softmax and logits stay fp32. Quantized GGUF
- * weights (Q8_0, Q4_0, Q4_K, Q6_K) stay in their blocks: steps of up to
- * KC_QGEMV_MAX_T tokens use the dequantizing GEMV, longer ones dequantize
- * DEQ_CHUNK weights at a time to bf16 for cuBLAS. One stream; host<->device copies go
- * through a pinned staging buffer; steps bring back one token a row,
+ * weights (Q8_0, Q4_0, Q4_K, Q6_K) and fp8's F8_ROWS stay in their blocks:
+ * steps of up to KC_QGEMV_MAX_T tokens use the dequantizing GEMV, longer
+ * ones dequantize DEQ_CHUNK weights at a time to bf16 for cuBLAS, except
+ * F8_ROWS on cuBLASLt's FP8 GEMM where the GPU has one (backend_cuda_fp8.c;
+ * an F8_ROWS weight keeps its rows' scales after its rows). One stream;
+ * host<->device copies go through a pinned staging buffer; steps bring back one token a row,
  * sampled on the device (kc_sample: penalties, logit_bias, temperature,
  * top-k/p, min-p), or the logits when the host must see them (logprobs,
  * grammars). Graphs (backend_cuda_graph.c) are stream captures
@@ -24,10 +26,8 @@
 #ifdef TESSERA_EMU
 #include "../kernels/emu/emu.h"
 #define DEQ_CHUNK ((int64_t)1 << 12) /* small: the tests cross chunk boundaries */
-#define BLAS_WORKSPACE ((size_t)1 << 12) /* the emulated cuBLAS needs none */
 #else
 #define DEQ_CHUNK ((int64_t)1 << 24) /* weights dequantized per GEMM: 32 MiB of bf16 */
-#define BLAS_WORKSPACE ((size_t)32 << 20) /* what cuBLAS asks for on Hopper */
 #endif
 #include "backend_cuda_impl.h"
 #include "comm.h"
@@ -62,9 +62,7 @@ static void *grow(struct backend *b, void **buf, size_t *cap, size_t bytes, cons
     return *buf;
 }
 
-/* grow for the scratch buffers ops use inside graphs (cast, deq, attn_tmp):
- * a reallocation makes the graphs recorded on the old buffer stale. */
-static void *scratch(struct backend *b, void **buf, size_t *cap, size_t bytes, const char *what)
+void *cuda_scratch(struct backend *b, void **buf, size_t *cap, size_t bytes, const char *what)
 {
     if (bytes > *cap) cu(b)->buffers_gen++;
     return grow(b, buf, cap, bytes, what);
@@ -139,6 +137,19 @@ static void copy_rows(void *d, const struct tensor *host, enum dtype dt)
     free(conv);
 }
 
+/* F8_ROWS weights keep their rows' scales a second time, as one fp32
+ * vector at d after the rows, where cuBLASLt's FP8 GEMM reads them. */
+static void copy_f8_scales(float *d, const struct tensor *const *hosts, int n, int64_t rows)
+{
+    float *s = xmalloc(sizeof(float) * (size_t)rows), *p = s;
+    for (int i = 0; i < n; i++) {
+        size_t row_bytes = dtype_row_bytes(DTYPE_F8_ROWS, hosts[i]->cols);
+        for (int64_t r = 0; r < hosts[i]->rows; r++) memcpy(p++, (const char *)hosts[i]->data + r * row_bytes, 4);
+    }
+    CUDA_OK(cudaMemcpy(d, s, sizeof(float) * (size_t)rows, cudaMemcpyHostToDevice));
+    free(s);
+}
+
 /* The rows of hosts[0..n) (one type, one width), one under the other. */
 static void cuda_upload_stacked(struct backend *b, const struct tensor *const *hosts, int n, struct tensor *dev)
 {
@@ -149,10 +160,12 @@ static void cuda_upload_stacked(struct backend *b, const struct tensor *const *h
                "widths cannot be stacked");
         rows += hosts[i]->rows;
     }
-    size_t row_bytes = dtype_row_bytes(dt, cols);
-    unsigned char *d = cuda_alloc(b, (size_t)rows * row_bytes);
-    CHECKF(d, "cuda: cannot allocate %zu bytes for a weight", (size_t)rows * row_bytes);
+    size_t row_bytes = dtype_row_bytes(dt, cols), bytes = (size_t)rows * row_bytes;
+    size_t scales = dt == DTYPE_F8_ROWS ? sizeof(float) * (size_t)rows : 0;
+    unsigned char *d = cuda_alloc(b, bytes + scales);
+    CHECKF(d, "cuda: cannot allocate %zu bytes for a weight", bytes + scales);
     *dev = (struct tensor){.dtype = dt, .rows = rows, .cols = cols, .data = d};
+    if (scales) copy_f8_scales((float *)(d + bytes), hosts, n, rows);
     for (int i = 0; i < n; i++) {
         copy_rows(d, hosts[i], dt);
         d += (size_t)hosts[i]->rows * row_bytes;
@@ -181,7 +194,7 @@ static void *cast_for(struct backend_cuda *c, const float *out, int64_t n)
 {
     enum dtype dt = c->base.weight_dtype;
     if (dt == DTYPE_F32) return NULL;
-    scratch(&c->base, &c->cast, &c->cast_bytes, (size_t)n * dtype_size(dt), "a GEMM input");
+    cuda_scratch(&c->base, &c->cast, &c->cast_bytes, (size_t)n * dtype_size(dt), "a GEMM input");
     c->cast_of = out, c->cast_n = n, c->cast_dt = dt;
     return c->cast;
 }
@@ -200,7 +213,7 @@ static const void *gemm_input(struct backend_cuda *c, const float *x, int T, int
     int64_t n = (int64_t)T * K;
     if (dt == DTYPE_F32) return x;
     if (c->cast_of != x || c->cast_n != n || c->cast_dt != dt) {
-        scratch(&c->base, &c->cast, &c->cast_bytes, (size_t)n * dtype_size(dt), "a GEMM input");
+        cuda_scratch(&c->base, &c->cast, &c->cast_bytes, (size_t)n * dtype_size(dt), "a GEMM input");
         kc_cast(c->stream, c->cast, dt, x, n);
         c->cast_of = x, c->cast_n = n, c->cast_dt = dt;
     }
@@ -217,6 +230,24 @@ static void gemm(struct backend_cuda *c, float *y, int ldy, const void *w, const
                          K, &zero, y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
+/* y[T, N] = x W^T for a quantized W: DEQ_CHUNK weights at a time
+ * dequantized to bf16 for cuBLAS, with x rounded to bf16 once. */
+static void dequant_gemm(struct backend_cuda *c, float *y, const float *x, const struct tensor *w, int T)
+{
+    int N = (int)w->rows, K = (int)w->cols;
+    const void *in = gemm_input(c, x, T, K, DTYPE_BF16);
+    int64_t rows = DEQ_CHUNK / K > 0 ? DEQ_CHUNK / K : 1;
+    if (rows > N) rows = N;
+    cuda_scratch(&c->base, &c->deq, &c->deq_bytes, (size_t)(rows * K) * dtype_size(DTYPE_BF16),
+                 "dequantized weights");
+    for (int r0 = 0; r0 < N; r0 += (int)rows) {
+        int n = N - r0 < rows ? N - r0 : (int)rows;
+        kc_dequant_bf16(c->stream, c->deq, (const char *)w->data + (size_t)r0 * dtype_row_bytes(w->dtype, K),
+                        w->dtype, n, K);
+        gemm(c, y + r0, N, c->deq, in, DTYPE_BF16, n, K, T);
+    }
+}
+
 static void cuda_matmul(struct backend *b, float *y, const float *x, const struct tensor *w, int T)
 {
     struct backend_cuda *c = cu(b);
@@ -225,16 +256,7 @@ static void cuda_matmul(struct backend *b, float *y, const float *x, const struc
     if (dtype_is_quant(w->dtype) && T <= KC_QGEMV_MAX_T) {
         kc_qgemv(c->stream, y, x, w->data, w->dtype, N, K, T);
     } else if (dtype_is_quant(w->dtype)) {
-        const void *in = gemm_input(c, x, T, K, DTYPE_BF16);
-        int64_t rows = DEQ_CHUNK / K > 0 ? DEQ_CHUNK / K : 1;
-        if (rows > N) rows = N;
-        scratch(b, &c->deq, &c->deq_bytes, (size_t)(rows * K) * dtype_size(DTYPE_BF16), "dequantized weights");
-        for (int r0 = 0; r0 < N; r0 += (int)rows) {
-            int n = N - r0 < rows ? N - r0 : (int)rows;
-            kc_dequant_bf16(c->stream, c->deq, (const char *)w->data + (size_t)r0 * dtype_row_bytes(w->dtype, K),
-                            w->dtype, n, K);
-            gemm(c, y + r0, N, c->deq, in, DTYPE_BF16, n, K, T);
-        }
+        if (w->dtype != DTYPE_F8_ROWS || !cuda_fp8_gemm(c, y, x, w, T)) dequant_gemm(c, y, x, w, T);
     } else {
         gemm(c, y, N, w->data, gemm_input(c, x, T, K, w->dtype), w->dtype, N, K, T);
     }
@@ -275,8 +297,8 @@ static void cuda_attention(struct backend *b, float *out, const float *q, const 
     if (a.max_q_len > 1) kc_attention_prefill(c->stream, out, q, kv->k, kv->v, b->kv_dtype, &a, 2);
     if (ab->n_single == 0) return;
     int part = kc_decode_part_size(&a, c->n_sm);
-    float *tmp = scratch(b, &c->attn_tmp, &c->attn_tmp_bytes, kc_decode_tmp_floats(&a, part) * sizeof(float),
-                      "split-K attention");
+    float *tmp = cuda_scratch(b, &c->attn_tmp, &c->attn_tmp_bytes, kc_decode_tmp_floats(&a, part) * sizeof(float),
+                              "split-K attention");
     kc_attention_decode(c->stream, out, q, kv->k, kv->v, b->kv_dtype, &a, part, tmp);
 }
 
@@ -347,10 +369,12 @@ static void cuda_destroy(struct backend *b)
     cuda_free(b, c->cast);
     cuda_free(b, c->deq);
     cuda_free(b, c->attn_tmp);
+    cuda_free(b, c->f8_act);
     cuda_free(b, c->blas_ws);
     cuda_free(b, c->samp);
     if (c->staging) cudaFreeHost(c->staging);
     cublasDestroy(c->blas);
+    if (c->lt) cublasLtDestroy(c->lt);
     cudaStreamDestroy(c->stream);
     free(c);
 }
@@ -414,6 +438,10 @@ struct backend *backend_cuda_create(int device, enum dtype dt, enum dtype kv_dt,
     BLAS_OK(cublasSetWorkspace(c->blas, c->blas_ws, BLAS_WORKSPACE));
     c->device = device;
     CUDA_OK(cudaDeviceGetAttribute(&c->n_sm, cudaDevAttrMultiProcessorCount, device));
+    int major, minor;
+    CUDA_OK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    CUDA_OK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+    if (10 * major + minor >= 89) BLAS_OK(cublasLtCreate(&c->lt)); /* FP8 tensor cores: Ada and later */
     if (comm_world() > 1) { /* rank 0 makes the NCCL id, MPI carries it */
         ncclUniqueId id;
 #ifdef TESSERA_EMU

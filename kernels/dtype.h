@@ -14,15 +14,18 @@
  * the quantized types store blocks of elements as ggml lays them out
  * (kernels/quant.h): Q8_0 and Q4_0 blocks of 32, Q4_K and Q6_K blocks of
  * 256. A row of a quantized type is a whole number of blocks. F8_ROWS
- * (--quantization fp8, ours) is a weight row as its fp32 scale, then its
- * elements as F8_E4M3 bytes, x = e4m3 * scale (a scale per output
- * channel); its rows too are multiples of 32. */
+ * (--quantization fp8, ours) is a weight row as a 16-byte head (its fp32
+ * scale, then zeros), then its elements as F8_E4M3 bytes, x = e4m3 * scale
+ * (a scale per output channel); its rows too are multiples of 32. The
+ * head is 16 bytes so that every row's bytes start 16-byte aligned, as
+ * cuBLASLt's FP8 GEMM wants them (engine/backend_cuda_fp8.c). */
 enum dtype {
     DTYPE_F32 = 0, DTYPE_F16 = 1, DTYPE_BF16 = 2,
     DTYPE_Q8_0 = 3, DTYPE_Q4_0 = 4, DTYPE_Q4_K = 5, DTYPE_Q6_K = 6,
     DTYPE_F8_E4M3 = 7, DTYPE_F8_ROWS = 8,
 };
 #define DTYPE_COUNT 9
+#define F8_ROWS_HEAD 16 /* bytes before an F8_ROWS row's elements; its scale is the first 4 */
 
 static inline bool dtype_is_quant(enum dtype t) { return (t >= DTYPE_Q8_0 && t <= DTYPE_Q6_K) || t == DTYPE_F8_ROWS; }
 
@@ -38,14 +41,15 @@ static inline int dtype_block(enum dtype t)
 
 static inline size_t dtype_block_bytes(enum dtype t)
 {
-    static const unsigned char bytes[DTYPE_COUNT] = {4, 2, 2, 34, 18, 144, 210, 1, 32}; /* F8_ROWS: + 4 a row */
+    /* F8_ROWS: + F8_ROWS_HEAD a row */
+    static const unsigned char bytes[DTYPE_COUNT] = {4, 2, 2, 34, 18, 144, 210, 1, 32};
     return bytes[t];
 }
 
 /* Bytes of a row of n elements (n a multiple of the block). */
 static inline size_t dtype_row_bytes(enum dtype t, int64_t n)
 {
-    return (size_t)(n / dtype_block(t)) * dtype_block_bytes(t) + (t == DTYPE_F8_ROWS ? 4 : 0);
+    return (size_t)(n / dtype_block(t)) * dtype_block_bytes(t) + (t == DTYPE_F8_ROWS ? F8_ROWS_HEAD : 0);
 }
 
 static inline const char *dtype_name(enum dtype t)

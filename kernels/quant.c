@@ -46,7 +46,7 @@ static float q4_0_get(const struct blk_q4_0 *b, int i)
     return (float)(q - 8) * f16_to_f32(b->d);
 }
 
-/* An F8_ROWS row's scale (its first 4 bytes). */
+/* An F8_ROWS row's scale (the first 4 bytes of its head). */
 static float f8_rows_scale(const void *row)
 {
     float d;
@@ -56,7 +56,7 @@ static float f8_rows_scale(const void *row)
 
 float dequantize_one(enum dtype t, const void *src, int64_t i)
 {
-    if (t == DTYPE_F8_ROWS) return f8e4m3_to_f32(((const uint8_t *)src)[4 + i]) * f8_rows_scale(src);
+    if (t == DTYPE_F8_ROWS) return f8e4m3_to_f32(((const uint8_t *)src)[F8_ROWS_HEAD + i]) * f8_rows_scale(src);
     int64_t nb = i / dtype_block(t);
     int j = (int)(i % dtype_block(t));
     const char *blk = (const char *)src + (size_t)nb * dtype_block_bytes(t);
@@ -148,8 +148,9 @@ void quantize_row_f8_rows(const float *x, void *dst, int64_t n)
     float amax = 0.0f;
     for (int64_t i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
     float d = amax > 0.0f ? amax / 448.0f : 1.0f;
+    memset(dst, 0, F8_ROWS_HEAD);
     memcpy(dst, &d, 4);
-    uint8_t *q = (uint8_t *)dst + 4;
+    uint8_t *q = (uint8_t *)dst + F8_ROWS_HEAD;
     for (int64_t i = 0; i < n; i++) q[i] = f32_to_f8e4m3(x[i] / d);
 }
 

@@ -71,7 +71,8 @@ float dequantize_one(enum dtype t, const void *src, int64_t i);
 void quantize_row_q8_0(const float *x, void *dst, int64_t n);
 void quantize_row_q4_0(const float *x, void *dst, int64_t n);
 /* x[0..n) -> one F8_ROWS row: scale = max |x| / 448 (1 for a row of zeros),
- * then each x / scale as e4m3, rounded to nearest even. */
+ * then each x / scale as e4m3, rounded to nearest even (also the rule of
+ * the CUDA backend's activations before an FP8 GEMM, kc_quant_rows_f8). */
 void quantize_row_f8_rows(const float *x, void *dst, int64_t n);
 
 #endif

@@ -111,6 +111,9 @@ void kc_qgemv(cudaStream_t s, float *y, const float *x, const void *w, enum dtyp
 void kc_dequant_bf16(cudaStream_t s, void *out, const void *w, enum dtype dt, int64_t rows, int K);
 /* out[T, H] = table[ids[t]] dequantized to fp32 (kc_embed's quantized twin). */
 void kc_qembed(cudaStream_t s, float *out, const void *table, enum dtype dt, const int32_t *ids, int T, int H);
+/* x[T, K] -> q[T, K] e4m3 bytes and scales[T], a scale per token row
+ * (quantize_row_f8_rows's rule): the activations of an FP8 GEMM. */
+void kc_quant_rows_f8(cudaStream_t s, void *q, float *scales, const float *x, int T, int K);
 
 #ifdef __cplusplus
 }

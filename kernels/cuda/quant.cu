@@ -1,8 +1,10 @@
 /* quant.cu: GGUF block-quantized weights (Q8_0, Q4_0, Q4_K, Q6_K in ggml's
  * layouts, kernels/quant.h) and --quantization fp8's F8_ROWS (dtype.h: a
- * row's fp32 scale, then its e4m3 bytes) used in place on the GPU: the GEMV of short
- * steps dequantizes as it reads, longer steps dequantize to bf16 for a
- * cuBLAS GEMM, and the embedding gather dequantizes its rows.
+ * row's 16-byte head holding its fp32 scale, then its e4m3 bytes) used in
+ * place on the GPU: the GEMV of short steps dequantizes as it reads,
+ * longer steps dequantize to bf16 for a cuBLAS GEMM (or, for F8_ROWS,
+ * quantize their activations to e4m3 a token row at a time for cuBLASLt's
+ * FP8 GEMM), and the embedding gather dequantizes its rows.
  *
  * Every kernel works in groups of 32 weights (a Q8_0 or Q4_0 block; an
  * eighth of a Q4_K or Q6_K super-block): deq32 gives a group's values
@@ -84,12 +86,12 @@ template <> __device__ __forceinline__ void deq32<DTYPE_Q6_K>(const uint8_t *row
     }
 }
 
-/* x = e4m3 * the row's scale (its first 4 bytes) */
+/* x = e4m3 * the row's scale (the first 4 bytes of its head) */
 template <> __device__ __forceinline__ void deq32<DTYPE_F8_ROWS>(const uint8_t *row, int g, float *w)
 {
     float d;
     memcpy(&d, row, 4);
-    const uint8_t *b = row + 4 + 32 * g;
+    const uint8_t *b = row + F8_ROWS_HEAD + 32 * g;
     for (int l = 0; l < 32; l++) {
         __nv_fp8_e4m3 v;
         v.__x = b[l];
@@ -99,7 +101,7 @@ template <> __device__ __forceinline__ void deq32<DTYPE_F8_ROWS>(const uint8_t *
 
 template <int DT> static __device__ __forceinline__ size_t row_bytes(int K)
 {
-    return (size_t)(K / qblock<DT>::elems) * qblock<DT>::bytes + (DT == DTYPE_F8_ROWS ? 4 : 0);
+    return (size_t)(K / qblock<DT>::elems) * qblock<DT>::bytes + (DT == DTYPE_F8_ROWS ? F8_ROWS_HEAD : 0);
 }
 
 // ----------------------------------------------------------------------------
@@ -163,6 +165,21 @@ __global__ void qembed_kernel(float *out, const uint8_t *table, const int32_t *i
     for (int g = threadIdx.x; g < H / 32; g += blockDim.x) deq32<DT>(row, g, out + (size_t)t * H + 32 * g);
 }
 
+/* one block per token row t of x [T, K]: scales[t] = max |x[t]| / 448 (1
+ * for a row of zeros), q[t] = x[t] / scales[t] in e4m3, round to nearest
+ * even, saturating (quantize_row_f8_rows's rule) */
+__global__ void quant_rows_f8_kernel(uint8_t *q, float *scales, const float *x, int K)
+{
+    const float *xr = x + (size_t)blockIdx.x * K;
+    float m = 0.0f;
+    for (int i = threadIdx.x; i < K; i += blockDim.x) m = fmaxf(m, fabsf(xr[i]));
+    m = block_max(m);
+    float d = m > 0.0f ? m / 448.0f : 1.0f;
+    if (threadIdx.x == 0) scales[blockIdx.x] = d;
+    uint8_t *qr = q + (size_t)blockIdx.x * K;
+    for (int i = threadIdx.x; i < K; i += blockDim.x) qr[i] = from_float<__nv_fp8_e4m3>(xr[i] / d).__x;
+}
+
 // ----------------------------------------------------------------------------
 // Launchers
 
@@ -212,4 +229,11 @@ void kc_qembed(cudaStream_t s, float *out, const void *table, enum dtype dt, con
 #define QEMBED(DT) KLAUNCH(qembed_kernel<DT>, T, 128, 0, s, out, tb, ids, H)
     QUANT_DISPATCH(dt, QEMBED);
 #undef QEMBED
+}
+
+void kc_quant_rows_f8(cudaStream_t s, void *q, float *scales, const float *x, int T, int K)
+{
+    if (T <= 0) return;
+    KLAUNCH(quant_rows_f8_kernel, T, 256, 0, s, (uint8_t *)q, scales, x, K);
+    KCHECK(cudaGetLastError());
 }

@@ -42,13 +42,13 @@ cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode)
     return CUBLAS_STATUS_SUCCESS;
 }
 
-static int to_dtype(cudaDataType t, enum dtype *out)
+bool emu_blas_dtype(cudaDataType t, enum dtype *out)
 {
     switch (t) {
-    case CUDA_R_32F: *out = DTYPE_F32; return 1;
-    case CUDA_R_16F: *out = DTYPE_F16; return 1;
-    case CUDA_R_16BF: *out = DTYPE_BF16; return 1;
-    default: return 0;
+    case CUDA_R_32F: *out = DTYPE_F32; return true;
+    case CUDA_R_16F: *out = DTYPE_F16; return true;
+    case CUDA_R_16BF: *out = DTYPE_BF16; return true;
+    default: return false;
     }
 }
 
@@ -89,7 +89,7 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
     (void)algo;
     struct gemm g = {ta, tb, m, n, k, lda, ldb, ldc, *(const float *)alpha, *(const float *)beta, A, B, C,
                      DTYPE_F32, DTYPE_F32, DTYPE_F32};
-    if (!to_dtype(at, &g.a_t) || !to_dtype(bt, &g.b_t) || !to_dtype(ct, &g.c_t) ||
+    if (!emu_blas_dtype(at, &g.a_t) || !emu_blas_dtype(bt, &g.b_t) || !emu_blas_dtype(ct, &g.c_t) ||
         (compute != CUBLAS_COMPUTE_32F && compute != CUBLAS_COMPUTE_32F_PEDANTIC) ||
         (ta != CUBLAS_OP_N && ta != CUBLAS_OP_T) || (tb != CUBLAS_OP_N && tb != CUBLAS_OP_T))
         return CUBLAS_STATUS_NOT_SUPPORTED;

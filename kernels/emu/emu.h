@@ -27,8 +27,11 @@
 #define TESSERA_EMU_H
 
 #include <cuda_runtime_api.h>
+#include <library_types.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "../dtype.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -89,5 +92,9 @@ void emu_stream_work(cudaStream_t s, void (*run)(void *), const void *arg, size_
  * ranks, which the CUDA backend registers before creating a communicator
  * (build/emu objects are compiled with TESSERA_EMU). */
 void emu_nccl_set_all_reduce(void (*sum)(float *buf, int64_t n));
+
+/* The cuBLAS data type t as a dtype (F32, F16, BF16: what the emulated
+ * GEMMs read and write); false for others (kernels/emu/cublas.c). */
+bool emu_blas_dtype(cudaDataType t, enum dtype *out);
 
 #endif

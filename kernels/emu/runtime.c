@@ -307,13 +307,18 @@ cudaError_t cudaGetDeviceCount(int *n)
     return cudaSuccess;
 }
 
-/* The emulated device reports an H100's 132 multiprocessors, so launch
- * shapes chosen from it (split-K attention at small batches) are the ones a
- * real GPU gets. */
+/* The emulated device reports an H100's 132 multiprocessors and compute
+ * capability 9.0, so launch shapes chosen from them (split-K attention at
+ * small batches) and paths (cuBLASLt's FP8 GEMM) are the ones a real GPU
+ * gets. */
 cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int device)
 {
     if (device < 0 || device >= EMU_DEVICES) return cudaErrorInvalidDevice;
-    *value = attr == cudaDevAttrMultiProcessorCount ? 132 : 0;
+    switch (attr) {
+    case cudaDevAttrMultiProcessorCount: *value = 132; break;
+    case cudaDevAttrComputeCapabilityMajor: *value = 9; break;
+    default: *value = 0;
+    }
     return cudaSuccess;
 }
 

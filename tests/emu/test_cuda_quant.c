@@ -141,3 +141,35 @@ Test(cuda_quant, gemv_one_to_eight_tokens)
             qmat_free(&m);
         }
 }
+
+/* An FP8 GEMM's activations: each token row's scale and e4m3 bytes as
+ * quantize_row_f8_rows makes them, bit for bit (rows of ordinary values,
+ * of zeros, of one huge value among tiny ones, and of values at the
+ * saturation edge). */
+Test(cuda_quant, fp8_activation_rows_bit_exact)
+{
+    enum { T = 5, K = 96 };
+    uint64_t rng = 17;
+    float x[T * K];
+    fill_uniform(x, T * K, -3, 3, &rng);
+    memset(x + K, 0, sizeof(float) * K);
+    fill_uniform(x + 2 * K, K, -1e-6f, 1e-6f, &rng);
+    x[2 * K + 5] = 3e4f;
+    for (int i = 0; i < K; i++) x[3 * K + i] = (i % 2 ? -1 : 1) * (440.0f + (float)i / 8);
+    float *dx = dev_copy(x, sizeof(x)), *ds = dev_alloc(sizeof(float) * T);
+    uint8_t *dq = dev_alloc(T * K);
+    kc_quant_rows_f8(0, dq, ds, dx, T, K);
+    uint8_t *q = host_copy(dq, T * K), want[F8_ROWS_HEAD + K];
+    float *sc = host_copy(ds, sizeof(float) * T);
+    for (int t = 0; t < T; t++) {
+        quantize_row_f8_rows(x + t * K, want, K);
+        float d;
+        memcpy(&d, want, 4);
+        cr_expect_eq(sc[t], d, "row %d: scale %g, the reference's %g", t, sc[t], d);
+        for (int i = 0; i < K; i++)
+            cr_expect_eq(q[t * K + i], want[F8_ROWS_HEAD + i], "row %d [%d]: %02x, the reference's %02x", t, i,
+                         q[t * K + i], want[F8_ROWS_HEAD + i]);
+    }
+    free(q), free(sc);
+    cudaFree(dx), cudaFree(ds), cudaFree(dq);
+}

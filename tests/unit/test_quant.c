@@ -216,13 +216,15 @@ Test(quant, f8_rows_round_trip)
     enum { N = 256 };
     uint64_t rng = 9;
     float x[N], y[N];
-    uint8_t q[N + 4];
+    uint8_t q[F8_ROWS_HEAD + N];
     fill_uniform(x, N, -3, 3, &rng);
     x[7] = 1e-4f, x[8] = -250.0f; /* a tiny value, and the row's largest */
     quantize_row_f8_rows(x, q, N);
     float d;
     memcpy(&d, q, 4);
     cr_assert_eq(d, 250.0f / 448.0f);
+    cr_assert_eq(dtype_row_bytes(DTYPE_F8_ROWS, N), sizeof(q));
+    for (int i = 4; i < F8_ROWS_HEAD; i++) cr_assert_eq(q[i], 0, "the head after the scale is zeros");
     dequantize_row(DTYPE_F8_ROWS, q, y, N);
     for (int i = 0; i < N; i++) {
         double lim = fmax(fabs(x[i]) * 0x1p-4, d * 0x1p-10) * (1 + 1e-6);

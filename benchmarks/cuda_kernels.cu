@@ -71,7 +71,7 @@ static kc_attn make_batch(int B, int q_len, int ctx, int heads, int kv_heads, in
     for (size_t i = 0; i < bt.size(); i++) bt[i] = (int32_t)((i * 7919) % blocks);
     for (int s = 0; s <= B; s++) start[s] = s * q_len;
     for (size_t t = 0; t < pos.size(); t++) pos[t] = ctx - q_len + (int32_t)(t % q_len);
-    return {B, heads, kv_heads, dh, bs, upload(start), upload(pos), upload(bt), nb, q_len, ctx, 0.0884f};
+    return {B, heads, kv_heads, dh, bs, upload(start), upload(pos), upload(bt), nb, q_len, ctx, 0.0884f, 1.0f};
 }
 
 static void free_batch(const kc_attn &a)

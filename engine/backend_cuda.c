@@ -20,6 +20,7 @@
  * gets a workspace of its own so that it allocates nothing while captured.
  * Built with nvcc for a GPU (make CUDA=1) or against kernels/emu for tests
  * (make emu). */
+#include <math.h>
 #include <string.h>
 
 #include "../kernels/cuda/kernels.h"
@@ -273,17 +274,49 @@ static void cuda_rope(struct backend *b, float *x, int T, int n_heads, int hd, c
     kc_rope(cu_write(b)->stream, x, T, n_heads, hd, cos, sin);
 }
 
+/* The multipliers of a KV write: 1, or an fp8 cache's 1 / scale. Its
+ * per-tensor scales are set from the first step's K and V (k, v: T rows of
+ * the layer's width, ld apart) as vLLM's --calculate-kv-scales does, max
+ * |K| / 200 and max |V| / 100, so that later values up to 2.2x and 4.5x
+ * the first step's largest still fit e4m3's 448; k_bound bounds max |K|
+ * after RoPE by k's (sqrt 2 when k is not rotated yet). That step is a
+ * prefill, so the scales are fixed before any graph (all decodes) records
+ * them; the wait for the two maxima happens once a layer. */
+static void kv_muls(struct backend_cuda *c, const struct kv_layer *kv, const float *k, const float *v, int T,
+                    int64_t ld, float k_bound, float *k_mul, float *v_mul)
+{
+    *k_mul = *v_mul = 1.0f;
+    if (!kv->scales) return;
+    if (kv->scales[0] == 0.0f) {
+        float amax[2], *d = cuda_scratch(&c->base, &c->kv_amax, &c->kv_amax_bytes, sizeof(amax), "KV maxima");
+        kc_kv_amax(c->stream, d, k, v, T, kv->n_kv_heads * kv->head_dim, ld);
+        cuda_to_host(&c->base, amax, d, sizeof(amax));
+        kv->scales[0] = amax[0] > 0.0f ? amax[0] * k_bound / 200.0f : 1.0f;
+        kv->scales[1] = amax[1] > 0.0f ? amax[1] / 100.0f : 1.0f;
+    }
+    *k_mul = 1.0f / kv->scales[0], *v_mul = 1.0f / kv->scales[1];
+}
+
 static void cuda_kv_write(struct backend *b, const struct kv_layer *kv, const float *k, const float *v,
                           const int64_t *slots, int T)
 {
-    kc_kv_write(cu_write(b)->stream, kv->k, kv->v, b->kv_dtype, k, v, slots, T, kv->n_kv_heads * kv->head_dim);
+    struct backend_cuda *c = cu_write(b);
+    int row = kv->n_kv_heads * kv->head_dim;
+    float km, vm;
+    kv_muls(c, kv, k, v, T, row, 1.0f, &km, &vm);
+    kc_kv_write(c->stream, kv->k, kv->v, b->kv_dtype, k, v, slots, T, row, km, vm);
 }
 
 static void cuda_rope_kv_write(struct backend *b, float *q, const float *qkv, int T, int n_heads,
                                const float *cos, const float *sin, const struct kv_layer *kv, const int64_t *slots)
 {
-    kc_rope_kv_write(cu_write(b)->stream, q, qkv, T, n_heads, kv->n_kv_heads, kv->head_dim, cos, sin, kv->k, kv->v,
-                     b->kv_dtype, slots);
+    struct backend_cuda *c = cu_write(b);
+    int row = kv->n_kv_heads * kv->head_dim;
+    const float *k = qkv + n_heads * kv->head_dim;
+    float km, vm;
+    kv_muls(c, kv, k, k + row, T, n_heads * kv->head_dim + 2 * row, sqrtf(2.0f), &km, &vm);
+    kc_rope_kv_write(c->stream, q, qkv, T, n_heads, kv->n_kv_heads, kv->head_dim, cos, sin, kv->k, kv->v,
+                     b->kv_dtype, slots, km, vm);
 }
 
 /* Prompt chunks go to the prefill kernel, single-token steps (decodes) to
@@ -293,7 +326,8 @@ static void cuda_attention(struct backend *b, float *out, const float *q, const 
 {
     struct backend_cuda *c = cu_write(b);
     struct kc_attn a = {ab->n_seqs, ab->n_heads, kv->n_kv_heads, kv->head_dim, kv->block_size, ab->seq_start,
-                        ab->positions, ab->block_tables, ab->max_blocks, ab->max_q_len, ab->max_ctx, ab->scale};
+                        ab->positions, ab->block_tables, ab->max_blocks, ab->max_q_len, ab->max_ctx,
+                        ab->scale * (kv->scales ? kv->scales[0] : 1.0f), kv->scales ? kv->scales[1] : 1.0f};
     if (a.max_q_len > 1) kc_attention_prefill(c->stream, out, q, kv->k, kv->v, b->kv_dtype, &a, 2);
     if (ab->n_single == 0) return;
     int part = kc_decode_part_size(&a, c->n_sm);
@@ -370,6 +404,7 @@ static void cuda_destroy(struct backend *b)
     cuda_free(b, c->deq);
     cuda_free(b, c->attn_tmp);
     cuda_free(b, c->f8_act);
+    cuda_free(b, c->kv_amax);
     cuda_free(b, c->blas_ws);
     cuda_free(b, c->samp);
     if (c->staging) cudaFreeHost(c->staging);

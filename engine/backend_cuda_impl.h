@@ -52,6 +52,8 @@ struct backend_cuda {
     size_t f8_act_bytes;
     void *attn_tmp;              /* split-K partial results */
     size_t attn_tmp_bytes;
+    void *kv_amax;               /* kc_kv_amax's two maxima */
+    size_t kv_amax_bytes;
     unsigned char *staging;      /* pinned host buffer for copies */
     size_t staging_cap, staging_used;
     unsigned buffers_gen;        /* bumped when a cuda_scratch buffer is reallocated */

@@ -168,10 +168,11 @@ static void alloc_buffers(model *m)
     m->d_seq_start = balloc(b, ((size_t)m->p.max_seqs + 1) * sizeof(int32_t));
     m->h_seq_start = xmalloc(((size_t)m->p.max_seqs + 1) * sizeof(int32_t));
     size_t kv_bytes = (size_t)m->p.num_kv_blocks * m->p.block_size * nkv * dtype_size(b->kv_dtype);
-    m->kv = xcalloc(c->n_layers, sizeof(*m->kv));
+    m->kv = xcalloc(1, c->n_layers * (sizeof(*m->kv) + 2 * sizeof(float))); /* and an fp8 cache's scales */
+    float *scales = b->kv_dtype == DTYPE_F8_E4M3 ? (float *)(m->kv + c->n_layers) : NULL;
     for (int l = 0; l < c->n_layers; l++) {
         m->kv[l] = (struct kv_layer){balloc(b, kv_bytes), balloc(b, kv_bytes), m->p.block_size,
-                                     m->dev.n_kv_heads, (int)hd};
+                                     m->dev.n_kv_heads, (int)hd, scales ? scales + 2 * l : NULL};
     }
 }
 

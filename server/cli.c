@@ -17,7 +17,8 @@ const char CLI_BACKEND_HELP[] =
     "  --gpu-memory-utilization F CUDA: share of the GPU memory for weights and KV cache (default 0.9)\n"
     "  --enforce-eager            CUDA: run decode steps op by op, not replayed from CUDA graphs\n"
     "  --kv-cache-dtype auto|fp8  CUDA: the KV cache as --dtype (auto) or as fp8 E4M3 (half the\n"
-    "                             memory: twice the cached tokens)\n"
+    "                             memory: twice the cached tokens; per-layer K and V scales set\n"
+    "                             from the first step)\n"
     "  --tensor-parallel-size N   ranks the model is split over: must be the number that mpirun\n"
     "                             started (mpirun -np N tessera ...); default: that number\n";
 

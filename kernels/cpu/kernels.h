@@ -146,6 +146,8 @@ void embed_ref(float *out, const void *table, enum dtype dt, const int32_t *ids,
 struct kv_layer {
     float *k, *v;
     int block_size, n_kv_heads, head_dim;
+    float *scales; /* an fp8 cache's [k, v] per-tensor scales (host memory; 0 until the CUDA backend sets them
+                      from the first step's K and V); NULL: none (every other cache) */
 };
 
 /* Writes k, v: [T, n_kv_heads * hd] into the slots slots[t], t in [t0, t1). */

@@ -208,7 +208,7 @@ decode_kernel(float *out, float *tmp_out, float *tmp_ml, const float *q, const T
         for (int w = 0; w < DEC_WARPS; w++) v += o_s[(w * gs + g) * hd + d];
         v /= ml_s[gs + g];
         if (n_parts == 1) {
-            out[((int64_t)tok * a.n_heads + h) * hd + d] = v;
+            out[((int64_t)tok * a.n_heads + h) * hd + d] = v * a.v_scale;
         } else {
             int64_t idx = ((int64_t)s * a.n_heads + h) * n_parts + part;
             tmp_out[idx * hd + d] = v;
@@ -235,7 +235,7 @@ __global__ void decode_reduce_kernel(float *out, const float *tmp_out, const flo
         float acc = 0.0f;
         for (int p = 0; p < np; p++)
             acc += tmp_out[(base + p) * hd + d] * tmp_ml[(base + p) * 2 + 1] * expf(tmp_ml[(base + p) * 2] - mx);
-        out[((int64_t)tok * a.n_heads + h) * hd + d] = acc / total;
+        out[((int64_t)tok * a.n_heads + h) * hd + d] = acc / total * a.v_scale;
     }
 }
 
@@ -334,7 +334,7 @@ prefill_kernel(float *out, const float *q, const T *k_cache, const T *v_cache, k
         float *o = out + ((int64_t)(q_begin + r0 + r) * a.n_heads + h) * hd;
 #pragma unroll
         for (int d = 0; d < DPL; d++)
-            if (lane + 32 * d < hd) o[lane + 32 * d] = acc[i][d] / l[i];
+            if (lane + 32 * d < hd) o[lane + 32 * d] = acc[i][d] / l[i] * a.v_scale;
     }
 }
 

@@ -145,7 +145,8 @@ tc_prefill_kernel(float *out, const float *q, const E *k_cache, const E *v_cache
         if (row >= rows) continue;
         float *dst = out + ((int64_t)(q_begin + r0 + row) * a.n_heads + h) * HD + 2 * t;
 #pragma unroll
-        for (int n = 0; n < HD / 8; n++) dst[n * 8] = o[n][2 * r] / l[r], dst[n * 8 + 1] = o[n][2 * r + 1] / l[r];
+        for (int n = 0; n < HD / 8; n++)
+            dst[n * 8] = o[n][2 * r] / l[r] * a.v_scale, dst[n * 8 + 1] = o[n][2 * r + 1] / l[r] * a.v_scale;
     }
 }
 

@@ -89,14 +89,14 @@ __global__ void argmax_kernel(int32_t *out, const float *x, int n)
  * (may be in[]) as E. */
 template <class E>
 static __device__ __forceinline__ void rope_row(E *out, const float *in, int n_heads, int hd, const float *c,
-                                                const float *s)
+                                                const float *s, float mul = 1.0f)
 {
     int half = hd / 2;
     for (int j = threadIdx.x; j < n_heads * half; j += blockDim.x) {
         int h = j / half, i = j % half;
         float a = in[h * hd + i], b = in[h * hd + i + half];
-        out[h * hd + i] = from_float<E>(a * c[i] - b * s[i]);
-        out[h * hd + i + half] = from_float<E>(b * c[i] + a * s[i]);
+        out[h * hd + i] = from_float<E>((a * c[i] - b * s[i]) * mul);
+        out[h * hd + i + half] = from_float<E>((b * c[i] + a * s[i]) * mul);
     }
 }
 
@@ -109,11 +109,12 @@ __global__ void rope_kernel(float *x, int n_heads, int hd, const float *cos, con
 }
 
 /* one block per token of qkv (rows of q, k and v heads, stacked): q
- * rotated into q_out, k rotated and v into slot slots[t] (none when < 0) */
+ * rotated into q_out, k rotated and v into slot slots[t] (none when < 0),
+ * times k_mul and v_mul (an fp8 cache's 1 / scale) */
 template <class E>
 __global__ void rope_kv_write_kernel(float *q_out, const float *qkv, const float *cos, const float *sin,
                                      E *k_cache, E *v_cache, const int64_t *slots, int n_heads, int n_kv_heads,
-                                     int hd)
+                                     int hd, float k_mul, float v_mul)
 {
     int t = blockIdx.x, half = hd / 2, row = n_kv_heads * hd;
     const float *q = qkv + (int64_t)t * (n_heads * hd + 2 * row), *k = q + n_heads * hd, *v = k + row;
@@ -121,8 +122,8 @@ __global__ void rope_kv_write_kernel(float *q_out, const float *qkv, const float
     rope_row<float>(q_out + (int64_t)t * n_heads * hd, q, n_heads, hd, c, s);
     int64_t slot = slots[t];
     if (slot < 0) return;
-    rope_row<E>(k_cache + slot * row, k, n_kv_heads, hd, c, s);
-    for (int i = threadIdx.x; i < row; i += blockDim.x) v_cache[slot * row + i] = from_float<E>(v[i]);
+    rope_row<E>(k_cache + slot * row, k, n_kv_heads, hd, c, s, k_mul);
+    for (int i = threadIdx.x; i < row; i += blockDim.x) v_cache[slot * row + i] = from_float<E>(v[i] * v_mul);
 }
 
 /* out[i] = silu(gate) * up of row i / I, column i % I, gate and up rows
@@ -148,18 +149,29 @@ __global__ void cast_kernel(T *dst, const float *src, int64_t n)
         dst[i] = from_float<T>(src[i]);
 }
 
-/* one block per token: its K and V rows into slot slots[t] */
+/* one block per token: its K and V rows, times k_mul and v_mul, into slot slots[t] */
 template <class T>
 __global__ void kv_write_kernel(T *k_cache, T *v_cache, const float *k, const float *v, const int64_t *slots,
-                                int row)
+                                int row, float k_mul, float v_mul)
 {
     int t = blockIdx.x;
     int64_t slot = slots[t];
     if (slot < 0) return;
     for (int i = threadIdx.x; i < row; i += blockDim.x) {
-        k_cache[slot * row + i] = from_float<T>(k[(int64_t)t * row + i]);
-        v_cache[slot * row + i] = from_float<T>(v[(int64_t)t * row + i]);
+        k_cache[slot * row + i] = from_float<T>(k[(int64_t)t * row + i] * k_mul);
+        v_cache[slot * row + i] = from_float<T>(v[(int64_t)t * row + i] * v_mul);
     }
+}
+
+/* block b of 2: out[b] = max |x| over the T rows of n values (row stride
+ * ld) of x = k (b 0) or v (b 1) */
+__global__ void kv_amax_kernel(float *out, const float *k, const float *v, int T, int n, int64_t ld)
+{
+    const float *x = blockIdx.x ? v : k;
+    float m = 0.0f;
+    for (int64_t i = threadIdx.x; i < (int64_t)T * n; i += blockDim.x) m = fmaxf(m, fabsf(x[i / n * ld + i % n]));
+    m = block_max(m);
+    if (threadIdx.x == 0) out[blockIdx.x] = m;
 }
 
 // ----------------------------------------------------------------------------
@@ -224,13 +236,13 @@ extern "C" void kc_rope(cudaStream_t s, float *x, int T, int n_heads, int hd, co
 
 extern "C" void kc_rope_kv_write(cudaStream_t s, float *q_out, const float *qkv, int T, int n_heads,
                                  int n_kv_heads, int hd, const float *cos, const float *sin, void *k_cache,
-                                 void *v_cache, enum dtype dt, const int64_t *slots)
+                                 void *v_cache, enum dtype dt, const int64_t *slots, float k_mul, float v_mul)
 {
     if (T <= 0) return;
     DISPATCH_KV(dt, E, {
         auto kern = rope_kv_write_kernel<E>;
         KLAUNCH(kern, T, row_threads(n_heads * hd / 2), 0, s, q_out, qkv, cos, sin, (E *)k_cache, (E *)v_cache,
-                slots, n_heads, n_kv_heads, hd);
+                slots, n_heads, n_kv_heads, hd, k_mul, v_mul);
     });
     KCHECK(cudaGetLastError());
 }
@@ -276,12 +288,18 @@ extern "C" void kc_cast(cudaStream_t s, void *dst, enum dtype dt, const float *s
 }
 
 extern "C" void kc_kv_write(cudaStream_t s, void *k_cache, void *v_cache, enum dtype dt, const float *k,
-                            const float *v, const int64_t *slots, int T, int row)
+                            const float *v, const int64_t *slots, int T, int row, float k_mul, float v_mul)
 {
     if (T <= 0) return;
     DISPATCH_KV(dt, E, {
         auto kern = kv_write_kernel<E>;
-        KLAUNCH(kern, T, row_threads(row), 0, s, (E *)k_cache, (E *)v_cache, k, v, slots, row);
+        KLAUNCH(kern, T, row_threads(row), 0, s, (E *)k_cache, (E *)v_cache, k, v, slots, row, k_mul, v_mul);
     });
+    KCHECK(cudaGetLastError());
+}
+
+extern "C" void kc_kv_amax(cudaStream_t s, float *out, const float *k, const float *v, int T, int n, int64_t ld)
+{
+    KLAUNCH(kv_amax_kernel, 2, 1024, 0, s, out, k, v, T, n, ld);
     KCHECK(cudaGetLastError());
 }

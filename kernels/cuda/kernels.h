@@ -44,17 +44,21 @@ void kc_silu_mul_stacked(cudaStream_t s, float *out, void *cast, enum dtype dt, 
 void kc_argmax(cudaStream_t s, int32_t *out, const float *x, int rows, int n);
 /* dst[i] = src[i] rounded to dt (the input of a half or bf16 GEMM). */
 void kc_cast(cudaStream_t s, void *dst, enum dtype dt, const float *src, int64_t n);
-/* K/V rows [T, row] into the paged cache slots slots[t] (skipped when < 0);
+/* K/V rows [T, row], times k_mul and v_mul (an fp8 cache's 1 / scale; 1
+ * otherwise), into the paged cache slots slots[t] (skipped when < 0);
  * caches: [num_blocks * block_size, row] of dt. */
 void kc_kv_write(cudaStream_t s, void *k_cache, void *v_cache, enum dtype dt, const float *k, const float *v,
-                 const int64_t *slots, int T, int row);
+                 const int64_t *slots, int T, int row, float k_mul, float v_mul);
+/* out[0], out[1] (device) = max |k|, max |v| over T rows of n values, row
+ * stride ld: what an fp8 cache's scales are calibrated from. */
+void kc_kv_amax(cudaStream_t s, float *out, const float *k, const float *v, int T, int n, int64_t ld);
 /* From qkv [T, (n_heads + 2 n_kv_heads) hd] (each row q's heads, then k's,
  * then v's: the projections' weights stacked), in one kernel (a block per
  * token): q_out [T, n_heads hd] = kc_rope of q; the rotated k and v into
  * the cache slots slots[t] as kc_kv_write (skipped when < 0). */
 void kc_rope_kv_write(cudaStream_t s, float *q_out, const float *qkv, int T, int n_heads, int n_kv_heads, int hd,
                       const float *cos, const float *sin, void *k_cache, void *v_cache, enum dtype dt,
-                      const int64_t *slots);
+                      const int64_t *slots, float k_mul, float v_mul);
 
 /* The queries of one step: sequence i owns tokens [seq_start[i],
  * seq_start[i+1]) of q/out, token t sits at positions[t] and attends to
@@ -66,7 +70,8 @@ struct kc_attn {
     const int32_t *block_tables; /* device [n_seqs, max_blocks] */
     int max_blocks;
     int max_q_len, max_ctx;      /* host-side bounds over the batch */
-    float scale;
+    float scale;                 /* q . k is multiplied by: 1 / sqrt(hd), times an fp8 cache's K scale */
+    float v_scale;               /* the output is multiplied by: 1, or an fp8 cache's V scale */
 };
 
 /* Decode: the sequences with exactly one query token (others are left

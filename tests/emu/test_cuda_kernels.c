@@ -195,7 +195,7 @@ Test(cuda_kernels, kv_write_into_paged_slots)
         void *d_kc = dev_alloc(bytes), *d_vc = dev_alloc(bytes);
         CK(cudaMemset(d_kc, 0xff, bytes));
         CK(cudaMemset(d_vc, 0xff, bytes));
-        kc_kv_write(0, d_kc, d_vc, KV_DTYPES[d], d_k, d_v, d_slots, T, row);
+        kc_kv_write(0, d_kc, d_vc, KV_DTYPES[d], d_k, d_v, d_slots, T, row, 1.0f, 1.0f);
         unsigned char *kc = host_copy(d_kc, bytes), *vc = host_copy(d_vc, bytes);
         unsigned char *want = malloc(es * row);
         for (int s = 0; s < n_slots; s++) {
@@ -292,7 +292,7 @@ Test(cuda_kernels, fused_norm_silu_casts_and_rope_kv_write)
         void *d_kc = dev_alloc(bytes), *d_vc = dev_alloc(bytes);
         CK(cudaMemset(d_kc, 0xff, bytes));
         CK(cudaMemset(d_vc, 0xff, bytes));
-        kc_rope_kv_write(0, d_q, d_qkv, T, heads, kv_heads, hd, d_c, d_s, d_kc, d_vc, dt, d_slots);
+        kc_rope_kv_write(0, d_q, d_qkv, T, heads, kv_heads, hd, d_c, d_s, d_kc, d_vc, dt, d_slots, 1.0f, 1.0f);
         float *gq = host_copy(d_q, nq * 4);
         unsigned char *kc = host_copy(d_kc, bytes), *vc = host_copy(d_vc, bytes);
         cr_assert(all_close(gq, q, nq, 1e-6f, 1e-6f, "rope_kv_write q"), "%s", dtype_name(dt));
@@ -419,7 +419,7 @@ static void run_attention(const struct attn_case *c, uint64_t seed)
     size_t nq = (size_t)T * n_heads * hd;
     float *q = malloc(nq * 4), *ref = malloc(nq * 4), *scratch = malloc(sizeof(float) * (max_ctx + 1));
     fill_uniform(q, nq, -1, 1, &rng);
-    struct kv_layer kv = {kref, vref, bs, c->n_kv, hd};
+    struct kv_layer kv = {kref, vref, bs, c->n_kv, hd, NULL};
     struct attn_batch ab = {.n_tokens = T, .n_heads = n_heads, .tok_seq = tok_seq, .positions = positions,
                             .block_tables = bt, .max_blocks = max_blocks, .scale = 1.0f / sqrtf((float)hd)};
     attention_ref(ref, q, &kv, &ab, scratch, 0, (int64_t)T * n_heads);
@@ -428,7 +428,8 @@ static void run_attention(const struct attn_case *c, uint64_t seed)
     void *d_kc = dev_copy(kc, n_cache * es), *d_vc = dev_copy(vc, n_cache * es);
     struct kc_attn a = {c->n_seqs, n_heads, c->n_kv, hd, bs, dev_copy(seq_start, sizeof(int32_t) * (c->n_seqs + 1)),
                         dev_copy(positions, sizeof(int32_t) * T),
-                        dev_copy(bt, sizeof(int32_t) * c->n_seqs * max_blocks), max_blocks, max_q, max_ctx, ab.scale};
+                        dev_copy(bt, sizeof(int32_t) * c->n_seqs * max_blocks), max_blocks, max_q, max_ctx, ab.scale,
+                        1.0f};
     float *d_tmp = NULL;
     if (c->part_size) {
         d_tmp = dev_alloc(sizeof(float) * kc_decode_tmp_floats(&a, c->part_size));

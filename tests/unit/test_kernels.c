@@ -274,7 +274,7 @@ static void run_paged(const struct paged_case *pc, uint64_t seed)
             pos[t] = pc->seq_len[s] - pc->q_len[s] + i;
         }
     }
-    struct kv_layer kv = {kc, vc, pc->bs, pc->n_kv, pc->hd};
+    struct kv_layer kv = {kc, vc, pc->bs, pc->n_kv, pc->hd, NULL};
     struct attn_batch ab = {.n_tokens = T, .n_heads = pc->n_heads, .tok_seq = tok_seq, .positions = pos,
                             .block_tables = bt, .max_blocks = max_blocks, .scale = 1.0f / sqrtf((float)pc->hd)};
     size_t on = (size_t)T * pc->n_heads * pc->hd;
@@ -337,7 +337,7 @@ Test(kernels, kv_write_places_rows_in_slots)
 {
     float kc[4 * 2 * 3], vc[4 * 2 * 3];
     for (int i = 0; i < 24; i++) kc[i] = vc[i] = NAN;
-    struct kv_layer kv = {kc, vc, 2, 1, 3};
+    struct kv_layer kv = {kc, vc, 2, 1, 3, NULL};
     float k[2 * 3] = {1, 2, 3, 4, 5, 6}, v[2 * 3] = {-1, -2, -3, -4, -5, -6};
     int64_t slots[2] = {5, 2};
     kv_write_ref(&kv, k, v, slots, 0, 2);

@@ -72,11 +72,10 @@ struct backend_ops {
     /* out[r] = argmax_ref(row r of x[rows, n]): out is backend memory */
     void (*argmax)(struct backend *b, int32_t *out, const float *x, int rows, int n);
     /* out[r] = a token drawn from row r of logits [rows, n] by the rules of
-     * kernels/sample.h with params[r] (logits edited in place; out backend
-     * memory; params and lists host memory, n_pen and n_bias long). NULL:
-     * not offered (the engine samples on the host). */
-    void (*sample)(struct backend *b, int32_t *out, float *logits, int rows, int n, const struct sample_row *params,
-                   const struct sample_lists *lists, int n_pen, int n_bias);
+     * kernels/sample.h with sb->rows[r] (logits edited in place; out
+     * backend memory), and sb->logprobs[r] filled for a row that asks.
+     * NULL: not offered (the engine samples on the host). */
+    void (*sample)(struct backend *b, int32_t *out, float *logits, int rows, int n, const struct sample_batch *sb);
     /* Sum over tensor-parallel ranks, in place; a no-op with one rank. */
     void (*all_reduce)(struct backend *b, float *buf, int64_t n);
     /* Bytes the KV cache may take by default once weights of weight_bytes

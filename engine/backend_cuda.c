@@ -12,10 +12,10 @@
  * ones dequantize DEQ_CHUNK weights at a time to bf16 for cuBLAS, except
  * F8_ROWS on cuBLASLt's FP8 GEMM where the GPU has one (backend_cuda_fp8.c;
  * an F8_ROWS weight keeps its rows' scales after its rows). One stream;
- * host<->device copies go through a pinned staging buffer; steps bring back one token a row,
- * sampled on the device (kc_sample: penalties, logit_bias, temperature,
- * top-k/p, min-p), or the logits when the host must see them (logprobs,
- * grammars). Graphs (backend_cuda_graph.c) are stream captures
+ * host<->device copies go through a pinned staging buffer; steps bring
+ * back one token a row, sampled on the device (kc_sample: penalties,
+ * logit_bias, temperature, top-k/p, min-p; logprobs when asked), or the
+ * logits when the host must see them (grammars). Graphs (backend_cuda_graph.c) are stream captures
  * (cudaStreamCaptureModeGlobal) instantiated once and replayed; cuBLAS
  * gets a workspace of its own so that it allocates nothing while captured.
  * Built with nvcc for a GPU (make CUDA=1) or against kernels/emu for tests
@@ -138,19 +138,6 @@ static void copy_rows(void *d, const struct tensor *host, enum dtype dt)
     free(conv);
 }
 
-/* F8_ROWS weights keep their rows' scales a second time, as one fp32
- * vector at d after the rows, where cuBLASLt's FP8 GEMM reads them. */
-static void copy_f8_scales(float *d, const struct tensor *const *hosts, int n, int64_t rows)
-{
-    float *s = xmalloc(sizeof(float) * (size_t)rows), *p = s;
-    for (int i = 0; i < n; i++) {
-        size_t row_bytes = dtype_row_bytes(DTYPE_F8_ROWS, hosts[i]->cols);
-        for (int64_t r = 0; r < hosts[i]->rows; r++) memcpy(p++, (const char *)hosts[i]->data + r * row_bytes, 4);
-    }
-    CUDA_OK(cudaMemcpy(d, s, sizeof(float) * (size_t)rows, cudaMemcpyHostToDevice));
-    free(s);
-}
-
 /* The rows of hosts[0..n) (one type, one width), one under the other. */
 static void cuda_upload_stacked(struct backend *b, const struct tensor *const *hosts, int n, struct tensor *dev)
 {
@@ -166,7 +153,7 @@ static void cuda_upload_stacked(struct backend *b, const struct tensor *const *h
     unsigned char *d = cuda_alloc(b, bytes + scales);
     CHECKF(d, "cuda: cannot allocate %zu bytes for a weight", bytes + scales);
     *dev = (struct tensor){.dtype = dt, .rows = rows, .cols = cols, .data = d};
-    if (scales) copy_f8_scales((float *)(d + bytes), hosts, n, rows);
+    if (scales) cuda_fp8_scales((float *)(d + bytes), hosts, n, rows);
     for (int i = 0; i < n; i++) {
         copy_rows(d, hosts[i], dt);
         d += (size_t)hosts[i]->rows * row_bytes;
@@ -355,23 +342,31 @@ static void cuda_argmax(struct backend *b, int32_t *out, const float *x, int row
 
 /* The parameters and lists go up in one copy (through the staging buffer),
  * 16-byte aligned each. */
-static void cuda_sample(struct backend *b, int32_t *out, float *logits, int rows, int n,
-                        const struct sample_row *params, const struct sample_lists *l, int n_pen, int n_bias)
+/* The parameters and lists go up in one copy; with logprobs asked, the
+ * kernel's records (and its copies of the values it edits) sit after them
+ * and come back before the op returns. */
+static void cuda_sample(struct backend *b, int32_t *out, float *logits, int rows, int n, const struct sample_batch *sb)
 {
     struct backend_cuda *c = cu_write(b);
-    size_t sz[5] = {(size_t)rows * sizeof(*params), (size_t)n_pen * 4, (size_t)n_pen * 4, (size_t)n_bias * 4,
-                    (size_t)n_bias * 4};
-    const void *src[5] = {params, l->pen_ids, l->pen_counts, l->bias_ids, l->bias};
-    size_t off[6] = {0};
-    for (int i = 0; i < 5; i++) off[i + 1] = off[i] + ((sz[i] + 15) & ~(size_t)15);
-    unsigned char *d = grow(b, &c->samp, &c->samp_bytes, off[5] ? off[5] : 16, "sampling parameters");
+    const struct sample_lists *l = &sb->lists;
+    size_t lp = sb->logprobs ? 1 : 0, sz[8] = {(size_t)rows * sizeof(*sb->rows), (size_t)sb->n_pen * 4,
+                                                (size_t)sb->n_pen * 4, (size_t)sb->n_bias * 4, (size_t)sb->n_bias * 4,
+                                                lp * sb->n_pen * 4, lp * sb->n_bias * 4,
+                                                lp * rows * sizeof(struct sample_logprobs)};
+    const void *src[5] = {sb->rows, l->pen_ids, l->pen_counts, l->bias_ids, l->bias};
+    size_t off[9] = {0};
+    for (int i = 0; i < 8; i++) off[i + 1] = off[i] + ((sz[i] + 15) & ~(size_t)15);
+    unsigned char *d = grow(b, &c->samp, &c->samp_bytes, off[8] ? off[8] : 16, "sampling parameters");
     unsigned char *h = stage(c, off[5]);
     for (int i = 0; i < 5; i++)
         if (sz[i]) memcpy(h + off[i], src[i], sz[i]);
     if (off[5]) CUDA_OK(cudaMemcpyAsync(d, h, off[5], cudaMemcpyHostToDevice, c->stream));
     struct sample_lists dl = {(const int32_t *)(d + off[1]), (const int32_t *)(d + off[2]),
                               (const int32_t *)(d + off[3]), (const float *)(d + off[4])};
-    kc_sample(c->stream, out, logits, rows, n, (const struct sample_row *)d, dl);
+    struct sample_logprobs *dlp = lp ? (struct sample_logprobs *)(d + off[7]) : NULL;
+    kc_sample(c->stream, out, logits, rows, n, (const struct sample_row *)d, dl, dlp, (float *)(d + off[5]),
+              (float *)(d + off[6]));
+    if (lp) cuda_to_host(b, sb->logprobs, dlp, sz[7]);
 }
 
 /* In place on the device, on the backend's stream: NCCL picks NVLink,

@@ -17,9 +17,21 @@
  * anywhere (c->fp8_refused), with one line on stderr, and long steps dequantize
  * the weights to bf16 as GGUF types do (backend_cuda.c). */
 #include <stdio.h>
+#include <string.h>
 
 #include "../kernels/cuda/kernels.h"
 #include "backend_cuda_impl.h"
+
+void cuda_fp8_scales(float *d, const struct tensor *const *hosts, int n, int64_t rows)
+{
+    float *s = xmalloc(sizeof(float) * (size_t)rows), *p = s;
+    for (int i = 0; i < n; i++) {
+        size_t row_bytes = dtype_row_bytes(DTYPE_F8_ROWS, hosts[i]->cols);
+        for (int64_t r = 0; r < hosts[i]->rows; r++) memcpy(p++, (const char *)hosts[i]->data + r * row_bytes, 4);
+    }
+    CUDA_OK(cudaMemcpy(d, s, sizeof(float) * (size_t)rows, cudaMemcpyHostToDevice));
+    free(s);
+}
 
 /* The matmul descriptor, layouts and heuristic choice for one GEMM; false
  * (and everything released) when cuBLASLt has none. */

@@ -80,8 +80,11 @@ static inline struct backend_cuda *cu_write(struct backend *b)
 void *cuda_scratch(struct backend *b, void **buf, size_t *cap, size_t bytes, const char *what);
 
 /* backend_cuda_fp8.c: y[T, N] = x[T, K] W^T for an F8_ROWS W on cuBLASLt;
- * false (nothing written) where it has no such GEMM. */
+ * false (nothing written) where it has no such GEMM. cuda_fp8_scales: the
+ * scales of the F8_ROWS rows of hosts[0..n) (rows in all) to d, the fp32
+ * vector that follows the rows on the device, where the GEMM reads them. */
 bool cuda_fp8_gemm(struct backend_cuda *c, float *y, const float *x, const struct tensor *w, int T);
+void cuda_fp8_scales(float *d, const struct tensor *const *hosts, int n, int64_t rows);
 
 /* backend_cuda_graph.c: the graph ops (backend.h) */
 void cuda_graph_begin(struct backend *b);

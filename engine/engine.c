@@ -58,6 +58,7 @@ int engine_create(engine **out, const char *dir, struct backend *b, const struct
     e->raw = xmalloc((size_t)e->cfg->vocab_size * sizeof(float));
     e->argmax = xmalloc((size_t)c->max_num_seqs * sizeof(int32_t));
     e->srows = xmalloc((size_t)c->max_num_seqs * sizeof(*e->srows));
+    e->lps = xmalloc((size_t)c->max_num_seqs * sizeof(*e->lps));
     sampler_scratch_init(&e->scratch, e->cfg->vocab_size);
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
@@ -109,6 +110,7 @@ void engine_destroy(engine *e)
     free(e->logits);
     free(e->argmax);
     free(e->srows);
+    free(e->lps);
     free(e->pen_ids);
     free(e->pen_counts);
     free(e->bias_ids);
@@ -332,7 +334,8 @@ int engine_step(engine *e)
             for (int i = 0; i < p->n_seqs; i++) { /* retire() leaves the plan's arrays alone */
                 if (!p->sample[i]) continue;
                 float *row = ids ? NULL : e->logits + (size_t)k * e->cfg->vocab_size;
-                if (engine__sample_one(e, p->seqs[i], row, ids ? e->argmax[k] : 0)) retire(e, p->seqs[i]);
+                const struct sample_logprobs *lp = e->step_lps ? &e->step_lps[k] : NULL;
+                if (engine__sample_one(e, p->seqs[i], row, ids ? e->argmax[k] : 0, lp)) retire(e, p->seqs[i]);
                 k++;
             }
             rc = 1;

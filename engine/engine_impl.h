@@ -56,6 +56,8 @@ struct engine {
 
     /* a step's sampling on the device (output.c), engine thread only */
     struct sample_row *srows;   /* [max_num_seqs] */
+    struct sample_logprobs *lps; /* [max_num_seqs]: the rows' logprobs */
+    struct sample_logprobs *step_lps; /* lps when this step's rows report some, else NULL */
     int32_t *pen_ids, *pen_counts, *bias_ids;
     float *bias;
     int n_pen, cap_pen, n_bias, cap_bias;
@@ -82,8 +84,9 @@ struct engine {
 /* output.c */
 struct engine_event *engine__new_event(engine *e, const struct sequence *s);
 /* Samples s's next token from its logits row (or takes tok, taken on the
- * device, when row is NULL) and posts it; true if s ended. */
-bool engine__sample_one(engine *e, struct sequence *s, float *row, int32_t tok);
+ * device with its logprobs in lp when asked, when row is NULL) and posts
+ * it; true if s ended. */
+bool engine__sample_one(engine *e, struct sequence *s, float *row, int32_t tok, const struct sample_logprobs *lp);
 /* Greedy with nothing that needs the logits on the host. */
 bool engine__plain_greedy(const struct sequence *s);
 /* The step's forward: the tokens of the sampled rows into e->argmax (true:

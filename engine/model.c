@@ -493,7 +493,7 @@ static void forward(model *m, const struct step_batch *sb, float *logits, int32_
     if (n == 0 || m->p.rank != 0) return;
     if (logits) b->ops->to_host(b, logits, m->logits, (size_t)n * V * sizeof(float));
     if (!ids) return;
-    if (sample) b->ops->sample(b, m->d_argmax, m->logits, n, V, sample->rows, &sample->lists, sample->n_pen, sample->n_bias);
+    if (sample) b->ops->sample(b, m->d_argmax, m->logits, n, V, sample);
     else b->ops->argmax(b, m->d_argmax, m->logits, n, V); /* the row's token, into d_argmax */
     b->ops->to_host(b, ids, m->d_argmax, n * sizeof(int32_t));
 }

@@ -46,14 +46,6 @@ const struct model_config *model_get_config(const model *m);
 /* Most blocks one sequence can use (max positions / block size). */
 int model_max_blocks_per_seq(const model *m);
 
-/* Sampling where the logits are (backend.h's sample op): each output row's
- * parameters and draw, and the lists they point into (host memory). */
-struct sample_batch {
-    const struct sample_row *rows; /* [n_outputs] */
-    struct sample_lists lists;
-    int n_pen, n_bias;             /* lengths of the lists */
-};
-
 /* logits (unless NULL): host [n_outputs, vocab_size]; ids (unless NULL):
  * host [n_outputs], each output row's token, taken where the logits are (a
  * step then copies one id a row instead of the vocabulary): drawn by

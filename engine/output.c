@@ -1,8 +1,8 @@
 /* output.c: a step's forward and after it: logits -> token (sampler.c on
  * the host; on the device the argmax of plain greedy rows, or the whole
- * draw where the backend samples and no row needs its logits on the host:
- * logprobs, grammars), logprobs, stop and length checks, one event per
- * token; then the events go to the outbox. */
+ * draw, logprobs included, where the backend samples and no row needs its
+ * logits on the host: a grammar's), logprobs, stop and length checks, one
+ * event per token; then the events go to the outbox. */
 #include <math.h>
 #include <string.h>
 
@@ -20,32 +20,6 @@ struct engine_event *engine__new_event(engine *e, const struct sequence *s)
     ev->n_cached = s->n_cached;
     ev->n_generated = s->n_tokens - s->n_prompt;
     return ev;
-}
-
-/* The n largest entries of x[V], largest first (ties: lower id). */
-static void top_n(const float *x, int V, int n, int32_t *ids, float *vals)
-{
-    int k = 0;
-    for (int i = 0; i < V; i++) {
-        if (k == n && !(x[i] > vals[n - 1])) continue;
-        int j = k < n ? k++ : n - 1;
-        while (j > 0 && x[i] > vals[j - 1]) {
-            ids[j] = ids[j - 1];
-            vals[j] = vals[j - 1];
-            j--;
-        }
-        ids[j] = i;
-        vals[j] = x[i];
-    }
-}
-
-static float log_sum_exp(const float *x, int V)
-{
-    float mx = -INFINITY;
-    for (int i = 0; i < V; i++) mx = x[i] > mx ? x[i] : mx;
-    double s = 0;
-    for (int i = 0; i < V; i++) s += exp((double)x[i] - mx);
-    return mx + (float)log(s);
 }
 
 static bool is_stop(const struct sequence *s, int32_t tok)
@@ -86,7 +60,8 @@ static struct sample_row sample_row_of(engine *e, struct sequence *s)
     const struct sampling_params *p = &s->sampler.p;
     struct sample_row r = {.temperature = p->temperature, .top_k = p->top_k, .top_p = p->top_p,
                            .min_p = p->min_p, .repetition_penalty = p->repetition_penalty,
-                           .presence_penalty = p->presence_penalty, .frequency_penalty = p->frequency_penalty};
+                           .presence_penalty = p->presence_penalty, .frequency_penalty = p->frequency_penalty,
+                           .logprobs = s->logprobs >= 0, .n_top = s->logprobs};
     r.pen0 = e->n_pen;
     if (p->repetition_penalty != 1.0f || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f)
         sampler_each_token(&e->scratch, s->tokens, s->n_tokens, s->n_prompt, add_penalty_token, e);
@@ -112,34 +87,42 @@ bool engine__forward(engine *e, const struct sched_plan *p, int *rc)
     for (int i = 0; i < p->n_seqs; i++) {
         if (!p->sample[i]) continue;
         greedy &= engine__plain_greedy(p->seqs[i]);
-        device &= p->seqs[i]->logprobs < 0 && !p->seqs[i]->grammar;
+        device &= !p->seqs[i]->grammar;
     }
+    e->step_lps = NULL;
     if (greedy || !device) {
         *rc = model_forward(e->m, &p->batch, greedy ? NULL : e->logits, greedy ? e->argmax : NULL, NULL);
         return greedy;
     }
     e->n_pen = e->n_bias = 0;
     int k = 0;
-    for (int i = 0; i < p->n_seqs; i++)
-        if (p->sample[i]) e->srows[k++] = sample_row_of(e, p->seqs[i]);
-    struct sample_batch sb = {e->srows, {e->pen_ids, e->pen_counts, e->bias_ids, e->bias}, e->n_pen, e->n_bias};
+    for (int i = 0; i < p->n_seqs; i++) {
+        if (!p->sample[i]) continue;
+        e->srows[k] = sample_row_of(e, p->seqs[i]);
+        if (e->srows[k++].logprobs) e->step_lps = e->lps;
+    }
+    struct sample_batch sb = {e->srows, {e->pen_ids, e->pen_counts, e->bias_ids, e->bias}, e->n_pen, e->n_bias,
+                              e->step_lps};
     *rc = model_forward(e->m, &p->batch, NULL, e->argmax, &sb);
     return true;
 }
 
-/* Samples s's next token from its logits row (or takes tok, taken on the
- * device, when row is NULL) and posts it; true if s ended. */
-bool engine__sample_one(engine *e, struct sequence *s, float *row, int32_t tok)
+_Static_assert(ENGINE_MAX_LOGPROBS <= SAMPLE_MAX_TOP, "the device reports every logprob a request may ask");
+
+bool engine__sample_one(engine *e, struct sequence *s, float *row, int32_t tok, const struct sample_logprobs *lp)
 {
     int V = e->cfg->vocab_size;
     struct engine_event *ev = engine__new_event(e, s);
     float lse = 0;
-    if (row && s->logprobs >= 0) {
-        memcpy(e->raw, row, V * sizeof(float));
-        lse = log_sum_exp(row, V);
+    if (s->logprobs >= 0) {
         ev->n_top = s->logprobs;
-        if (ev->n_top) top_n(row, V, ev->n_top, ev->top_ids, ev->top_logprobs);
-        for (int i = 0; i < ev->n_top; i++) ev->top_logprobs[i] -= lse;
+        if (row) {
+            memcpy(e->raw, row, V * sizeof(float));
+            lse = logprobs_ref(row, V, ev->n_top, ev->top_ids, ev->top_logprobs);
+        } else {
+            memcpy(ev->top_ids, lp->top_ids, sizeof(int32_t) * ev->n_top);
+            memcpy(ev->top_logprobs, lp->top_logprobs, sizeof(float) * ev->n_top);
+        }
     }
     if (row) {
         for (int i = 0; i < s->n_bias; i++) row[s->bias_ids[i]] += s->bias[i];
@@ -152,7 +135,7 @@ bool engine__sample_one(engine *e, struct sequence *s, float *row, int32_t tok)
     }
     s->tokens[s->n_tokens++] = tok;
     ev->token = tok;
-    ev->logprob = s->logprobs >= 0 ? e->raw[tok] - lse : 0;
+    ev->logprob = s->logprobs < 0 ? 0 : row ? e->raw[tok] - lse : lp->logprob;
     ev->n_generated = s->n_tokens - s->n_prompt;
     /* a grammar's end is the output's, even with ignore_eos */
     if (is_stop(s, tok) || (s->grammar && engine__grammar_accept(e, s, tok))) ev->finish = FINISH_STOP;

@@ -15,10 +15,17 @@
  * picks the kept token where u times the kept mass falls in the cumulative
  * sum taken in token-id order. The same distribution as the host sampler's
  * (which sorts and cumulates largest first), except that tokens tied with
- * the top_k-th are all kept. */
+ * the top_k-th are all kept.
+ *
+ * A row with logprobs set also reports (struct sample_logprobs) the
+ * log-softmax of its logits as the model gave them (before logit_bias and
+ * penalties, as OpenAI and the host path report them): the sampled
+ * token's, and the n_top likeliest tokens', largest first, ties by lower
+ * id. */
 #ifndef TESSERA_SAMPLE_H
 #define TESSERA_SAMPLE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct sample_row {
@@ -29,6 +36,16 @@ struct sample_row {
     float repetition_penalty, presence_penalty, frequency_penalty;
     int pen0, pen1;           /* the row's distinct tokens: entries [pen0, pen1) of pen_ids/pen_counts */
     int bias0, bias1;         /* its logit_bias: entries [bias0, bias1) of bias_ids/bias */
+    bool logprobs;            /* report logprobs: the sampled token's and n_top others' */
+    int n_top;                /* 0..SAMPLE_MAX_TOP */
+};
+
+#define SAMPLE_MAX_TOP 20
+
+struct sample_logprobs {
+    float logprob;                        /* the sampled token's */
+    int32_t top_ids[SAMPLE_MAX_TOP];      /* [0, n_top) */
+    float top_logprobs[SAMPLE_MAX_TOP];
 };
 
 /* The lists the rows point into. pen_counts: occurrences in the output (0:
@@ -37,6 +54,16 @@ struct sample_lists {
     const int32_t *pen_ids, *pen_counts;
     const int32_t *bias_ids;
     const float *bias;
+};
+
+/* A step's sampling where the logits are (backend.h's sample op), in host
+ * memory: each output row's parameters and draw, the lists they point
+ * into, and where the rows' logprobs go. */
+struct sample_batch {
+    const struct sample_row *rows;     /* [rows] */
+    struct sample_lists lists;
+    int n_pen, n_bias;                 /* lengths of the lists */
+    struct sample_logprobs *logprobs;  /* [rows], for the rows with logprobs set; NULL when none has */
 };
 
 #endif

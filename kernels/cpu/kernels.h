@@ -126,6 +126,10 @@ int32_t argmax_ref(const float *x, int n);
  * sample_threshold_ref: the kept tokens' threshold on x = row / temperature
  * for the row's max x m (row already edited). */
 int32_t sample_ref(float *row, int V, const struct sample_row *r, const struct sample_lists *l);
+/* The log-sum-exp of row[0..V) (the logprob of token i is row[i] - it),
+ * and in top_ids/top_logprobs[0..n) the n likeliest tokens' ids and
+ * logprobs, largest first, ties by lower id (sample.h's logprobs). */
+float logprobs_ref(const float *row, int V, int n, int32_t *top_ids, float *top_logprobs);
 void sample_edit_ref(float *row, const struct sample_row *r, const struct sample_lists *l);
 float sample_threshold_ref(const float *row, int V, const struct sample_row *r, float m);
 

@@ -94,3 +94,26 @@ int32_t sample_ref(float *row, int V, const struct sample_row *r, const struct s
     }
     return last; /* u * z at the rounding edge of the total */
 }
+
+float logprobs_ref(const float *row, int V, int n, int32_t *top_ids, float *top_logprobs)
+{
+    float mx = -INFINITY;
+    for (int i = 0; i < V; i++) mx = row[i] > mx ? row[i] : mx;
+    double sum = 0;
+    for (int i = 0; i < V; i++) sum += exp((double)row[i] - mx);
+    float lse = mx + (float)log(sum);
+    int k = 0; /* insertion into the n largest so far: a later equal value goes after */
+    for (int i = 0; i < V && n > 0; i++) {
+        if (k == n && !(row[i] > top_logprobs[n - 1])) continue;
+        int j = k < n ? k++ : n - 1;
+        while (j > 0 && row[i] > top_logprobs[j - 1]) {
+            top_ids[j] = top_ids[j - 1];
+            top_logprobs[j] = top_logprobs[j - 1];
+            j--;
+        }
+        top_ids[j] = i;
+        top_logprobs[j] = row[i];
+    }
+    for (int j = 0; j < k; j++) top_logprobs[j] -= lse;
+    return lse;
+}

@@ -101,9 +101,11 @@ void kc_attention_prefill_tc(cudaStream_t s, float *out, const float *q, const v
 
 /* Samples one token a row of logits [rows, V] into out[rows] with
  * params[rows] (device memory, as the lists' arrays), the rules of
- * kernels/sample.h; edits the logits in place (bias, penalties). */
+ * kernels/sample.h; edits the logits in place (bias, penalties). Rows with
+ * logprobs set fill lps[row] and use raw_pen / raw_bias (as long as the
+ * lists) to keep the values they edit; all three NULL when no row asks. */
 void kc_sample(cudaStream_t s, int32_t *out, float *logits, int rows, int V, const struct sample_row *params,
-               struct sample_lists lists);
+               struct sample_lists lists, struct sample_logprobs *lps, float *raw_pen, float *raw_bias);
 
 /* Quantized weights (dt: Q8_0, Q4_0, Q4_K or Q6_K; rows of K weights, K a
  * multiple of the type's block), in ggml's block layouts (quant.cu). */

@@ -3,7 +3,11 @@
  * row's bias and penalties edited in place, then every pass a block
  * reduction over the row: the max, the thresholds by bisection over the
  * float order (32 passes at most each), the kept mass, and a block scan of
- * the threads' contiguous chunks to find where the draw falls. */
+ * the threads' contiguous chunks to find where the draw falls. A row that
+ * reports logprobs first takes its log-sum-exp and its n likeliest tokens
+ * (n passes of a block argmax below the last one taken) and keeps the
+ * values of the ids it is about to edit, so that the sampled token's own
+ * logit is known as the model gave it. */
 #include <float.h>
 #include <string.h>
 
@@ -114,10 +118,81 @@ static __device__ int draw(const float *row, int V, float t, float m, float tau,
     return found[0] < V ? found[0] : found[1];
 }
 
-__global__ void sample_kernel(int32_t *out, float *logits, int V, const sample_row *rows, sample_lists l)
+/* The logprobs of a row not yet edited: lse, and the n likeliest tokens
+ * into lp (largest first, ties by lower id); the values at the ids the
+ * row's bias and penalties will edit kept in raw_pen / raw_bias. */
+static __device__ float raw_logprobs(const float *row, int V, const sample_row &r, const sample_lists &l,
+                                     sample_logprobs *lp, float *raw_pen, float *raw_bias)
+{
+    float m = -INFINITY, s = 0.0f;
+    for (int i = threadIdx.x; i < V; i += blockDim.x) m = row[i] > m ? row[i] : m;
+    m = block_max(m);
+    for (int i = threadIdx.x; i < V; i += blockDim.x) s += expf(row[i] - m);
+    float lse = m + logf(block_sum(s));
+    float prev = INFINITY;
+    int prev_id = -1;
+    for (int k = 0; k < r.n_top; k++) { /* the largest below (prev, prev_id) in (value desc, id asc) order */
+        float best = -INFINITY;
+        for (int i = threadIdx.x; i < V; i += blockDim.x)
+            if ((row[i] < prev || (row[i] == prev && i > prev_id)) && row[i] > best) best = row[i];
+        best = block_max(best);
+        float first = (float)V;
+        for (int i = threadIdx.x; i < V; i += blockDim.x)
+            if (row[i] == best && (best < prev || i > prev_id) && (float)i < first) first = (float)i;
+        first = -block_max(-first);
+        if (first >= (float)V) break;
+        prev = best, prev_id = (int)first;
+        if (threadIdx.x == 0) lp->top_ids[k] = prev_id, lp->top_logprobs[k] = best - lse;
+    }
+    for (int j = r.pen0 + (int)threadIdx.x; j < r.pen1; j += blockDim.x) raw_pen[j] = row[l.pen_ids[j]];
+    for (int j = r.bias0 + (int)threadIdx.x; j < r.bias1; j += blockDim.x) raw_bias[j] = row[l.bias_ids[j]];
+    __syncthreads();
+    return lse;
+}
+
+/* The logit the model gave tok, from the edited row and the kept values. */
+static __device__ float raw_logit(const float *row, int tok, const sample_row &r, const sample_lists &l,
+                                  const float *raw_pen, const float *raw_bias)
+{
+    KSHARED(float, v, [1]);
+    if (threadIdx.x == 0) v[0] = row[tok];
+    __syncthreads();
+    for (int j = r.pen0 + (int)threadIdx.x; j < r.pen1; j += blockDim.x)
+        if (l.pen_ids[j] == tok) v[0] = raw_pen[j];
+    for (int j = r.bias0 + (int)threadIdx.x; j < r.bias1; j += blockDim.x)
+        if (l.bias_ids[j] == tok) v[0] = raw_bias[j]; /* every writer writes the same value */
+    __syncthreads();
+    return v[0];
+}
+
+/* The row's token by sample.h's rules, its logits already edited; every
+ * thread gets it. */
+static __device__ int pick(const float *row, int V, const sample_row &r)
+{
+    float t = r.temperature, m = -INFINITY;
+    if (t >= 1e-5f) {
+        for (int i = threadIdx.x; i < V; i += blockDim.x) m = fmaxf(m, row[i] / t);
+        m = block_max(m);
+    }
+    if (t < 1e-5f || m == -INFINITY) return block_argmax(row, V); /* greedy, or nothing to draw from */
+    float tau = -FLT_MAX, c, z;
+    above(row, V, t, m, tau, &c, &z);
+    if (r.top_k > 0 && r.top_k < c) tau = bisect(row, V, t, m, tau, (float)r.top_k, false);
+    if (r.top_p < 1.0f) {
+        above(row, V, t, m, tau, &c, &z);
+        tau = bisect(row, V, t, m, tau, r.top_p * z, true);
+    }
+    if (r.min_p > 0.0f) tau = fmaxf(tau, m + logf(r.min_p));
+    above(row, V, t, m, tau, &c, &z);
+    return draw(row, V, t, m, tau, r.u * z);
+}
+
+__global__ void sample_kernel(int32_t *out, float *logits, int V, const sample_row *rows, sample_lists l,
+                              sample_logprobs *lps, float *raw_pen, float *raw_bias)
 {
     const sample_row r = rows[blockIdx.x];
     float *row = logits + (int64_t)blockIdx.x * V;
+    float lse = r.logprobs ? raw_logprobs(row, V, r, l, lps + blockIdx.x, raw_pen, raw_bias) : 0.0f;
     if (threadIdx.x == 0) /* in list order: an id may repeat */
         for (int j = r.bias0; j < r.bias1; j++) row[l.bias_ids[j]] += l.bias[j];
     __syncthreads();
@@ -128,35 +203,20 @@ __global__ void sample_kernel(int32_t *out, float *logits, int V, const sample_r
         row[l.pen_ids[j]] = x;
     }
     __syncthreads();
-    float t = r.temperature, m = -INFINITY;
-    if (t >= 1e-5f) {
-        for (int i = threadIdx.x; i < V; i += blockDim.x) m = fmaxf(m, row[i] / t);
-        m = block_max(m);
+    int tok = pick(row, V, r);
+    if (r.logprobs) {
+        float x = raw_logit(row, tok, r, l, raw_pen, raw_bias);
+        if (threadIdx.x == 0) lps[blockIdx.x].logprob = x - lse;
     }
-    if (t < 1e-5f || m == -INFINITY) { /* greedy, or nothing to draw from */
-        int a = block_argmax(row, V);
-        if (threadIdx.x == 0) out[blockIdx.x] = a;
-        return;
-    }
-    float tau = -FLT_MAX, c, z;
-    above(row, V, t, m, tau, &c, &z);
-    if (r.top_k > 0 && r.top_k < c) tau = bisect(row, V, t, m, tau, (float)r.top_k, false);
-    if (r.top_p < 1.0f) {
-        above(row, V, t, m, tau, &c, &z);
-        tau = bisect(row, V, t, m, tau, r.top_p * z, true);
-    }
-    if (r.min_p > 0.0f) tau = fmaxf(tau, m + logf(r.min_p));
-    above(row, V, t, m, tau, &c, &z);
-    int tok = draw(row, V, t, m, tau, r.u * z);
     if (threadIdx.x == 0) out[blockIdx.x] = tok;
 }
 
 extern "C" void kc_sample(cudaStream_t s, int32_t *out, float *logits, int rows, int V, const struct sample_row *params,
-                          struct sample_lists lists)
+                          struct sample_lists lists, struct sample_logprobs *lps, float *raw_pen, float *raw_bias)
 {
     if (rows <= 0) return;
     int threads = CEIL_DIV(V, 8 * 32) * 32;
     threads = threads < 32 ? 32 : threads > 1024 ? 1024 : threads;
-    KLAUNCH(sample_kernel, rows, threads, 0, s, out, logits, V, params, lists);
+    KLAUNCH(sample_kernel, rows, threads, 0, s, out, logits, V, params, lists, lps, raw_pen, raw_bias);
     KCHECK(cudaGetLastError());
 }

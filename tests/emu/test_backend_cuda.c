@@ -24,11 +24,16 @@
 enum { N_REQ = 12, PROMPT_CAP = 64, MAX_OUT = 48 };
 
 
+enum { TOP = 5 };
+
 struct req {
     int32_t prompt[PROMPT_CAP];
     int n_prompt;
     int32_t out[MAX_OUT];
     int n_out;
+    float lp[MAX_OUT];                 /* with logprobs set: each token's logprob */
+    int32_t top[MAX_OUT][TOP];         /* and the TOP likeliest */
+    float top_lp[MAX_OUT][TOP];
 };
 
 /* Where a run goes: the CPU, or the CUDA backend with or without graphs. */
@@ -42,8 +47,8 @@ static struct backend *make_backend(enum where w, enum dtype dt)
 }
 
 /* With sampled set, run() draws tokens (request i seeded i + 1) instead of
- * taking the greedy ones. */
-static bool sampled;
+ * taking the greedy ones; with logprobs set, the requests ask for TOP. */
+static bool sampled, logprobs;
 
 /* Runs reqs[0..n) together (greedy, eos ignored; request i stops after
  * max_out[i] tokens, or MAX_OUT when max_out is NULL) and fills their
@@ -63,7 +68,7 @@ static int64_t run(enum where w, struct req *reqs, int n, int budget, const int 
         struct engine_request q = {.prompt = reqs[i].prompt, .n_prompt = reqs[i].n_prompt,
                                    .sampling = sampling_params_default(),
                                    .max_tokens = max_out ? max_out[i] : MAX_OUT,
-                                   .ignore_eos = true, .logprobs = -1};
+                                   .ignore_eos = true, .logprobs = logprobs ? TOP : -1};
         q.sampling.temperature = 0;
         if (sampled) {
             q.sampling.temperature = 0.8f, q.sampling.top_k = 20, q.sampling.repetition_penalty = 1.1f;
@@ -82,7 +87,13 @@ static int64_t run(enum where w, struct req *reqs, int n, int budget, const int 
             for (int j = 0; j < k; j++) {
                 int i = 0;
                 while (ids[i] != (int64_t)ev[j].id) i++;
-                if (ev[j].token >= 0) reqs[i].out[reqs[i].n_out++] = ev[j].token;
+                struct req *r = &reqs[i];
+                if (ev[j].token >= 0) {
+                    r->lp[r->n_out] = ev[j].logprob;
+                    memcpy(r->top[r->n_out], ev[j].top_ids, sizeof(r->top[0]));
+                    memcpy(r->top_lp[r->n_out], ev[j].top_logprobs, sizeof(r->top_lp[0]));
+                    r->out[r->n_out++] = ev[j].token;
+                }
                 if (ev[j].finish) left--;
             }
     }
@@ -119,6 +130,45 @@ Test(backend_cuda, float32_greedy_tokens_equal_cpu)
         cr_assert_eq(gpu[i].n_out, MAX_OUT);
         cr_assert(!memcmp(cpu[i].out, gpu[i].out, sizeof(cpu[i].out)), "request %d in the batch", i);
     }
+}
+
+/* Logprobs sampled on the device (kernels/sample.h) are the host path's:
+ * greedy with 5 top logprobs, the same tokens as the CPU and every logprob
+ * within 1e-4 (fp32 sums in another order); drawn at temperature 0.8 with
+ * a repetition penalty (the penalised tokens' logits are edited before the
+ * draw), every sampled token's logprob is its logit as the model gave it:
+ * equal to its entry among the top logprobs wherever it is one. */
+Test(backend_cuda, logprobs_on_the_device)
+{
+    enum { N = 4 };
+    static struct req cpu[N], gpu[N];
+    make_requests(cpu, N);
+    memcpy(gpu, cpu, sizeof(cpu));
+    logprobs = true;
+    run(CPU, cpu, N, 512, NULL);
+    run(GPU, gpu, N, 512, NULL);
+    for (int i = 0; i < N; i++)
+        for (int t = 0; t < MAX_OUT; t++) {
+            cr_assert_eq(gpu[i].out[t], cpu[i].out[t], "request %d token %d", i, t);
+            cr_assert_float_eq(gpu[i].lp[t], cpu[i].lp[t], 1e-4, "request %d token %d", i, t);
+            for (int k = 0; k < TOP; k++) {
+                cr_assert_eq(gpu[i].top[t][k], cpu[i].top[t][k], "request %d token %d top %d", i, t, k);
+                cr_assert_float_eq(gpu[i].top_lp[t][k], cpu[i].top_lp[t][k], 1e-4, "request %d token %d", i, t);
+            }
+        }
+    sampled = true;
+    run(GPU, gpu, N, 512, NULL);
+    sampled = logprobs = false;
+    int in_top = 0;
+    for (int i = 0; i < N; i++)
+        for (int t = 0; t < MAX_OUT; t++)
+            for (int k = 0; k < TOP; k++)
+                if (gpu[i].top[t][k] == gpu[i].out[t]) {
+                    cr_assert_eq(gpu[i].lp[t], gpu[i].top_lp[t][k], "request %d token %d", i, t);
+                    in_top++;
+                }
+    cr_log_info("device logprobs: %d of %d sampled tokens checked against their top entry", in_top, N * MAX_OUT);
+    cr_assert_gt(in_top, N * MAX_OUT / 2);
 }
 
 /* Decode steps replayed from graphs: requests that stop after 48, 44, ...,

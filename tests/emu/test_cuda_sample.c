@@ -5,8 +5,11 @@
  * and rows masked to -inf. The two sum the kept mass in different orders,
  * so a draw within float rounding of the boundary between two neighbouring
  * kept tokens may go either way: at most 1 in 500 such splits, and only
- * between neighbours. That the reference has the host sampler's
- * distribution is tests/unit/test_sampler.c's. */
+ * between neighbours. Every row also reports logprobs: the 6 likeliest
+ * tokens as logprobs_ref orders them (ties by lower id; one run's logits
+ * are whole halves, full of ties) and the drawn token's logprob, of the
+ * logits before bias and penalties, to 1e-5. That the reference has the
+ * host sampler's distribution is tests/unit/test_sampler.c's. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -33,11 +36,28 @@ static int neighbour(const float *row, const struct sample_row *r, float tau, in
     return -1;
 }
 
+/* The drawn tokens' logprobs and the top ones against logprobs_ref. */
+static void check_logprobs(const float *logits, const int32_t *got, const struct sample_logprobs *lps)
+{
+    int32_t ids[6];
+    float vals[6];
+    float lse = logprobs_ref(logits, V, 6, ids, vals);
+    for (int d = 0; d < DRAWS; d++) {
+        cr_assert_float_eq(lps[d].logprob, logits[got[d]] - lse, 1e-5, "draw %d: token %d", d, got[d]);
+        for (int k = 0; k < 6; k++) {
+            cr_assert_eq(lps[d].top_ids[k], ids[k], "draw %d: top %d", d, k);
+            cr_assert_float_eq(lps[d].top_logprobs[k], vals[k], 1e-5, "draw %d: top %d", d, k);
+        }
+    }
+}
+
 static void check_params(struct sample_row base, uint64_t seed, bool masked)
 {
     uint64_t rng = seed;
     float *logits = malloc(sizeof(float) * V), *rows = malloc(sizeof(float) * V * DRAWS);
     fill_uniform(logits, V, -4, 4, &rng);
+    if (seed == 8) /* ties */
+        for (int i = 0; i < V; i++) logits[i] = roundf(2 * logits[i]) / 2;
     if (masked) /* a grammar's mask: all but a few at -inf */
         for (int i = 0; i < V; i++)
             if (i % 37) logits[i] = -INFINITY;
@@ -57,15 +77,20 @@ static void check_params(struct sample_row base, uint64_t seed, bool masked)
         memcpy(rows + (size_t)d * V, logits, sizeof(float) * V);
         params[d] = base;
         params[d].u = (float)((d + 0.5) / DRAWS);
+        params[d].logprobs = true, params[d].n_top = 6;
     }
     int32_t *d_pen = dev_copy(PEN_IDS, sizeof(PEN_IDS)), *d_cnt = dev_copy(PEN_COUNTS, sizeof(PEN_COUNTS));
     int32_t *d_bid = dev_copy(BIAS_IDS, sizeof(BIAS_IDS));
     float *d_bias = dev_copy(BIAS, sizeof(BIAS)), *d_rows = dev_copy(rows, sizeof(float) * V * DRAWS);
     struct sample_row *d_params = dev_copy(params, sizeof(params));
     int32_t *d_out = dev_alloc(sizeof(int32_t) * DRAWS);
+    struct sample_logprobs *d_lps = dev_alloc(sizeof(struct sample_logprobs) * DRAWS);
+    float *d_raw = dev_alloc(sizeof(float) * 8);
     struct sample_lists dl = {d_pen, d_cnt, d_bid, d_bias}, hl = {PEN_IDS, PEN_COUNTS, BIAS_IDS, BIAS};
-    kc_sample(0, d_out, d_rows, DRAWS, V, d_params, dl);
+    kc_sample(0, d_out, d_rows, DRAWS, V, d_params, dl, d_lps, d_raw, d_raw + 5);
     int32_t *got = host_copy(d_out, sizeof(int32_t) * DRAWS);
+    struct sample_logprobs *lps = host_copy(d_lps, sizeof(struct sample_logprobs) * DRAWS);
+    check_logprobs(logits, got, lps);
     int splits = 0;
     for (int d = 0; d < DRAWS; d++) {
         float *row = rows + (size_t)d * V;
@@ -80,9 +105,9 @@ static void check_params(struct sample_row base, uint64_t seed, bool masked)
         splits++;
     }
     cr_assert_leq(splits * 500, DRAWS, "%d draws split on rounding", splits);
-    free(logits), free(rows), free(got);
+    free(logits), free(rows), free(got), free(lps);
     cudaFree(d_pen), cudaFree(d_cnt), cudaFree(d_bid), cudaFree(d_bias), cudaFree(d_rows), cudaFree(d_params),
-        cudaFree(d_out);
+        cudaFree(d_out), cudaFree(d_lps), cudaFree(d_raw);
 }
 
 static struct sample_row row_of(float t, int k, float p, float min_p)
@@ -111,3 +136,4 @@ Test(cuda_sample, everything_at_once)
 }
 
 Test(cuda_sample, masked_rows) { check_params(row_of(1.0f, 5, 0.95f, 0), 7, true); }
+Test(cuda_sample, tied_logits) { check_params(row_of(1.0f, 0, 0.9f, 0), 8, false); }

@@ -16,7 +16,8 @@
 
 struct bench_opts {
     const char *model_dir;
-    int n, concurrency, input_len, output_len;
+    int n, concurrency, input_len, output_len, logprobs;
+    float temperature, top_p;
     struct cli_backend bk;
     uint64_t seed;
     bool json;
@@ -29,7 +30,7 @@ static void help(FILE *f)
             "usage: tessera bench MODEL_DIR [options]\n"
             "\n"
             "Runs NUM_PROMPTS requests of INPUT_LEN random prompt tokens through the engine,\n"
-            "CONCURRENCY at a time, each generating OUTPUT_LEN tokens (greedy, eos ignored),\n"
+            "CONCURRENCY at a time, each generating OUTPUT_LEN tokens (eos ignored),\n"
             "and reports requests/s, tokens/s, time to first token (TTFT) and time per\n"
             "output token after the first (TPOT).\n"
             "\n"
@@ -39,6 +40,9 @@ static void help(FILE *f)
             "  --input-len L              prompt tokens per request, BOS included (default 128)\n"
             "  --output-len O             generated tokens per request (default 64)\n"
             "  --seed S                   prompt contents (default 0)\n"
+            "  --temperature T            sampling temperature (default 0: greedy)\n"
+            "  --top-p P                  nucleus sampling (default 1: off)\n"
+            "  --logprobs N               ask for the N top logprobs of every token (default: none)\n"
             "  --json                     also print the results as one JSON line\n"
             "\n%s\n%s",
             CLI_ENGINE_HELP, CLI_BACKEND_HELP);
@@ -53,8 +57,11 @@ static int parse(int argc, char **argv, struct bench_opts *o)
         {"output-len", 0, CLI_INT, &o->output_len, 1, 1 << 24, NULL},
         {"seed", 0, CLI_U64, &o->seed, 0, 0, NULL},
         {"json", 0, CLI_SET, &o->json, 0, 0, NULL},
+        {"temperature", 0, CLI_FLOAT, &o->temperature, 0, 100, NULL},
+        {"top-p", 0, CLI_FLOAT, &o->top_p, 0, 1, NULL},
+        {"logprobs", 0, CLI_INT, &o->logprobs, 0, ENGINE_MAX_LOGPROBS, NULL},
     };
-    int n = 6;
+    int n = 9;
     n += cli_engine_opts(&o->ec, t + n);
     n += cli_backend_opts(&o->bk, t + n);
     if (cli_parse("bench", argc, argv, t, n, &o->model_dir, help)) return -1;
@@ -151,8 +158,8 @@ static int drive(const struct bench_opts *o, engine *e, struct tally *t)
     int32_t *prompt = xmalloc(L * sizeof(int32_t));
     uint64_t rng = o->seed;
     struct engine_request r = {.prompt = prompt, .n_prompt = L, .sampling = sampling_params_default(),
-                               .max_tokens = o->output_len, .ignore_eos = true, .logprobs = -1};
-    r.sampling.temperature = 0;
+                               .max_tokens = o->output_len, .ignore_eos = true, .logprobs = o->logprobs};
+    r.sampling.temperature = o->temperature, r.sampling.top_p = o->top_p;
     t->t0 = mono_seconds();
     while (t->finished < n && !rc) {
         for (; submitted < n && submitted - t->finished < o->concurrency; submitted++) {
@@ -234,7 +241,7 @@ static int run(struct bench_opts *o)
 
 int cmd_bench(int argc, char **argv)
 {
-    struct bench_opts o = {.n = 64, .concurrency = 16, .input_len = 128, .output_len = 64};
+    struct bench_opts o = {.n = 64, .concurrency = 16, .input_len = 128, .output_len = 64, .logprobs = -1, .top_p = 1};
     o.ec = engine_config_default();
     o.bk = cli_backend_default();
     if (parse(argc, argv, &o)) return EXIT_USAGE;

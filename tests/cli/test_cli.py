@@ -76,6 +76,12 @@ def test_bench_runs_the_engine(stories):
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res["num_prompts"] == 8 and res["output_tokens_per_s"] > 0
     assert res["ttft_ms"]["p50"] <= res["ttft_ms"]["p99"]
+    r = run("bench", stories, "--num-prompts", "4", "--input-len", "12", "--output-len", "6", "--temperature", "0.8",
+            "--top-p", "0.9", "--logprobs", "5", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["num_prompts"] == 4
+    r = run("bench", stories, "--logprobs", "21")
+    assert r.returncode != 0 and "logprobs" in r.stderr
 
 
 def test_serve_with_a_bad_folder_exits_2(tmp_path):

@@ -12,10 +12,10 @@
  * first row's bytes (16-byte aligned, as FP8 GEMMs want), transposed; the
  * quantized activations are B, K x T; y^T is D, N x T.
  *
- * cuBLASLt on a GPU before sm_89 has no FP8 GEMM, and Ada's takes one
- * scale per tensor only: there (c->lt NULL), or after the first refusal
- * anywhere (c->fp8_refused), with one line on stderr, and long steps dequantize
- * the weights to bf16 as GGUF types do (backend_cuda.c). */
+ * A GPU before sm_89 has no FP8 GEMM (c->lt NULL); Ada's cuBLASLt takes
+ * one scale per tensor only, so it refuses the first call, as would any
+ * other that cannot (c->fp8_refused, one line on stderr). There long steps
+ * dequantize the weights to bf16 as GGUF types do (backend_cuda.c). */
 #include <stdio.h>
 #include <string.h>
 
@@ -33,8 +33,7 @@ void cuda_fp8_scales(float *d, const struct tensor *const *hosts, int n, int64_t
     free(s);
 }
 
-/* The matmul descriptor, layouts and heuristic choice for one GEMM; false
- * (and everything released) when cuBLASLt has none. */
+/* One GEMM's matmul descriptor, layouts and the heuristic's choice. */
 struct lt_call {
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t a, b, d;
@@ -49,6 +48,8 @@ static void lt_release(struct lt_call *l)
     if (l->d) cublasLtMatrixLayoutDestroy(l->d);
 }
 
+/* Fills l for y = x W^T with the scale vectors given; NOT_SUPPORTED when
+ * the heuristic finds no algorithm (lt_release frees l either way). */
 static cublasStatus_t lt_prepare(struct backend_cuda *c, struct lt_call *l, const float *w_scales,
                                  const float *x_scales, int N, int K, int T)
 {

@@ -266,8 +266,9 @@ static void cuda_rope(struct backend *b, float *x, int T, int n_heads, int hd, c
  * the layer's width, ld apart) as vLLM's --calculate-kv-scales does, max
  * |K| / 200 and max |V| / 100, so that later values up to 2.2x and 4.5x
  * the first step's largest still fit e4m3's 448; k_bound bounds max |K|
- * after RoPE by k's (sqrt 2 when k is not rotated yet). That step is a
- * prefill, so the scales are fixed before any graph (all decodes) records
+ * after RoPE by k's (sqrt 2 when k is not rotated yet). That step runs
+ * eagerly (a graph's first step is, before it is recorded:
+ * model__graph_step), so the scales are fixed before any graph records
  * them; the wait for the two maxima happens once a layer. */
 static void kv_muls(struct backend_cuda *c, const struct kv_layer *kv, const float *k, const float *v, int T,
                     int64_t ld, float k_bound, float *k_mul, float *v_mul)
@@ -275,7 +276,7 @@ static void kv_muls(struct backend_cuda *c, const struct kv_layer *kv, const flo
     *k_mul = *v_mul = 1.0f;
     if (!kv->scales) return;
     if (kv->scales[0] == 0.0f) {
-        float amax[2], *d = cuda_scratch(&c->base, &c->kv_amax, &c->kv_amax_bytes, sizeof(amax), "KV maxima");
+        float amax[2], *d = grow(&c->base, &c->kv_amax, &c->kv_amax_bytes, sizeof(amax), "KV maxima");
         kc_kv_amax(c->stream, d, k, v, T, kv->n_kv_heads * kv->head_dim, ld);
         cuda_to_host(&c->base, amax, d, sizeof(amax));
         kv->scales[0] = amax[0] > 0.0f ? amax[0] * k_bound / 200.0f : 1.0f;
@@ -341,10 +342,9 @@ static void cuda_argmax(struct backend *b, int32_t *out, const float *x, int row
 }
 
 /* The parameters and lists go up in one copy (through the staging buffer),
- * 16-byte aligned each. */
-/* The parameters and lists go up in one copy; with logprobs asked, the
- * kernel's records (and its copies of the values it edits) sit after them
- * and come back before the op returns. */
+ * 16-byte aligned each; with logprobs asked, the kernel's records (and its
+ * copies of the values it edits) sit after them and come back before the
+ * op returns. */
 static void cuda_sample(struct backend *b, int32_t *out, float *logits, int rows, int n, const struct sample_batch *sb)
 {
     struct backend_cuda *c = cu_write(b);
@@ -356,11 +356,11 @@ static void cuda_sample(struct backend *b, int32_t *out, float *logits, int rows
     const void *src[5] = {sb->rows, l->pen_ids, l->pen_counts, l->bias_ids, l->bias};
     size_t off[9] = {0};
     for (int i = 0; i < 8; i++) off[i + 1] = off[i] + ((sz[i] + 15) & ~(size_t)15);
-    unsigned char *d = grow(b, &c->samp, &c->samp_bytes, off[8] ? off[8] : 16, "sampling parameters");
+    unsigned char *d = grow(b, &c->samp, &c->samp_bytes, off[8], "sampling parameters");
     unsigned char *h = stage(c, off[5]);
     for (int i = 0; i < 5; i++)
         if (sz[i]) memcpy(h + off[i], src[i], sz[i]);
-    if (off[5]) CUDA_OK(cudaMemcpyAsync(d, h, off[5], cudaMemcpyHostToDevice, c->stream));
+    CUDA_OK(cudaMemcpyAsync(d, h, off[5], cudaMemcpyHostToDevice, c->stream));
     struct sample_lists dl = {(const int32_t *)(d + off[1]), (const int32_t *)(d + off[2]),
                               (const int32_t *)(d + off[3]), (const float *)(d + off[4])};
     struct sample_logprobs *dlp = lp ? (struct sample_logprobs *)(d + off[7]) : NULL;

@@ -52,7 +52,7 @@ struct backend_cuda {
     size_t f8_act_bytes;
     void *attn_tmp;              /* split-K partial results */
     size_t attn_tmp_bytes;
-    void *kv_amax;               /* kc_kv_amax's two maxima */
+    void *kv_amax;               /* kc_kv_amax's two maxima (first step only: not a graph's) */
     size_t kv_amax_bytes;
     unsigned char *staging;      /* pinned host buffer for copies */
     size_t staging_cap, staging_used;

@@ -57,8 +57,9 @@ static int parse(int argc, char **argv, struct bench_opts *o)
         {"output-len", 0, CLI_INT, &o->output_len, 1, 1 << 24, NULL},
         {"seed", 0, CLI_U64, &o->seed, 0, 0, NULL},
         {"json", 0, CLI_SET, &o->json, 0, 0, NULL},
-        {"temperature", 0, CLI_FLOAT, &o->temperature, 0, 100, NULL},
-        {"top-p", 0, CLI_FLOAT, &o->top_p, 0, 1, NULL},
+        {"temperature", 0, CLI_FLOAT, &o->temperature, sampling_range("temperature")->lo,
+         sampling_range("temperature")->hi, NULL},
+        {"top-p", 0, CLI_FLOAT, &o->top_p, sampling_range("top_p")->lo, sampling_range("top_p")->hi, NULL},
         {"logprobs", 0, CLI_INT, &o->logprobs, 0, ENGINE_MAX_LOGPROBS, NULL},
     };
     int n = 9;

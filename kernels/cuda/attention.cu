@@ -17,7 +17,8 @@
  *   max and sum rescale the accumulators, and each V read serves 4 rows;
  *   lanes split the head dimension of the output. Causal: key position <=
  *   query position. Works for any mix of chunks and decodes; head sizes a
- *   multiple of 4.
+ *   multiple of 4. bf16/f16 caches with head sizes 64 and 128 go to the
+ *   tensor-core kernel instead (attention_tc.cu).
  * Softmax and accumulation are fp32; K/V are read in the cache's type. */
 #include "common.cuh"
 #include "kernels.h"

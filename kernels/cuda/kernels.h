@@ -107,8 +107,9 @@ void kc_attention_prefill_tc(cudaStream_t s, float *out, const float *q, const v
 void kc_sample(cudaStream_t s, int32_t *out, float *logits, int rows, int V, const struct sample_row *params,
                struct sample_lists lists, struct sample_logprobs *lps, float *raw_pen, float *raw_bias);
 
-/* Quantized weights (dt: Q8_0, Q4_0, Q4_K or Q6_K; rows of K weights, K a
- * multiple of the type's block), in ggml's block layouts (quant.cu). */
+/* Quantized weights (dt: Q8_0, Q4_0, Q4_K or Q6_K in ggml's block layouts,
+ * or F8_ROWS; rows of K weights, K a multiple of the type's block;
+ * quant.cu). */
 #define KC_QGEMV_MAX_T 8
 /* y[T, N] = x[T, K] W^T, W [N, K] dequantized as it is read; T <=
  * KC_QGEMV_MAX_T (decode steps: each weight is read once for all T). */

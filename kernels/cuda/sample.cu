@@ -3,7 +3,8 @@
  * row's bias and penalties edited in place, then every pass a block
  * reduction over the row: the max, the thresholds by bisection over the
  * float order (32 passes at most each), the kept mass, and a block scan of
- * the threads' contiguous chunks to find where the draw falls. A row that
+ * the threads' contiguous chunks (summed by one thread) to find where the
+ * draw falls. A row that
  * reports logprobs first takes its log-sum-exp and its n likeliest tokens
  * (n passes of a block argmax below the last one taken) and keeps the
  * values of the ids it is about to edit, so that the sampled token's own
@@ -131,6 +132,8 @@ static __device__ float raw_logprobs(const float *row, int V, const sample_row &
     float lse = m + logf(block_sum(s));
     float prev = INFINITY;
     int prev_id = -1;
+    for (int k = threadIdx.x; k < r.n_top; k += blockDim.x) /* entries past V stay 0, as on the host */
+        lp->top_ids[k] = 0, lp->top_logprobs[k] = 0.0f;
     for (int k = 0; k < r.n_top; k++) { /* the largest below (prev, prev_id) in (value desc, id asc) order */
         float best = -INFINITY;
         for (int i = threadIdx.x; i < V; i += blockDim.x)

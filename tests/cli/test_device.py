@@ -70,13 +70,8 @@ def test_quantized_weights_leave_more_kv_cache():
 def test_fp8_kv_cache_holds_twice_the_tokens(stories):
     """--kv-cache-dtype fp8 stores K/V as one byte each: the same --kv-cache-memory holds twice the blocks of
     bfloat16's; the CPU backend refuses it (its cache is float32), and a bad value is named."""
-    def blocks(*extra):
-        p = subprocess.run([str(EMU), "bench", str(stories), "--num-prompts", "1", "--concurrency", "1",
-                            "--input-len", "8", "--output-len", "2", "--device", "cuda", "--kv-cache-memory", "4M",
-                            *extra], capture_output=True, text=True, timeout=300)
-        assert p.returncode == 0, p.stderr
-        return int(re.search(r"KV cache: (\d+) blocks of 16 tokens", p.stderr).group(1))
-    half, full = blocks("--kv-cache-dtype", "fp8"), blocks()
+    half = kv_blocks(stories, "--kv-cache-memory", "4M", "--kv-cache-dtype", "fp8")
+    full = kv_blocks(stories, "--kv-cache-memory", "4M")
     assert half in (2 * full, 2 * full + 1), (half, full)  # 4 MiB / 5,120 bytes a block: 819, / 10,240: 409
     p = run("generate", stories, "-p", "hi", "--kv-cache-dtype", "fp8")
     assert p.returncode == 2 and "needs --device cuda" in p.stderr

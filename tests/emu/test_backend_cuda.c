@@ -405,11 +405,8 @@ static void natural_sequence(int32_t seq[SEQ_N])
 /* The largest and the mean |a - b| over n logits, logged under what. */
 static double logit_diff(const float *a, const float *b, size_t n, const char *what, double *mean)
 {
-    double worst = 0, sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs(a[i] - b[i]);
-        worst = d > worst ? d : worst, sum += d;
-    }
+    double worst = max_abs_diff(a, b, n), sum = 0;
+    for (size_t i = 0; i < n; i++) sum += fabs(a[i] - b[i]);
     *mean = sum / (double)n;
     cr_log_info("%s: largest logit difference %.4f, mean %.4f", what, worst, *mean);
     return worst;

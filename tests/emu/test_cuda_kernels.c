@@ -445,7 +445,7 @@ static void run_attention(const struct attn_case *c, uint64_t seed)
              (unsigned long long)seed);
     /* on tensor cores Q and the softmax weights are rounded to the cache type */
     bool tc = (max_q > 1 || !c->part_size) && kc_prefill_on_tensor_cores(c->dt, hd);
-    float tol = !tc ? 1e-4f : c->dt == DTYPE_BF16 ? 5e-3f : 6e-4f; /* 2.5x the largest seen */
+    float tol = !tc ? 1e-4f : c->dt == DTYPE_BF16 ? 5e-3f : 6e-4f; /* 2.3x and 2.6x the largest seen */
     if (tc) {
         float worst = 0;
         for (size_t i = 0; i < nq; i++) worst = fmaxf(worst, fabsf(out[i] - ref[i]));

@@ -51,26 +51,21 @@ static void check_logprobs(const float *logits, const int32_t *got, const struct
     }
 }
 
-static void check_params(struct sample_row base, uint64_t seed, bool masked)
+enum logits_kind { PLAIN, MASKED, TIED };
+
+static void check_params(struct sample_row base, uint64_t seed, enum logits_kind kind)
 {
     uint64_t rng = seed;
     float *logits = malloc(sizeof(float) * V), *rows = malloc(sizeof(float) * V * DRAWS);
     fill_uniform(logits, V, -4, 4, &rng);
-    if (seed == 8) /* ties */
+    if (kind == TIED) /* whole halves */
         for (int i = 0; i < V; i++) logits[i] = roundf(2 * logits[i]) / 2;
-    if (masked) /* a grammar's mask: all but a few at -inf */
+    if (kind == MASKED) /* a grammar's mask: all but a few at -inf */
         for (int i = 0; i < V; i++)
             if (i % 37) logits[i] = -INFINITY;
     int32_t top[6];
     float vals[6];
-    for (int j = 0; j < 6; j++) { /* the 6 largest, largest first */
-        top[j] = -1;
-        for (int i = 0; i < V; i++) {
-            bool taken = false;
-            for (int k = 0; k < j; k++) taken |= top[k] == i;
-            if (!taken && (top[j] < 0 || logits[i] > vals[j])) top[j] = i, vals[j] = logits[i];
-        }
-    }
+    logprobs_ref(logits, V, 6, top, vals); /* the 6 largest, largest first */
     const int32_t PEN_IDS[] = {top[0], top[1], top[2], top[3], top[4]}, BIAS_IDS[] = {top[5], top[0], top[5]};
     struct sample_row params[DRAWS];
     for (int d = 0; d < DRAWS; d++) {
@@ -120,20 +115,20 @@ Test(cuda_sample, greedy_with_penalties)
 {
     struct sample_row r = row_of(0, 0, 1, 0);
     r.repetition_penalty = 1.3f, r.presence_penalty = 0.5f, r.frequency_penalty = 0.25f;
-    check_params(r, 1, false);
+    check_params(r, 1, PLAIN);
 }
 
-Test(cuda_sample, temperature_alone) { check_params(row_of(0.7f, 0, 1, 0), 2, false); }
-Test(cuda_sample, top_k) { check_params(row_of(1.0f, 12, 1, 0), 3, false); }
-Test(cuda_sample, top_p) { check_params(row_of(1.3f, 0, 0.8f, 0), 4, false); }
-Test(cuda_sample, min_p) { check_params(row_of(0.9f, 0, 1, 0.05f), 5, false); }
+Test(cuda_sample, temperature_alone) { check_params(row_of(0.7f, 0, 1, 0), 2, PLAIN); }
+Test(cuda_sample, top_k) { check_params(row_of(1.0f, 12, 1, 0), 3, PLAIN); }
+Test(cuda_sample, top_p) { check_params(row_of(1.3f, 0, 0.8f, 0), 4, PLAIN); }
+Test(cuda_sample, min_p) { check_params(row_of(0.9f, 0, 1, 0.05f), 5, PLAIN); }
 
 Test(cuda_sample, everything_at_once)
 {
     struct sample_row r = row_of(0.8f, 40, 0.9f, 0.02f);
     r.repetition_penalty = 1.1f, r.presence_penalty = 0.3f, r.frequency_penalty = 0.2f;
-    check_params(r, 6, false);
+    check_params(r, 6, PLAIN);
 }
 
-Test(cuda_sample, masked_rows) { check_params(row_of(1.0f, 5, 0.95f, 0), 7, true); }
-Test(cuda_sample, tied_logits) { check_params(row_of(1.0f, 0, 0.9f, 0), 8, false); }
+Test(cuda_sample, masked_rows) { check_params(row_of(1.0f, 5, 0.95f, 0), 7, MASKED); }
+Test(cuda_sample, tied_logits) { check_params(row_of(1.0f, 0, 0.9f, 0), 8, TIED); }
